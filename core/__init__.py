@@ -1,0 +1,4 @@
+"""Trust Region Playground engine: configs, environments, trainers, run store and runner.
+
+Nothing in this package imports Streamlit.
+"""

@@ -1,0 +1,53 @@
+"""The algorithm registry: algorithm name → trainer class, and per-environment presets.
+
+Each algorithm module defines a trainer class (the contract in ``core.trainer.Trainer``) and
+``PRESETS: dict[env_id, dict[preset_name, dict[field, value]]]`` with tuned hyperparameters (shared
+by the algorithms a module serves: trpo/npg, ppo/ppo-kl).
+Modules are imported lazily so that listing algorithms stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from core.config import ALGORITHMS, ConfigError, RunConfig
+
+_MODULES = {
+    "trpo": ("core.algos.trpo", "TRPO"),
+    "npg": ("core.algos.trpo", "TRPO"),
+    "ppo": ("core.algos.ppo", "PPO"),
+    "ppo-kl": ("core.algos.ppo", "PPO"),
+    "a2c": ("core.algos.a2c", "A2C"),
+    "dqn": ("core.algos.dqn", "DQN"),
+}
+assert set(_MODULES) == set(ALGORITHMS)
+
+
+def _module(algo: str):
+    if algo not in _MODULES:
+        raise ConfigError("algo", f"{algo!r} is not supported; allowed: {', '.join(ALGORITHMS)}")
+    return importlib.import_module(_MODULES[algo][0])
+
+
+def make_trainer(config: RunConfig) -> Any:
+    """A fresh trainer for a validated config."""
+    config.validate()
+    module = _module(config.algo)
+    return getattr(module, _MODULES[config.algo][1])(config)
+
+
+def presets(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
+    """Named presets for (algorithm, environment): preset name → field changes."""
+    return dict(getattr(_module(algo), "PRESETS", {}).get(env_id, {}))
+
+
+def preset_config(algo: str, env_id: str, name: str, **overrides: Any) -> RunConfig:
+    """A validated config: defaults, then the named preset, then ``overrides``."""
+    table = presets(algo, env_id)
+    if name not in table:
+        known = ", ".join(table) or "none"
+        raise ConfigError(
+            "preset", f"{name!r} is not defined for {algo} on {env_id}; allowed: {known}"
+        )
+    return RunConfig(algo=algo, env_id=env_id).with_changes(**{**table[name], **overrides})

@@ -1,0 +1,489 @@
+"""Run configuration: one dataclass per algorithm plus the shared ``RunConfig``.
+
+Every field carries a :class:`Spec` (label, allowed range, whether it may be changed on a
+running run). The one validation path (:meth:`RunConfig.validate`) and the app's widgets both
+read it, so the CLI, the pages and the sweeps accept exactly the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+ALGORITHMS = ("trpo", "npg", "ppo", "ppo-kl", "a2c", "dqn")
+
+
+class ConfigError(ValueError):
+    """A configuration value is not allowed. ``field`` names it; ``str()`` is one readable line."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a field means and which values it accepts.
+
+    ``low``/``high`` bound numbers (``*_open`` excludes the bound); ``choices`` lists the allowed
+    strings; ``live`` marks hyperparameters a running run may change; ``log`` asks widgets for a
+    log-scale control; ``optional`` allows ``None`` (meaning "off").
+    """
+
+    label: str
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple[str, ...] | None = None
+    live: bool = False
+    log: bool = False
+    optional: bool = False
+
+    def range_text(self) -> str:
+        """The allowed range in interval notation, e.g. ``(0, 1]``."""
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        lo = "-∞" if self.low is None else _fmt(self.low)
+        hi = "∞" if self.high is None else _fmt(self.high)
+        left = "(" if self.low is None or self.low_open else "["
+        right = ")" if self.high is None or self.high_open else "]"
+        return f"{left}{lo}, {hi}{right}"
+
+    def contains(self, value: float) -> bool:
+        """Whether a number lies in the allowed range."""
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return False
+        return True
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def param(default: Any, label: str, **spec: Any) -> Any:
+    """A dataclass field with its :class:`Spec` in the metadata."""
+    if isinstance(default, (list, dict)):
+        raise TypeError("mutable defaults are not allowed")
+    return field(default=default, metadata={"spec": Spec(label=label, **spec)})
+
+
+# ---------------------------------------------------------------------------------------------
+# Algorithm-specific parameters
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TRPOConfig:
+    """TRPO / NPG (Schulman et al. 2015, App. C). NPG is the same step without the line search."""
+
+    delta: float = param(
+        0.01,
+        "KL bound δ",
+        low=0,
+        low_open=True,
+        high=1.0,
+        live=True,
+        log=True,
+        help="Trust-region radius: mean KL(π_old‖π_new) allowed per update.",
+    )
+    damping: float = param(
+        0.1,
+        "CG damping c",
+        low=0,
+        high=10.0,
+        live=True,
+        log=True,
+        help="Added to the Fisher matrix: (F + cI)x = g.",
+    )
+    cg_iters: int = param(10, "CG iterations", low=1, high=100, live=True)
+    cg_tol: float = param(1e-10, "CG tolerance on rᵀr", low=0, low_open=True, high=1.0, log=True)
+    backtrack_coef: float = param(
+        0.8,
+        "Backtrack coefficient α",
+        low=0,
+        high=1,
+        low_open=True,
+        high_open=True,
+        live=True,
+        help="Trial steps are αʲ·s.",
+    )
+    max_backtracks: int = param(10, "Max backtracks", low=1, high=50, live=True)
+    fvp_subsample: float = param(
+        1.0,
+        "FVP subsample fraction",
+        low=0,
+        low_open=True,
+        high=1.0,
+        help="Fraction of the batch used for Fisher-vector products.",
+    )
+    critic_lr: float = param(
+        1e-3, "Critic learning rate", low=0, low_open=True, high=1.0, live=True, log=True
+    )
+    critic_iters: int = param(20, "Critic epochs per update", low=1, high=200, live=True)
+    critic_minibatch: int = param(128, "Critic minibatch size", low=1, high=1_000_000)
+
+
+@dataclass
+class PPOConfig:
+    """PPO (Schulman et al. 2017): clipped objective, or adaptive-KL penalty (``penalty='kl'``)."""
+
+    penalty: str = param(
+        "clip",
+        "Objective",
+        choices=("clip", "kl"),
+        help="clip: min(r·Â, clip(r)·Â); kl: r·Â − β·KL with adaptive β.",
+    )
+    clip_eps: float = param(0.2, "Clip ε", low=0, low_open=True, high=1.0, live=True)
+    kl_target: float = param(
+        0.01, "KL target d_targ", low=0, low_open=True, high=1.0, live=True, log=True
+    )
+    kl_beta0: float = param(1.0, "Initial β", low=0, low_open=True, high=1e3, log=True)
+    epochs: int = param(10, "Epochs per update", low=1, high=100, live=True)
+    minibatch_size: int = param(64, "Minibatch size", low=1, high=1_000_000)
+    target_kl: float | None = param(
+        None,
+        "Early-stop KL",
+        low=0,
+        low_open=True,
+        high=1.0,
+        optional=True,
+        live=True,
+        help="Stop the epochs when approx_kl exceeds this (off: None).",
+    )
+    vf_coef: float = param(0.5, "Value loss coefficient", low=0, high=10.0, live=True)
+    ent_coef: float = param(0.0, "Entropy coefficient", low=0, high=1.0, live=True)
+    max_grad_norm: float = param(
+        0.5, "Gradient clip norm", low=0, low_open=True, high=100.0, live=True
+    )
+    anneal_lr: bool = param(False, "Decay lr linearly to 0")
+    anneal_clip: bool = param(False, "Decay clip ε linearly to 0")
+
+
+@dataclass
+class A2CConfig:
+    """Synchronous advantage actor-critic with GAE (Mnih et al. 2016)."""
+
+    vf_coef: float = param(0.5, "Value loss coefficient", low=0, high=10.0, live=True)
+    ent_coef: float = param(0.0, "Entropy coefficient", low=0, high=1.0, live=True)
+    max_grad_norm: float = param(
+        0.5, "Gradient clip norm", low=0, low_open=True, high=100.0, live=True
+    )
+
+
+@dataclass
+class DQNConfig:
+    """DQN (Mnih et al. 2015) with optional Double, Dueling and prioritized replay.
+
+    ``target_update_interval`` counts **env steps** (SB3 semantics), not gradient steps.
+    """
+
+    double: bool = param(False, "Double DQN")
+    dueling: bool = param(False, "Dueling head")
+    prioritized: bool = param(False, "Prioritized replay")
+    buffer_size: int = param(100_000, "Replay buffer size", low=1, high=10_000_000)
+    batch_size: int = param(64, "Batch size", low=1, high=65_536)
+    learning_starts: int = param(1000, "Learning starts (env steps)", low=0, high=10_000_000)
+    train_freq: int = param(4, "Train every (env steps)", low=1, high=100_000)
+    gradient_steps: int = param(1, "Gradient steps per train", low=1, high=100_000)
+    target_update_interval: int = param(
+        1000, "Target update every (env steps)", low=1, high=10_000_000, live=True
+    )
+    tau: float = param(1.0, "Target update τ (1 = hard copy)", low=0, low_open=True, high=1.0)
+    exploration_fraction: float = param(0.1, "ε decay fraction of budget", low=0, high=1.0)
+    exploration_initial_eps: float = param(1.0, "Initial ε", low=0, high=1.0)
+    exploration_final_eps: float = param(0.05, "Final ε", low=0, high=1.0, live=True)
+    loss: str = param("huber", "TD loss", choices=("huber", "mse"))
+    max_grad_norm: float = param(10.0, "Gradient clip norm", low=0, low_open=True, high=1000.0)
+    per_alpha: float = param(0.6, "PER α", low=0, high=1.0)
+    per_beta0: float = param(0.4, "PER initial β", low=0, high=1.0)
+    per_eps: float = param(1e-6, "PER ε", low=0, low_open=True, high=1.0, log=True)
+
+
+ALGO_PARAMS: dict[str, type] = {
+    "trpo": TRPOConfig,
+    "npg": TRPOConfig,
+    "ppo": PPOConfig,
+    "ppo-kl": PPOConfig,
+    "a2c": A2CConfig,
+    "dqn": DQNConfig,
+}
+
+
+def default_params(algo: str) -> Any:
+    """The algorithm-specific defaults (``ppo-kl`` is PPO with the adaptive-KL objective)."""
+    if algo not in ALGO_PARAMS:
+        raise ConfigError("algo", f"{algo!r} is not supported; allowed: {', '.join(ALGORITHMS)}")
+    params = ALGO_PARAMS[algo]()
+    if algo == "ppo-kl":
+        params.penalty = "kl"
+    return params
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunConfig:
+    """Everything one training run needs. Algorithm-specific fields live in ``params``."""
+
+    algo: str = param("ppo", "Algorithm", choices=ALGORITHMS)
+    env_id: str = param("CartPole-v1", "Environment")
+    total_steps: int = param(100_000, "Budget (env steps)", low=1, high=100_000_000)
+    seed: int = param(0, "Seed", low=0, high=2**31 - 1)
+    n_envs: int = param(8, "Parallel envs", low=1, high=64)
+    n_steps: int = param(256, "Steps per env per update", low=1, high=100_000)
+    gamma: float = param(0.99, "Discount γ", low=0, low_open=True, high=1.0, live=True)
+    gae_lambda: float = param(0.95, "GAE λ", low=0, high=1.0, live=True)
+    lr: float = param(3e-4, "Learning rate", low=0, low_open=True, high=1.0, live=True, log=True)
+    hidden_sizes: tuple[int, ...] = param((64, 64), "Hidden layer sizes", low=1, high=1024)
+    activation: str = param("tanh", "Activation", choices=("tanh", "relu"))
+    normalize_advantage: bool = param(True, "Normalize advantages")
+    eval_every: int = param(
+        10_000, "Evaluate every (env steps, 0 = never)", low=0, high=100_000_000
+    )
+    eval_episodes: int = param(5, "Evaluation episodes", low=1, high=1000)
+    name: str = param("", "Run name")
+    params: Any = field(default=None, metadata={"spec": Spec(label="Algorithm parameters")})
+
+    def __post_init__(self) -> None:
+        if self.params is None:
+            self.params = default_params(self.algo)
+        self.hidden_sizes = tuple(self.hidden_sizes)
+
+    # -- lookup -------------------------------------------------------------------------------
+
+    def owner_of(self, key: str) -> Any:
+        """The dataclass instance holding field ``key`` (self or ``params``)."""
+        if key != "params" and key in _field_names(self):
+            return self
+        if key in _field_names(self.params):
+            return self.params
+        raise ConfigError(
+            key, f"unknown hyperparameter for {self.algo}; known: " + ", ".join(sorted(self.keys()))
+        )
+
+    def keys(self) -> list[str]:
+        """All flat hyperparameter names of this run (shared first, then the algorithm's)."""
+        shared = [n for n in _field_names(self) if n != "params"]
+        return shared + list(_field_names(self.params))
+
+    def get(self, key: str) -> Any:
+        return getattr(self.owner_of(key), key)
+
+    def spec(self, key: str) -> Spec:
+        return field_spec(self.owner_of(key), key)
+
+    def live_keys(self) -> list[str]:
+        """Hyperparameters that may be changed while the run trains."""
+        return [k for k in self.keys() if self.spec(k).live]
+
+    # -- change and validate --------------------------------------------------------------------
+
+    def with_changes(self, **changes: Any) -> RunConfig:
+        """A validated copy with ``changes`` applied (values may be strings, as from a CLI).
+
+        Changing ``algo`` resets ``params`` to that algorithm's defaults before other changes.
+        """
+        new = dataclasses.replace(self, params=dataclasses.replace(self.params))
+        if "algo" in changes:
+            algo = coerce(new, "algo", changes["algo"])
+            if algo != new.algo:
+                new.algo = algo
+                new.params = default_params(algo)
+        for key, raw in changes.items():
+            if key == "algo":
+                continue
+            owner = new.owner_of(key)
+            setattr(owner, key, coerce(owner, key, raw))
+        new.validate()
+        return new
+
+    def validate(self) -> RunConfig:
+        """Raise :class:`ConfigError` naming the first bad field; return self if all is well."""
+        from core.envs import check_env_id  # late import: envs imports this module
+
+        for owner in (self, self.params):
+            for f in dataclasses.fields(owner):
+                if f.name != "params":
+                    check_value(owner, f.name, getattr(owner, f.name))
+        if self.params.__class__ is not ALGO_PARAMS[self.algo]:
+            raise ConfigError(
+                "params",
+                f"parameters of {type(self.params).__name__} do not belong "
+                f"to algorithm {self.algo}",
+            )
+        check_env_id(self.env_id, self.algo)
+        batch = self.n_envs * self.n_steps
+        mb = getattr(self.params, "minibatch_size", None)
+        if mb is not None and mb > batch:
+            raise ConfigError(
+                "minibatch_size",
+                f"{mb} is larger than the batch n_envs·n_steps = {batch}; allowed [1, {batch}]",
+            )
+        return self
+
+    # -- JSON -----------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["hidden_sizes"] = list(self.hidden_sizes)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def flat(self) -> dict[str, Any]:
+        """All hyperparameters as one flat dict (for tables and CSV headers)."""
+        return {k: self.get(k) for k in self.keys()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        d = dict(d)
+        algo = d.get("algo", "ppo")
+        params = d.pop("params", None) or {}
+        base = cls(algo=algo)
+        flat = {k: v for k, v in d.items() if k != "algo"}
+        flat.update(params)
+        return base.with_changes(**flat)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.from_dict(json.loads(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# Field helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def _field_names(obj: Any) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(obj))
+
+
+def field_spec(owner: Any, key: str) -> Spec:
+    for f in dataclasses.fields(owner):
+        if f.name == key:
+            return f.metadata["spec"]
+    raise ConfigError(key, "unknown field")
+
+
+def field_type(owner: Any, key: str) -> Any:
+    """The declared type of a field, with ``X | None`` reduced to ``X``."""
+    hint = typing.get_type_hints(type(owner))[key]
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        hint = next(a for a in args if a is not type(None))
+    return hint
+
+
+def coerce(owner: Any, key: str, raw: Any) -> Any:
+    """Convert ``raw`` (a value or a CLI/widget string) to the field's type, or raise."""
+    spec = field_spec(owner, key)
+    kind = field_type(owner, key)
+    if spec.optional and (raw is None or (isinstance(raw, str) and raw.lower() in ("", "none"))):
+        return None
+    try:
+        if kind is bool:
+            return _to_bool(raw)
+        if kind is int:
+            return _to_int(raw)
+        if kind is float:
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
+        if kind is str:
+            if not isinstance(raw, str):
+                raise ValueError
+            return raw
+        if typing.get_origin(kind) is tuple:
+            if isinstance(raw, str):
+                raw = [p for p in raw.replace("[", "").replace("]", "").replace(",", " ").split()]
+            return tuple(_to_int(x) for x in raw)
+    except (TypeError, ValueError):
+        raise ConfigError(
+            key, f"{raw!r} is not a valid {_type_name(kind)}; allowed {spec.range_text()}"
+        ) from None
+    raise ConfigError(key, f"unsupported field type {kind}")
+
+
+def _type_name(kind: Any) -> str:
+    if typing.get_origin(kind) is tuple:
+        return "list of integers"
+    return {bool: "boolean", int: "integer", float: "number", str: "text"}.get(kind, str(kind))
+
+
+def _to_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on"):
+        return True
+    if isinstance(raw, str) and raw.lower() in ("false", "0", "no", "off"):
+        return False
+    raise ValueError
+
+
+def _to_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError
+    if isinstance(raw, float):
+        if not raw.is_integer():
+            raise ValueError
+        return int(raw)
+    if isinstance(raw, str):
+        value = float(raw)
+        if not value.is_integer():
+            raise ValueError
+        return int(value)
+    return int(raw)
+
+
+def check_value(owner: Any, key: str, value: Any) -> None:
+    """Raise :class:`ConfigError` unless ``value`` has the field's type and lies in its range."""
+    spec = field_spec(owner, key)
+    kind = field_type(owner, key)
+    if value is None:
+        if spec.optional:
+            return
+        raise ConfigError(key, f"a value is required; allowed {spec.range_text()}")
+    if spec.choices is not None:
+        if value not in spec.choices:
+            raise ConfigError(key, f"{value!r} is not allowed; allowed {spec.range_text()}")
+        return
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"{value!r} is not a boolean")
+        return
+    if kind is str:
+        if not isinstance(value, str) or len(value) > 200:
+            raise ConfigError(key, "must be text of at most 200 characters")
+        return
+    if typing.get_origin(kind) is tuple:
+        if not 1 <= len(value) <= 4:
+            raise ConfigError(key, f"{list(value)} must have 1 to 4 layers")
+        for v in value:
+            _check_number(key, v, spec, int)
+        return
+    _check_number(key, value, spec, kind)
+
+
+def _check_number(key: str, value: Any, spec: Spec, kind: type) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(key, f"{value!r} is not a number; allowed {spec.range_text()}")
+    if kind is int and not float(value).is_integer():
+        raise ConfigError(key, f"{value!r} is not an integer; allowed {spec.range_text()}")
+    if not math.isfinite(value):
+        raise ConfigError(key, f"{value!r} is not finite; allowed {spec.range_text()}")
+    if not spec.contains(value):
+        raise ConfigError(key, f"{value:g} is out of range; allowed {spec.range_text()}")

@@ -1,0 +1,1 @@
+"""Exact, closed-form teaching labs (trust-region toy problems, GAE bias/variance)."""

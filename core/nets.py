@@ -1,0 +1,131 @@
+"""Policy and value networks (orthogonal init, as in the PPO/TRPO reference implementations).
+
+Actors expose the same small interface whatever the action space:
+
+- ``distribution(obs)``: a ``torch.distributions`` object (analytic KL for TRPO's Fisher product);
+- ``log_prob_entropy(obs, actions)``: log π(a|s) and entropy without building distribution objects
+  (the hot path of PPO/A2C minibatches);
+- ``act(obs, deterministic)``: sampled (or greedy / mean) actions and their log-probabilities.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, Normal
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+def mlp(
+    in_dim: int, hidden: tuple[int, ...], out_dim: int, activation: str, out_gain: float
+) -> nn.Sequential:
+    """Linear layers with ``activation`` between; orthogonal init (gain √2, last ``out_gain``)."""
+    layers: list[nn.Module] = []
+    sizes = (in_dim, *hidden)
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [_ortho(nn.Linear(a, b), math.sqrt(2)), ACTIVATIONS[activation]()]
+    layers.append(_ortho(nn.Linear(sizes[-1], out_dim), out_gain))
+    return nn.Sequential(*layers)
+
+
+def _ortho(layer: nn.Linear, gain: float) -> nn.Linear:
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class CategoricalActor(nn.Module):
+    """π(a|s) = softmax(logits(s))_a for discrete actions."""
+
+    discrete = True
+
+    def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...], activation: str):
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, n_actions, activation, out_gain=0.01)
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        return Categorical(logits=self.net(obs))
+
+    def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor):
+        """log π(a|s) = log_softmax(logits)_a and H = −Σ p log p, without distribution objects."""
+        logp_all = torch.log_softmax(self.net(obs), dim=-1)
+        logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        entropy = -(logp_all.exp() * logp_all).sum(-1)
+        return logp, entropy
+
+    def act(self, obs: torch.Tensor, deterministic: bool = False):
+        logits = self.net(obs)
+        if deterministic:
+            actions = logits.argmax(-1)
+        else:
+            actions = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(-1)
+        logp = torch.log_softmax(logits, -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        return actions, logp
+
+
+class GaussianActor(nn.Module):
+    """π(a|s) = N(μ(s), diag(σ²)) with a state-independent log σ."""
+
+    discrete = False
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden: tuple[int, ...],
+        activation: str,
+        log_std_init: float = 0.0,
+    ):
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, act_dim, activation, out_gain=0.01)
+        self.log_std = nn.Parameter(torch.full((act_dim,), log_std_init))
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        return Normal(self.net(obs), self.log_std.exp())
+
+    def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor):
+        """log N(a; μ, σ²) summed over action dims; H = Σ (½ log(2πe) + log σ)."""
+        mean = self.net(obs)
+        log_std = self.log_std.expand_as(mean)
+        z = (actions - mean) / log_std.exp()
+        logp = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
+        return logp, entropy
+
+    def act(self, obs: torch.Tensor, deterministic: bool = False):
+        mean = self.net(obs)
+        std = self.log_std.exp()
+        actions = mean if deterministic else mean + std * torch.randn_like(mean)
+        z = (actions - mean) / std
+        logp = (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return actions, logp
+
+
+Actor = CategoricalActor | GaussianActor
+
+
+def make_actor(
+    obs_space: gym.Space, act_space: gym.Space, hidden: tuple[int, ...], activation: str
+) -> Actor:
+    """The actor matching the action space (Discrete → Categorical, Box → diagonal Gaussian)."""
+    obs_dim = int(obs_space.shape[0])
+    if isinstance(act_space, gym.spaces.Discrete):
+        return CategoricalActor(obs_dim, int(act_space.n), hidden, activation)
+    if isinstance(act_space, gym.spaces.Box):
+        return GaussianActor(obs_dim, int(act_space.shape[0]), hidden, activation)
+    raise TypeError(f"unsupported action space {act_space}")
+
+
+class Critic(nn.Module):
+    """V(s): an MLP with one output."""
+
+    def __init__(self, obs_dim: int, hidden: tuple[int, ...], activation: str):
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, 1, activation, out_gain=1.0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)

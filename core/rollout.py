@@ -1,0 +1,148 @@
+"""On-policy rollouts over ``[n_steps, n_envs]`` and generalized advantage estimation.
+
+GAE (Schulman et al. 2016), with done_t = terminated_t or truncated_t:
+
+    δ_t = r_t + γ · V(s_{t+1}) · (1 − terminated_t) − V(s_t)
+    Â_t = δ_t + γλ · (1 − done_t) · Â_{t+1}
+    R_t = Â_t + V(s_t)            (the critic's regression target)
+
+On truncation (a time limit) s_{t+1} is the real final observation, so the bootstrap uses
+V(final observation), never the reset observation. λ = 0 gives the one-step TD error δ_t (low
+variance, biased when V is wrong); λ = 1 gives the Monte-Carlo return minus V(s_t) (no bias from V,
+high variance).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from core.envs import final_observations
+from core.nets import Actor, Critic
+from core.trainer import Bookkeeper
+
+
+def compute_gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Advantages and returns for tensors of shape ``[T, N]`` (time first).
+
+    ``next_values[t]`` is V of the true next state of step t (V(final observation) on
+    truncation). The sum is cut at the end of the rollout (Â_T = 0 beyond the buffer).
+    """
+    not_term = 1.0 - terminated.float()
+    not_done = 1.0 - torch.maximum(terminated.float(), truncated.float())
+    deltas = rewards + gamma * next_values * not_term - values
+    advantages = torch.zeros_like(deltas)
+    running = torch.zeros_like(deltas[0])
+    for t in range(deltas.shape[0] - 1, -1, -1):
+        running = deltas[t] + gamma * lam * not_done[t] * running
+        advantages[t] = running
+    return advantages, advantages + values
+
+
+@dataclass
+class Batch:
+    """A finished rollout, flattened to ``[T·N, ...]`` for the update."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.obs.shape[0]
+
+    def subset(self, idx: torch.Tensor) -> Batch:
+        return Batch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
+
+
+class RolloutBuffer:
+    """Preallocated ``[n_steps, n_envs]`` storage for one on-policy rollout."""
+
+    def __init__(self, n_steps: int, n_envs: int, obs_space: gym.Space, act_space: gym.Space):
+        t, n = n_steps, n_envs
+        self.n_steps, self.n_envs = t, n
+        self.discrete = isinstance(act_space, gym.spaces.Discrete)
+        act_shape = () if self.discrete else act_space.shape
+        self.act_low = None if self.discrete else act_space.low
+        self.act_high = None if self.discrete else act_space.high
+        self.obs = torch.zeros((t, n, *obs_space.shape))
+        self.actions = torch.zeros((t, n, *act_shape))
+        self.logp = torch.zeros((t, n))
+        self.values = torch.zeros((t, n))
+        self.next_values = torch.zeros((t, n))
+        self.rewards = np.zeros((t, n), dtype=np.float32)
+        self.terminated = np.zeros((t, n), dtype=bool)
+        self.truncated = np.zeros((t, n), dtype=bool)
+
+    def collect(
+        self,
+        env: gym.vector.VectorEnv,
+        obs: np.ndarray,
+        actor: Actor,
+        critic: Critic,
+        book: Bookkeeper,
+    ) -> np.ndarray:
+        """Fill the buffer by acting with ``actor`` from ``obs``; return the next observation.
+
+        Continuous actions are stored unclipped (their log-probabilities are exact) and clipped to
+        the action bounds only when sent to the env.
+        """
+        truncated_final: list[tuple[int, np.ndarray, np.ndarray]] = []
+        with torch.no_grad():
+            for t in range(self.n_steps):
+                obs_t = torch.as_tensor(obs, dtype=torch.float32)
+                actions, logp = actor.act(obs_t)
+                self.obs[t] = obs_t
+                self.actions[t] = actions
+                self.logp[t] = logp
+                self.values[t] = critic(obs_t)
+                env_actions = actions.numpy()
+                if not self.discrete:
+                    env_actions = np.clip(env_actions, self.act_low, self.act_high)
+                obs, rewards, terminated, truncated, infos = env.step(env_actions)
+                self.rewards[t] = rewards
+                self.terminated[t] = terminated
+                self.truncated[t] = truncated
+                book.on_step(rewards, terminated | truncated)
+                if truncated.any():
+                    idx = np.flatnonzero(truncated)
+                    truncated_final.append((t, idx, final_observations(obs, infos)[idx]))
+            self.next_values[:-1] = self.values[1:]
+            self.next_values[-1] = critic(torch.as_tensor(obs, dtype=torch.float32))
+            for t, idx, final_obs in truncated_final:
+                self.next_values[t, idx] = critic(torch.as_tensor(final_obs, dtype=torch.float32))
+        return obs
+
+    def batch(self, gamma: float, lam: float) -> Batch:
+        """GAE over the rollout, then everything flattened to ``[T·N, ...]``."""
+        advantages, returns = compute_gae(
+            torch.from_numpy(self.rewards),
+            self.values,
+            self.next_values,
+            torch.from_numpy(self.terminated),
+            torch.from_numpy(self.truncated),
+            gamma,
+            lam,
+        )
+        size = self.n_steps * self.n_envs
+        return Batch(
+            obs=self.obs.reshape(size, *self.obs.shape[2:]),
+            actions=self.actions.reshape(size, *self.actions.shape[2:]),
+            logp=self.logp.reshape(size),
+            values=self.values.reshape(size),
+            advantages=advantages.reshape(size),
+            returns=returns.reshape(size),
+        )

@@ -1,0 +1,185 @@
+"""The trainer contract (DESIGN.md §3) and the bookkeeping every trainer shares.
+
+A trainer is built from a validated :class:`~core.config.RunConfig`; each ``update()`` is one
+collect-and-learn iteration returning an :class:`UpdateReport`: a flat dict of floats with the fixed
+metric names, plus the episodes that finished during it. ``set_hyperparams`` changes take effect at
+the next ``update()``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from core.config import RunConfig
+from core.envs import make_env
+
+RECENT_EPISODES = 20
+
+
+@dataclass
+class Episode:
+    """One finished training episode: the env step at which it ended, its return and length."""
+
+    env_step: int
+    ret: float
+    length: int
+
+
+@dataclass
+class UpdateReport:
+    """What one update produced: metric name → value, and the episodes finished during it."""
+
+    metrics: dict[str, float]
+    episodes: list[Episode] = field(default_factory=list)
+
+
+class Trainer(Protocol):
+    """What the runner, the CLI and the benchmarks rely on (DESIGN.md §3)."""
+
+    config: RunConfig
+    book: Bookkeeper
+
+    def update(self) -> UpdateReport: ...
+
+    def set_hyperparams(self, **changes: Any) -> dict[str, tuple[Any, Any]]: ...
+
+    def evaluate(self, n_episodes: int) -> list[float]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class Bookkeeper:
+    """Counts env steps, updates and time; tracks training episodes; schedules evaluations.
+
+    Reports ``episode_return_mean``/``episode_length_mean`` over the last 20 finished episodes
+    (as the RL-Zoo and SB3 logs do), NaN until the first episode ends.
+    """
+
+    def __init__(self, config: RunConfig) -> None:
+        self.eval_every = config.eval_every
+        self.update = 0
+        self.env_steps = 0
+        self.wall_time = 0.0
+        self.next_eval = config.eval_every
+        self._ret = np.zeros(config.n_envs)
+        self._len = np.zeros(config.n_envs, dtype=np.int64)
+        self._recent: deque[Episode] = deque(maxlen=RECENT_EPISODES)
+        self._finished: list[Episode] = []
+        self._t0 = 0.0
+        self._steps0 = 0
+
+    def start(self) -> None:
+        """Mark the start of an update (for ``fps`` and ``wall_time``)."""
+        self._t0 = time.perf_counter()
+        self._steps0 = self.env_steps
+
+    def on_step(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        """Account one vector-env step: ``rewards`` and ``dones`` (terminated | truncated)."""
+        self.env_steps += len(rewards)
+        self._ret += rewards
+        self._len += 1
+        if dones.any():
+            for i in np.flatnonzero(dones):
+                ep = Episode(self.env_steps, float(self._ret[i]), int(self._len[i]))
+                self._finished.append(ep)
+                self._recent.append(ep)
+            self._ret[dones] = 0.0
+            self._len[dones] = 0
+
+    def finish(
+        self, metrics: dict[str, float], evaluate: Callable[[], list[float]] | None = None
+    ) -> UpdateReport:
+        """Close the update: add the shared metrics, run a due evaluation, hand out episodes."""
+        self.update += 1
+        elapsed = time.perf_counter() - self._t0
+        if evaluate is not None and self.eval_every > 0 and self.env_steps >= self.next_eval:
+            metrics["eval_return_mean"] = float(np.mean(evaluate()))
+            while self.next_eval <= self.env_steps:
+                self.next_eval += self.eval_every
+        self.wall_time += elapsed
+        steps = self.env_steps - self._steps0
+        nan = float("nan")
+        metrics.update(
+            update=float(self.update),
+            env_steps=float(self.env_steps),
+            wall_time=self.wall_time,
+            fps=steps / elapsed if elapsed > 0 else nan,
+            episode_return_mean=float(np.mean([e.ret for e in self._recent]))
+            if self._recent
+            else nan,
+            episode_length_mean=float(np.mean([e.length for e in self._recent]))
+            if self._recent
+            else nan,
+        )
+        episodes, self._finished = self._finished, []
+        return UpdateReport({k: float(v) for k, v in metrics.items()}, episodes)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "update": self.update,
+            "env_steps": self.env_steps,
+            "wall_time": self.wall_time,
+            "next_eval": self.next_eval,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.update = int(state["update"])
+        self.env_steps = int(state["env_steps"])
+        self.wall_time = float(state["wall_time"])
+        self.next_eval = int(state["next_eval"])
+
+
+def evaluate_policy(
+    env_id: str, policy: Callable[[torch.Tensor], torch.Tensor], n_episodes: int, seed: int
+) -> list[float]:
+    """Returns of ``n_episodes`` episodes, one per sub-env of a separate vector env.
+
+    ``policy`` maps a batch of observations to env actions (greedy / mean action).
+    """
+    env = SyncVectorEnv(
+        [lambda: make_env(env_id) for _ in range(n_episodes)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
+    )
+    obs, _ = env.reset(seed=seed)
+    returns = np.zeros(n_episodes)
+    running = np.ones(n_episodes, dtype=bool)
+    with torch.no_grad():
+        while running.any():
+            actions = policy(torch.as_tensor(obs, dtype=torch.float32)).numpy()
+            obs, rewards, terminated, truncated, _ = env.step(actions)
+            returns += rewards * running
+            running &= ~(terminated | truncated)
+    env.close()
+    return returns.tolist()
+
+
+def apply_changes(
+    config: RunConfig, changes: dict[str, Any]
+) -> tuple[RunConfig, dict[str, tuple[Any, Any]]]:
+    """Validate live hyperparameter ``changes`` against ``config``.
+
+    Returns the new config and ``{key: (old, new)}``; raises ``ConfigError`` for a key that may
+    not change while training or a value out of range.
+    """
+    from core.config import ConfigError
+
+    live = set(config.live_keys())
+    for key in changes:
+        config.owner_of(key)  # raises for unknown keys
+        if key not in live:
+            raise ConfigError(
+                key, "cannot be changed while a run trains; live: " + ", ".join(sorted(live))
+            )
+    new = config.with_changes(**changes)
+    diff = {k: (config.get(k), new.get(k)) for k in changes if config.get(k) != new.get(k)}
+    return new, diff

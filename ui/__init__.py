@@ -1,0 +1,1 @@
+"""Streamlit glue shared by the pages, and pure Plotly figure builders (DataFrame → Figure)."""
