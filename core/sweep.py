@@ -1,0 +1,613 @@
+"""Sweeps: a grid of hyperparameters × seeds × algorithms, run as ordinary runs in the one store.
+
+A :class:`SweepSpec` expands to validated run configs: every grid value goes through the one
+validation path (``RunConfig.with_changes``) before anything starts, so a bad value is a
+``ConfigError`` naming its field and nothing is written. Each expanded config is a *trial*.
+
+Executors:
+
+- ``local`` (default): every trial is handed to the process's :class:`~core.runner.RunManager`;
+  its threads, its concurrency cap and its queue do the scheduling.
+- ``ray`` (:mod:`core.sweep_ray`, imported only when asked): every trial is a Ray task; its update
+  reports stream back to the driver and are written to the same store as they arrive.
+
+Either way every run carries the sweep's ``sweep_id``, so the Compare page and the exports treat
+sweep runs like any others. A trial is a chain of runs: resuming a sweep (after a stop or a driver
+restart, whose runs the run manager marks ``interrupted``) re-launches each unfinished trial as a
+new run in the same sweep whose ``parent_id`` is the run it replaces. A failed trial stays failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import pandas as pd
+
+from core.config import ConfigError, RunConfig
+
+if TYPE_CHECKING:
+    from core.runner import RunManager
+    from core.store import RunStore
+    from core.trainer import Trainer
+
+MAX_TRIALS = 1000
+ACTIVE = ("queued", "running", "paused")
+RESUMABLE = ("interrupted", "stopped")
+BACKENDS = ("local", "ray")
+TrainerFactory = Callable[[RunConfig], "Trainer"]
+
+
+class SweepError(RuntimeError):
+    """A sweep cannot do what was asked; ``str()`` is one readable line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The spec and its expansion
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One expanded point of a sweep: its validated config and a short label (``delta=0.01 …``)."""
+
+    config: RunConfig
+    label: str
+
+
+@dataclass
+class SweepSpec:
+    """A base config, a grid over validated hyperparameters, seeds, and optionally algorithms.
+
+    ``grid`` maps a flat hyperparameter name (``cfg.keys()``) to its values (typed or strings, as
+    from a CLI). ``seeds`` is a count ``n`` (seeds ``base.seed … base.seed + n − 1``) or an explicit
+    list of distinct seeds. ``algos`` (default: ``base.algo`` alone) multiplies the grid; a grid key
+    applies to the algorithms that have it (``delta`` to TRPO/NPG only) and must exist for one.
+    The sweep has |algos| · Π|grid values| · |seeds| trials (fewer where a key does not apply).
+    """
+
+    base: RunConfig
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    seeds: int | list[int] = 1
+    algos: list[str] | None = None
+    name: str = ""
+
+    def seed_list(self) -> list[int]:
+        """The seeds of every grid point, validated and distinct."""
+        if isinstance(self.seeds, bool):
+            raise ConfigError("seeds", f"{self.seeds!r} is not a count or a list of seeds")
+        if isinstance(self.seeds, int):
+            if not 1 <= self.seeds <= MAX_TRIALS:
+                raise ConfigError(
+                    "seeds", f"{self.seeds} is out of range; allowed [1, {MAX_TRIALS}]"
+                )
+            seeds: list[Any] = [self.base.seed + i for i in range(self.seeds)]
+        else:
+            seeds = list(self.seeds)
+            if not seeds:
+                raise ConfigError("seeds", "the sweep needs at least one seed")
+        seeds = [self.base.with_changes(seed=s).seed for s in seeds]
+        duplicates = sorted({s for s in seeds if seeds.count(s) > 1})
+        if duplicates:
+            raise ConfigError("seeds", f"seeds must be distinct; repeated: {duplicates}")
+        return seeds
+
+    def trials(self) -> list[Trial]:
+        """All trials in order algorithm → grid point → seed, every value validated first."""
+        algos = list(self.algos) if self.algos else [self.base.algo]
+        bases = [self.base.with_changes(algo=a) for a in algos]
+        grid = self._checked_grid(bases)
+        seeds = self.seed_list()
+        n_points = len(bases) * math.prod(len(v) for v in grid.values()) * len(seeds)
+        if n_points > MAX_TRIALS:
+            raise ConfigError("grid", f"{n_points} trials is more than the {MAX_TRIALS} allowed")
+        trials: list[Trial] = []
+        seen: set[str] = set()
+        for base in bases:
+            known = set(base.keys())
+            keys = [k for k in grid if k in known]
+            for values in itertools.product(*(grid[k] for k in keys)):
+                point = dict(zip(keys, values))
+                for seed in seeds:
+                    config = base.with_changes(**point, seed=seed)
+                    if config.to_json() in seen:
+                        continue
+                    seen.add(config.to_json())
+                    trials.append(Trial(config, _label(config, point, len(bases) > 1)))
+        return trials
+
+    def expand(self) -> list[RunConfig]:
+        """The validated config of every trial (see :meth:`trials`)."""
+        return [t.config for t in self.trials()]
+
+    def _checked_grid(self, bases: list[RunConfig]) -> dict[str, list[Any]]:
+        """Grid values coerced to their field's type; a bad key or value names its field."""
+        grid: dict[str, list[Any]] = {}
+        for key, values in self.grid.items():
+            if key in ("algo", "seed"):
+                raise ConfigError(key, f"sweep over {key} with the sweep's {key}s, not the grid")
+            owners = [b for b in bases if key in set(b.keys())]
+            if not owners:
+                bases[0].owner_of(key)  # raises: unknown hyperparameter, with the known ones
+            values = list(values)
+            if not values:
+                raise ConfigError(key, "the grid needs at least one value")
+            coerced = [owners[0].with_changes(**{key: v}).get(key) for v in values]
+            for other in owners[1:]:
+                for v in coerced:
+                    other.with_changes(**{key: v})
+            repeated = [v for i, v in enumerate(coerced) if v in coerced[:i]]
+            if repeated:
+                raise ConfigError(key, f"{repeated[0]!r} is listed twice")
+            grid[key] = coerced
+        return grid
+
+
+def _label(config: RunConfig, point: dict[str, Any], with_algo: bool) -> str:
+    parts = [config.algo] if with_algo else []
+    parts += [f"{k}={_fmt(v)}" for k, v in point.items()]
+    parts.append(f"seed={config.seed}")
+    return " ".join(parts)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def new_sweep_id() -> str:
+    return "sw-" + uuid.uuid4().hex[:10]
+
+
+def run_name(spec_name: str, trial: Trial) -> str:
+    """The stored run name of a trial: the sweep's name (or ``sweep``) and the trial label."""
+    return f"{spec_name or 'sweep'} · {trial.label}"
+
+
+@dataclass(frozen=True)
+class Job:
+    """What an executor launches: a config, the run's name, and the run it replaces (if any)."""
+
+    config: RunConfig
+    name: str
+    parent_id: str | None = None
+
+
+def jobs_of(spec: SweepSpec) -> list[Job]:
+    """The spec's trials as jobs (this validates the whole sweep)."""
+    return [Job(t.config, run_name(spec.name, t)) for t in spec.trials()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Executors
+# ---------------------------------------------------------------------------------------------
+
+
+class RemoteSweep(Protocol):
+    """A sweep driven by another engine from this process (Ray): it must be stoppable."""
+
+    sweep_id: str
+
+    def stop(self) -> None: ...
+
+
+_REMOTE: dict[str, RemoteSweep] = {}
+_REMOTE_LOCK = threading.Lock()
+
+
+def register_remote(sweep: RemoteSweep) -> None:
+    with _REMOTE_LOCK:
+        _REMOTE[sweep.sweep_id] = sweep
+
+
+def unregister_remote(sweep_id: str) -> None:
+    with _REMOTE_LOCK:
+        _REMOTE.pop(sweep_id, None)
+
+
+def remote_sweep(sweep_id: str) -> RemoteSweep | None:
+    """The executor driving ``sweep_id`` from this process, if one does."""
+    with _REMOTE_LOCK:
+        return _REMOTE.get(sweep_id)
+
+
+def launch_local(
+    manager: RunManager,
+    spec: SweepSpec,
+    *,
+    sweep_id: str | None = None,
+    trainer_factory: TrainerFactory | None = None,
+) -> str:
+    """Validate the whole sweep, then start every trial on the run manager; returns the sweep id.
+
+    Runs beyond the manager's concurrency cap wait in its queue (status ``queued``).
+    """
+    return _start_local(manager, jobs_of(spec), sweep_id or new_sweep_id(), trainer_factory)
+
+
+def _start_local(
+    manager: RunManager, jobs: list[Job], sweep_id: str, trainer_factory: TrainerFactory | None
+) -> str:
+    for i, job in enumerate(jobs):
+        manager.start(
+            job.config,
+            name=job.name,
+            request_id=f"{sweep_id}/{job.parent_id or i}",
+            sweep_id=sweep_id,
+            parent_id=job.parent_id,
+            trainer_factory=trainer_factory,
+        )
+    return sweep_id
+
+
+def launch(
+    manager: RunManager,
+    spec: SweepSpec,
+    *,
+    backend: str = "local",
+    cpus_per_trial: float = 1.0,
+    trainer_factory: TrainerFactory | None = None,
+) -> str:
+    """Start a sweep on ``backend`` (``local`` or ``ray``) against the manager's store."""
+    if backend == "local":
+        return launch_local(manager, spec, trainer_factory=trainer_factory)
+    ray_backend = load_ray_backend(backend)
+    return ray_backend.launch_ray(
+        manager.store, spec, cpus_per_trial=cpus_per_trial, trainer_factory=trainer_factory
+    ).sweep_id
+
+
+def load_ray_backend(backend: str = "ray") -> Any:
+    """The Ray executor module, or a one-line :class:`SweepError` saying how to get it."""
+    if backend not in BACKENDS:
+        raise ConfigError(
+            "backend", f"{backend!r} is not supported; allowed: {', '.join(BACKENDS)}"
+        )
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise SweepError(
+            "the ray backend needs Ray: pip install -r requirements-ray.txt "
+            "(or use --backend local)"
+        ) from None
+    from core import sweep_ray
+
+    return sweep_ray
+
+
+def stop_sweep(manager: RunManager, sweep_id: str) -> list[str]:
+    """Stop every active run of the sweep (queued ones never start); returns their run ids."""
+    progress = sweep_progress(manager.store, sweep_id)
+    active = progress.runs.loc[progress.runs["status"].isin(ACTIVE), "run_id"].tolist()
+    remote = remote_sweep(sweep_id)
+    if remote is not None:
+        remote.stop()
+        return active
+    for run_id in active:
+        manager.stop(run_id)
+    return active
+
+
+def resume_sweep(
+    manager: RunManager,
+    sweep_id: str,
+    *,
+    backend: str = "local",
+    cpus_per_trial: float = 1.0,
+    trainer_factory: TrainerFactory | None = None,
+) -> list[str]:
+    """Re-launch each interrupted or stopped trial as a new run linked to the old one.
+
+    Returns the old run ids that were re-launched. Refused while the sweep still has active runs.
+    The new runs start from scratch (same config and seed), in the same sweep.
+    """
+    progress = sweep_progress(manager.store, sweep_id)
+    if progress.active:
+        raise SweepError(f"sweep {sweep_id} still has {progress.active} active runs; stop it first")
+    todo = progress.runs[progress.runs["status"].isin(RESUMABLE)]
+    jobs = [
+        Job(RunConfig.from_json(row.config), row.name, parent_id=row.run_id)
+        for row in todo.itertuples()
+    ]
+    if not jobs:
+        return []
+    if backend == "local":
+        _start_local(manager, jobs, sweep_id, trainer_factory)
+    else:
+        load_ray_backend(backend).start_ray(
+            manager.store,
+            jobs,
+            sweep_id,
+            cpus_per_trial=cpus_per_trial,
+            trainer_factory=trainer_factory,
+        )
+    return [j.parent_id for j in jobs if j.parent_id]
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress, read from the store (so any process can watch any sweep)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepProgress:
+    """Where a sweep stands: one row per trial (its latest run) and counts by status.
+
+    ``status`` is ``running`` while a trial is queued, running or paused; then ``interrupted``
+    if a trial was cut off by a dead driver, ``stopped`` if one was stopped, else ``finished``
+    (failed trials are counted in ``counts['failed']``). ``fraction`` is the mean over trials of
+    env_steps / total_steps, a trial that ended counting as complete.
+    """
+
+    sweep_id: str
+    runs: pd.DataFrame
+    counts: dict[str, int]
+    status: str
+    fraction: float
+
+    @property
+    def total(self) -> int:
+        return len(self.runs)
+
+    @property
+    def active(self) -> int:
+        return sum(self.counts.get(s, 0) for s in ACTIVE)
+
+    @property
+    def done(self) -> int:
+        return self.total - self.active
+
+    @property
+    def is_done(self) -> bool:
+        return self.active == 0
+
+
+def sweep_runs(store: RunStore, sweep_id: str) -> pd.DataFrame:
+    """Every run of a sweep, replaced ones included (store.runs() columns)."""
+    runs = store.runs()
+    return runs[runs["sweep_id"] == sweep_id].reset_index(drop=True)
+
+
+def sweep_progress(store: RunStore, sweep_id: str) -> SweepProgress:
+    """The progress of ``sweep_id``; :class:`SweepError` if the store has no such sweep."""
+    runs = sweep_runs(store, sweep_id)
+    if runs.empty:
+        raise SweepError(f"no sweep {sweep_id!r} in {store.path}")
+    replaced = set(runs["parent_id"].dropna())
+    trials = runs[~runs["run_id"].isin(replaced)].sort_values("created_at").reset_index(drop=True)
+    counts = {str(k): int(v) for k, v in trials["status"].value_counts().items()}
+    ended = ~trials["status"].isin(ACTIVE)
+    steps = (trials["env_steps"].fillna(0) / trials["total_steps"]).clip(upper=1.0)
+    fraction = float(steps.where(~ended, 1.0).mean())
+    return SweepProgress(sweep_id, trials, counts, _overall(counts), fraction)
+
+
+def _overall(counts: dict[str, int]) -> str:
+    if any(counts.get(s) for s in ACTIVE):
+        return "running"
+    for status in RESUMABLE:
+        if counts.get(status):
+            return status
+    return "finished"
+
+
+def sweeps(store: RunStore) -> pd.DataFrame:
+    """One row per sweep in the store: id, algorithms, env, trials, counts, status, created_at."""
+    runs = store.runs()
+    runs = runs[runs["sweep_id"].notna()]
+    rows = []
+    for sweep_id, group in runs.groupby("sweep_id", sort=False):
+        p = sweep_progress(store, str(sweep_id))
+        rows.append(
+            {
+                "sweep_id": sweep_id,
+                "algos": ", ".join(sorted(group["algo"].unique())),
+                "env_id": ", ".join(sorted(group["env_id"].unique())),
+                "trials": p.total,
+                "finished": p.counts.get("finished", 0),
+                "failed": p.counts.get("failed", 0),
+                "active": p.active,
+                "status": p.status,
+                "created_at": group["created_at"].min(),
+            }
+        )
+    columns = ["sweep_id", "algos", "env_id", "trials", "finished", "failed", "active", "status"]
+    return pd.DataFrame(rows, columns=[*columns, "created_at"])
+
+
+def wait_sweep(
+    store: RunStore,
+    sweep_id: str,
+    timeout: float | None = None,
+    on_progress: Callable[[SweepProgress], None] | None = None,
+    poll: float = 0.5,
+) -> SweepProgress:
+    """Block until no trial is active (or ``timeout`` passes); returns the last progress."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    tick = threading.Event()
+    while True:
+        progress = sweep_progress(store, sweep_id)
+        if on_progress is not None:
+            on_progress(progress)
+        if progress.is_done or (deadline is not None and time.monotonic() >= deadline):
+            return progress
+        tick.wait(poll)
+
+
+def progress_line(progress: SweepProgress, width: int = 30) -> str:
+    """A one-line text progress bar over trials: ``[####....] 3/8 trials · 2 running · 41%``."""
+    filled = round(width * progress.fraction)
+    parts = [f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} trials"]
+    for status in ("running", "queued", "failed", "stopped", "interrupted"):
+        if progress.counts.get(status):
+            parts.append(f"{progress.counts[status]} {status}")
+    parts.append(f"{100 * progress.fraction:.0f}%")
+    return " · ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI: python -m core sweep …
+# ---------------------------------------------------------------------------------------------
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``sweep`` on the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="run a grid of hyperparameters × seeds (local threads, or Ray)",
+        description="Run a grid of hyperparameters × seeds × algorithms as ordinary stored runs.",
+    )
+    p.add_argument("--algo", default="ppo", help="algorithm of the base config")
+    p.add_argument("--algos", help="comma-separated algorithms to sweep over (overrides --algo)")
+    p.add_argument("--env", default="CartPole-v1", help="environment id")
+    p.add_argument("--steps", type=int, help="budget per run (env steps)")
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a hyperparameter and its values (repeatable; separate with ';' when a value "
+        "has commas, e.g. hidden_sizes=64,64;32,32)",
+    )
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="fixed base value"
+    )
+    p.add_argument("--seeds", default="1", help="a count (3) or a list of seeds (0,7,42)")
+    p.add_argument("--name", default="", help="sweep name (prefix of run names)")
+    p.add_argument("--backend", choices=BACKENDS, default="local")
+    p.add_argument("--max-concurrent", type=int, default=2, help="local: runs at once")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, help="ray: CPUs per trial")
+    p.add_argument("--resume", metavar="SWEEP_ID", help="re-launch a sweep's unfinished trials")
+    p.add_argument("--data-dir", help="store directory (default $PLAYGROUND_DATA_DIR or ./data)")
+    p.set_defaults(func=main)
+    return p
+
+
+def parse_pairs(items: Iterable[str], option: str) -> dict[str, str]:
+    """``KEY=VALUE`` strings → dict; a malformed item is a ConfigError naming the option."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(option, f"{item!r} is not KEY=VALUE")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:
+    """``--grid delta=0.001,0.01`` items → ``{"delta": ["0.001", "0.01"]}``."""
+    grid: dict[str, list[str]] = {}
+    for key, text in parse_pairs(items, "grid").items():
+        sep = ";" if ";" in text else ","
+        grid[key] = [v.strip() for v in text.split(sep) if v.strip()]
+    return grid
+
+
+def parse_seeds(text: str) -> int | list[int]:
+    """``3`` → 3 seeds; ``0,7,42`` → those seeds."""
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError("seeds", f"{text!r} is not a count or a list of integers") from None
+    if "," in text:
+        return values
+    if len(values) != 1:
+        raise ConfigError("seeds", f"{text!r} is not a count or a list of integers")
+    return values[0]
+
+
+def spec_from_args(args: argparse.Namespace) -> SweepSpec:
+    """The sweep the CLI arguments describe (validated by :meth:`SweepSpec.trials`)."""
+    algos = [a.strip() for a in args.algos.split(",")] if args.algos else None
+    base = RunConfig(algo=algos[0] if algos else args.algo)
+    fixed: dict[str, Any] = {"env_id": args.env, **parse_pairs(args.set, "set")}
+    if args.steps is not None:
+        fixed["total_steps"] = args.steps
+    base = base.with_changes(**fixed)
+    return SweepSpec(base, parse_grid(args.grid), parse_seeds(args.seeds), algos, args.name)
+
+
+def main(args: argparse.Namespace) -> int:
+    """``python -m core sweep``: launch (or resume) a sweep, draw progress on stderr, wait."""
+    from core.runner import RunManager
+    from core.store import RunStore
+
+    try:
+        spec = None if args.resume else spec_from_args(args)
+        if spec is not None:
+            jobs = jobs_of(spec)  # everything validated before anything starts
+        if args.backend == "ray":
+            load_ray_backend()
+    except (ConfigError, SweepError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    manager = RunManager(RunStore(args.data_dir), max_concurrent=args.max_concurrent)
+    try:
+        if args.resume:
+            sweep_id = args.resume
+            relaunched = resume_sweep(
+                manager, sweep_id, backend=args.backend, cpus_per_trial=args.cpus_per_trial
+            )
+            print(f"sweep {sweep_id}: re-launching {len(relaunched)} trials", file=sys.stderr)
+        elif args.backend == "local":
+            sweep_id = _start_local(manager, jobs, new_sweep_id(), None)
+        else:
+            sweep_id = (
+                load_ray_backend()
+                .start_ray(manager.store, jobs, new_sweep_id(), cpus_per_trial=args.cpus_per_trial)
+                .sweep_id
+            )
+        print(
+            f"sweep {sweep_id}: {sweep_progress(manager.store, sweep_id).total} trials "
+            f"on {args.backend}",
+            file=sys.stderr,
+        )
+        progress = _watch(manager, sweep_id)
+    except SweepError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        manager.shutdown()
+    print(summary_table(progress).to_string(index=False))
+    return 0 if progress.status == "finished" and not progress.counts.get("failed") else 1
+
+
+def _watch(manager: RunManager, sweep_id: str) -> SweepProgress:
+    """Draw the progress bar until the sweep ends; Ctrl-C stops the sweep and waits for it."""
+    tty = sys.stderr.isatty()
+    last = [""]
+
+    def draw(p: SweepProgress) -> None:
+        line = progress_line(p)
+        if tty:
+            print("\r" + line, end="", file=sys.stderr, flush=True)
+        elif line.split(" · ")[:-1] != last[0].split(" · ")[:-1]:
+            print(line, file=sys.stderr, flush=True)
+        last[0] = line
+
+    try:
+        progress = wait_sweep(manager.store, sweep_id, on_progress=draw)
+    except KeyboardInterrupt:
+        print(f"\nstopping sweep {sweep_id} …", file=sys.stderr)
+        stop_sweep(manager, sweep_id)
+        progress = wait_sweep(manager.store, sweep_id, on_progress=draw)
+    if tty:
+        print(file=sys.stderr)
+    return progress
+
+
+def summary_table(progress: SweepProgress) -> pd.DataFrame:
+    """Per trial: run id, name, status, env steps, last training return."""
+    columns = ["run_id", "name", "status", "env_steps", "last_return"]
+    return progress.runs[columns]
