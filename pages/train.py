@@ -1,6 +1,181 @@
-"""Page under construction in this release."""
+"""Train: choose an environment and an algorithm, set hyperparameters, start, watch it learn."""
+
+from __future__ import annotations
+
+import uuid
 
 import streamlit as st
 
-st.title("train")
-st.info("This page is being built.")
+from core.algos import presets
+from core.config import ALGORITHMS, RunConfig
+from core.envs import SUPPORTED_ENVS
+from ui import run_view, widgets
+from ui.state import get_manager
+
+manager = get_manager()
+store = manager.store
+params = st.query_params
+
+
+def _pick(name: str, options: list[str], default: str) -> str:
+    """A selectbox whose value is also in the URL (``?name=value``) so a link reproduces it."""
+    key = f"train.{name}"
+    if name in params and params[name] in options and key not in st.session_state.get("_kept", {}):
+        widgets.set_kept(key, params[name])
+    widgets.kept(key, default)
+    value = st.selectbox(
+        name.replace("_", " ").capitalize(),
+        options,
+        key=key,
+        on_change=widgets.remember,
+        args=(key,),
+    )
+    params[name] = value
+    return value
+
+
+def apply_preset(algo: str, env_id: str, preset: str) -> None:
+    """Set every widget of this algorithm to the defaults, then to the preset's values."""
+    widgets.forget(f"train.{algo}.")
+    changes = presets(algo, env_id).get(preset, {})
+    for key, value in changes.items():
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(str(v) for v in value)
+        widgets.set_kept(widgets.widget_key("train", algo, key), value)
+    st.session_state["_flash"] = ("success", f"Preset “{preset}” applied.")
+
+
+def start(config: RunConfig) -> None:
+    """Start callback: one request id per click, so reruns and refreshes never start twice."""
+    request = st.session_state.setdefault("train.request", uuid.uuid4().hex)
+    ok, run_id = run_view.command(
+        "start the run", manager.start, config, name=config.name or None, request_id=request
+    )
+    if ok:
+        st.session_state["train.request"] = uuid.uuid4().hex
+        st.session_state["train.run"] = run_id
+        params["run"] = run_id
+        st.session_state["_flash"] = ("success", f"Started run {run_id[:8]}.")
+
+
+def apply_live(run_id: str, changes: dict) -> None:
+    ok, result = run_view.command(
+        "change the hyperparameters", manager.set_hyperparams, run_id, **changes
+    )
+    if ok:
+        text = ", ".join(f"{k} {old}→{new}" for k, (old, new) in result.items())
+        st.session_state["_flash"] = ("success", f"Applied from the next update: {text}.")
+
+
+# --- setup ---------------------------------------------------------------------------------------
+st.title("Train")
+run_view.show_flash()
+top = st.columns([2, 2, 2, 2])
+with top[0]:
+    env_id = _pick("env", list(SUPPORTED_ENVS), "CartPole-v1")
+with top[1]:
+    algo = _pick("algo", list(ALGORITHMS), "trpo")
+available = presets(algo, env_id)
+with top[2]:
+    preset = st.selectbox("Preset", ["defaults", *available], key="train.preset")
+    st.button(
+        "Apply preset",
+        on_click=apply_preset,
+        args=(algo, env_id, preset),
+        help="Set every hyperparameter below to this preset (tuned values where available).",
+    )
+with top[3]:
+    name = st.text_input("Run name (optional)", key="train.name", max_chars=200)
+
+base = RunConfig(algo=algo, env_id=env_id)
+values: dict = {}
+with st.expander("Hyperparameters  (⚡ = can be changed while the run trains)", expanded=True):
+    tabs = st.tabs([f"{algo.upper()} parameters", *widgets.shared_groups(base)])
+    with tabs[0]:
+        values.update(
+            widgets.hyperparameter_inputs(base, widgets.algorithm_keys(base), "train", columns=3)
+        )
+    for tab, keys in zip(tabs[1:], widgets.shared_groups(base).values()):
+        with tab:
+            values.update(widgets.hyperparameter_inputs(base, keys, "train", columns=3))
+config, error = widgets.validated(base, {**values, "name": name})
+if error:
+    st.error(error)
+
+buttons = st.columns([1, 1, 1, 1, 4])
+buttons[0].button(
+    "▶ Start",
+    type="primary",
+    disabled=config is None,
+    on_click=start,
+    args=(config,),
+    key="train.start",
+)
+
+# --- the run shown -----------------------------------------------------------------------------
+run_id = params.get("run") or st.session_state.get("train.run")
+row = store.run(run_id) if run_id else None
+if run_id and row is None:
+    st.warning(f"Run {run_id} is not in the store (deleted?). Start a new one.")
+if row is None:
+    st.info("Set the hyperparameters and press **Start**. The charts appear here and refresh live.")
+    st.stop()
+
+status = row["status"]
+buttons[1].button(
+    "⏸ Pause",
+    disabled=status != "running",
+    key="train.pause",
+    on_click=run_view.command,
+    args=("pause", manager.pause, run_id),
+)
+buttons[2].button(
+    "⏵ Resume",
+    disabled=status != "paused",
+    key="train.resume",
+    on_click=run_view.command,
+    args=("resume", manager.resume, run_id),
+)
+buttons[3].button(
+    "⏹ Stop",
+    disabled=status not in run_view.ACTIVE,
+    key="train.stop",
+    on_click=run_view.command,
+    args=("stop", manager.stop, run_id),
+)
+with buttons[4]:
+    large = st.toggle("Presentation mode (large fonts)", key="ui.large")
+
+st.subheader(run_view.run_label(row))
+if status in run_view.ACTIVE:
+    with st.expander("⚡ Live tweaks: change hyperparameters of the running run"):
+        data = run_view.read_run(store, run_id)
+        now = run_view.current_config(store.config(run_id), data.events)
+        live = widgets.hyperparameter_inputs(now, now.live_keys(), f"live.{run_id}", columns=4)
+        new, live_error = widgets.validated(now, live)
+        if live_error:
+            st.error(live_error)
+        diff = widgets.changed(now, live) if new is not None else {}
+        st.button(
+            "Apply from the next update",
+            disabled=not diff,
+            on_click=apply_live,
+            args=(run_id, diff),
+            key="train.apply_live",
+        )
+
+
+def live_area() -> None:
+    """Status, progress and charts; re-runs on its own every second while the run is active."""
+    fresh = store.run(run_id)
+    if fresh is None:
+        st.warning("This run was deleted.")
+        return
+    data = run_view.read_run(store, run_id)
+    run_view.show_status(fresh, data)
+    run_view.show_charts(run_view.figures(store, fresh, data, large=large), run_id)
+    if fresh["status"] != status:  # controls above depend on the status: redraw them
+        st.rerun()
+
+
+st.fragment(run_every=1.0 if status in run_view.ACTIVE else None)(live_area)()

@@ -1,0 +1,92 @@
+"""Watch a trained agent: one deterministic episode from a checkpoint, rendered to a GIF.
+
+The policy is the greedy one: argmax_a π(a|s) (or argmax_a Q(s, a) for DQN), or the Gaussian mean
+clipped to the action bounds for continuous actions.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from core.algos import make_trainer
+from core.checkpoint import load_checkpoint
+from core.config import RunConfig
+from core.envs import make_env
+
+
+@dataclass
+class Playback:
+    """One rendered episode: RGB frames (every ``frame_skip``-th step), return and length."""
+
+    frames: list[np.ndarray] = field(default_factory=list)
+    ret: float = 0.0
+    length: int = 0
+    env_steps: int = 0  # the training env step of the checkpoint
+
+
+def load_trainer(path: str) -> tuple[Any, int]:
+    """A trainer restored from a checkpoint file (read with ``weights_only=True``), and its step."""
+    payload = load_checkpoint(path)
+    trainer = make_trainer(RunConfig.from_json(payload["config"]))
+    trainer.load_state_dict(payload["state"])
+    return trainer, int(payload["env_steps"])
+
+
+def greedy_policy(trainer: Any, action_space: Any) -> Callable[[torch.Tensor], np.ndarray]:
+    """obs batch → deterministic actions, from the trainer's actor or Q-network."""
+    low = getattr(action_space, "low", None)
+    high = getattr(action_space, "high", None)
+
+    @torch.inference_mode()
+    def act(obs: torch.Tensor) -> np.ndarray:
+        if hasattr(trainer, "actor"):
+            actions = trainer.actor.act(obs, deterministic=True)[0].numpy()
+        else:
+            actions = trainer.q(obs).argmax(-1).numpy()
+        if low is not None:
+            actions = np.clip(actions, low, high)
+        return actions
+
+    return act
+
+
+def play_episode(
+    trainer: Any, seed: int = 0, *, max_steps: int = 1000, frame_skip: int = 2, scale: int = 2
+) -> Playback:
+    """Run one deterministic episode in ``make_env(env_id, render_mode="rgb_array")``.
+
+    Keeps every ``frame_skip``-th frame, subsampled by ``scale`` in both directions (keeps GIFs
+    small: CartPole's 600×400 frames become 300×200).
+    """
+    env = make_env(trainer.config.env_id, render_mode="rgb_array")
+    try:
+        act = greedy_policy(trainer, env.action_space)
+        obs, _ = env.reset(seed=seed)
+        out = Playback()
+        for t in range(max_steps):
+            if t % frame_skip == 0:
+                out.frames.append(np.asarray(env.render())[::scale, ::scale])
+            action = act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
+            obs, reward, terminated, truncated, _ = env.step(action)
+            out.ret += float(reward)
+            out.length += 1
+            if terminated or truncated:
+                break
+        out.frames.append(np.asarray(env.render())[::scale, ::scale])
+        return out
+    finally:
+        env.close()
+
+
+def to_gif(frames: list[np.ndarray], fps: float = 25.0) -> bytes:
+    """Encode frames as a looping animated GIF."""
+    buf = io.BytesIO()
+    iio.imwrite(buf, np.stack(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+    return buf.getvalue()

@@ -1,0 +1,163 @@
+"""Exports of one run (CSV, TensorBoard, figure HTML/PNG) and the "watch it play" panel."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from core.checkpoint import CheckpointError
+from core.config import ConfigError
+from core.store import RunStore
+from ui import run_view
+
+PNG_HELP = (
+    "PNG rendering uses Kaleido with the system Chromium. Without it, download the HTML, or use "
+    "the 📷 camera button in any chart's toolbar (Plotly's own “download as PNG”)."
+)
+
+
+def metrics_csv(store: RunStore, run_id: str) -> bytes:
+    return store.metrics(run_id).to_csv(index=False).encode()
+
+
+def episodes_csv(store: RunStore, run_id: str) -> bytes:
+    return store.episodes(run_id).to_csv(index=False).encode()
+
+
+def tensorboard_zip(store: RunStore, run_id: str) -> bytes:
+    """The run as TensorBoard event files (``core.export``), zipped for download."""
+    from core import export  # written by the runtime; imported on use
+
+    with tempfile.TemporaryDirectory() as tmp:
+        export.export_tensorboard(store, run_id, Path(tmp))
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    zf.write(path, path.relative_to(tmp))
+    return buf.getvalue()
+
+
+def figure_html(fig: go.Figure) -> bytes:
+    """A standalone HTML page with the interactive figure (Plotly's JS embedded, works offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+
+
+def figure_png(fig: go.Figure) -> bytes:
+    """A PNG of the figure rendered by Kaleido (headless Chromium), at 2× for sharp slides."""
+    return fig.to_image(format="png", width=1200, height=int(fig.layout.height or 500), scale=2)
+
+
+def export_buttons(
+    store: RunStore, row: dict[str, Any], data: run_view.RunData, *, large: bool
+) -> None:
+    """Download buttons; files are generated only when clicked (deferred ``data`` callables)."""
+    run_id = row["run_id"]
+    stem = (row["name"] or row["algo"]).replace(" ", "_")[:40] + f"-{run_id[:8]}"
+    c = st.columns(3)
+    c[0].download_button(
+        "Metrics (CSV)",
+        lambda: metrics_csv(store, run_id),
+        file_name=f"{stem}-metrics.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
+    c[1].download_button(
+        "Episodes (CSV)",
+        lambda: episodes_csv(store, run_id),
+        file_name=f"{stem}-episodes.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
+    with c[2]:
+        if st.button("Prepare TensorBoard files", key="runs.tb"):
+            try:
+                st.session_state[f"runs.tb.{run_id}"] = tensorboard_zip(store, run_id)
+            except (ImportError, AttributeError, OSError, ValueError) as err:
+                st.error(f"TensorBoard export failed: {err}")
+        if f"runs.tb.{run_id}" in st.session_state:
+            st.download_button(
+                "TensorBoard event files (zip)",
+                st.session_state[f"runs.tb.{run_id}"],
+                file_name=f"{stem}-tensorboard.zip",
+                mime="application/zip",
+                on_click="ignore",
+            )
+            st.caption("Unzip, then `tensorboard --logdir <folder>`.")
+    st.markdown("**Figures**")
+    figs = run_view.figures(store, row, data, large=large)
+    name = st.selectbox("Figure", list(figs), key="runs.fig")
+    fig = figs[name]
+    f = st.columns(3)
+    f[0].download_button(
+        "Interactive HTML",
+        lambda: figure_html(fig),
+        file_name=f"{stem}-{name}.html",
+        mime="text/html",
+        on_click="ignore",
+    )
+    with f[1]:
+        if st.button("Render PNG", key="runs.png", help=PNG_HELP):
+            with st.spinner("Rendering with Chromium…"):
+                try:
+                    st.session_state[f"runs.png.{run_id}.{name}"] = figure_png(fig)
+                except Exception as err:  # kaleido raises many types when Chrome is missing
+                    st.error(
+                        f"PNG rendering is not available here ({type(err).__name__}). {PNG_HELP}"
+                    )
+        png = st.session_state.get(f"runs.png.{run_id}.{name}")
+        if png:
+            st.download_button(
+                "Download PNG",
+                png,
+                file_name=f"{stem}-{name}.png",
+                mime="image/png",
+                on_click="ignore",
+            )
+    f[2].caption(PNG_HELP)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _rendered_episode(path: str, seed: int) -> tuple[bytes, float, int, int]:
+    """GIF bytes, return, length and checkpoint env step of one greedy episode (cached)."""
+    from core import playback
+
+    trainer, env_steps = playback.load_trainer(path)
+    episode = playback.play_episode(trainer, seed=seed)
+    return playback.to_gif(episode.frames), episode.ret, episode.length, env_steps
+
+
+def watch_agent(store: RunStore, run_id: str) -> None:
+    """Render one deterministic episode of the run's last checkpoint as an animated GIF."""
+    ckpts = store.checkpoints(run_id)
+    if ckpts.empty:
+        st.info(
+            "This run has no checkpoint yet (one is written every few updates and at the end). "
+            "Come back when it has trained a little."
+        )
+        return
+    last = ckpts.iloc[-1]
+    st.caption(f"Last checkpoint: update {last['update']}, {last['env_steps']:,} env steps.")
+    seed = st.number_input("Episode seed", min_value=0, value=0, step=1, key="runs.play.seed")
+    if st.button("🎬 Play one episode", type="primary", key="runs.play"):
+        st.session_state["runs.play.for"] = (run_id, str(last["path"]), int(seed))
+    request = st.session_state.get("runs.play.for")
+    if not request or request[0] != run_id:
+        return
+    try:
+        with st.spinner("Playing the greedy policy…"):
+            gif, ret, length, steps = _rendered_episode(request[1], request[2])
+    except (CheckpointError, ConfigError, OSError) as err:
+        st.error(f"Could not play this checkpoint: {err}")
+        return
+    st.image(
+        gif,
+        caption=f"Greedy policy after {steps:,} env steps: return {ret:.1f} "
+        f"in {length} steps (seed {request[2]})",
+    )

@@ -1,0 +1,210 @@
+"""Hyperparameter widgets generated from the ``RunConfig`` field specs.
+
+Every field's :class:`~core.config.Spec` (label, range, log scale, live flag, choices) picks its
+widget, so every algorithm, DQN's flags included, appears without page code. Values go through the
+one validation path, ``RunConfig.with_changes``; a :class:`ConfigError` is shown naming the field.
+Widget values survive page changes: each value is kept in ``session_state["_kept"]`` and written
+back into the widget's key before the widget is drawn.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from typing import Any
+
+import streamlit as st
+
+from core.config import ConfigError, RunConfig, Spec, field_type
+
+KEPT = "_kept"
+# Shown by the page itself, never as a generic hyperparameter.
+PAGE_KEYS = ("algo", "env_id", "name")
+SHARED_GROUPS = {
+    "Budget and rollout": ("total_steps", "seed", "n_envs", "n_steps"),
+    "Returns and advantages": ("gamma", "gae_lambda", "normalize_advantage", "lr"),
+    "Networks": ("hidden_sizes", "activation"),
+    "Evaluation": ("eval_every", "eval_episodes"),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Persistence across pages
+# ---------------------------------------------------------------------------------------------
+
+
+def kept(key: str, default: Any) -> Any:
+    """The remembered value of widget ``key`` (``default`` the first time), written into the widget
+    state so the widget shows it even after the user visited another page."""
+    store = st.session_state.setdefault(KEPT, {})
+    if key not in store:
+        store[key] = default
+    if key not in st.session_state or st.session_state[key] != store[key]:
+        st.session_state[key] = store[key]
+    return store[key]
+
+
+def remember(key: str) -> None:
+    """``on_change`` callback: keep the widget's new value."""
+    st.session_state.setdefault(KEPT, {})[key] = st.session_state[key]
+
+
+def set_kept(key: str, value: Any) -> None:
+    """Set a widget's remembered value (from a callback, e.g. applying a preset)."""
+    st.session_state.setdefault(KEPT, {})[key] = value
+    st.session_state[key] = value
+
+
+def forget(prefix: str) -> None:
+    """Drop every remembered value whose key starts with ``prefix``."""
+    store = st.session_state.setdefault(KEPT, {})
+    for key in [k for k in store if k.startswith(prefix)]:
+        del store[key]
+        st.session_state.pop(key, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# One widget per field
+# ---------------------------------------------------------------------------------------------
+
+
+def log_grid(spec: Spec, current: float) -> list[float]:
+    """1-2-5 values per decade inside the spec's range, plus the current value.
+
+    The lower end is the spec's ``low`` when positive, else 10⁻⁵·high, and never above current/10.
+    """
+    high = spec.high if spec.high is not None else max(1.0, current * 100)
+    low = spec.low if spec.low and spec.low > 0 else high * 1e-5
+    if current > 0:
+        low = min(low, current / 10)
+    values = {float(current)}
+    for exp in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1):
+        for m in (1, 2, 5):
+            v = float(f"{m}e{exp}")
+            if low <= v <= high and spec.contains(v):
+                values.add(v)
+    if spec.low == 0 and not spec.low_open:
+        values.add(0.0)
+    return sorted(values)
+
+
+def slider_step(low: float, high: float) -> float:
+    """A step giving about a thousand positions: 10^(⌊log₁₀(high − low)⌋ − 3)."""
+    return 10.0 ** (math.floor(math.log10(high - low)) - 3)
+
+
+def _help(spec: Spec) -> str:
+    live = " Can be changed while the run trains." if spec.live else ""
+    return f"{spec.help} Allowed: {spec.range_text()}.{live}".strip()
+
+
+def field_widget(cfg: RunConfig, key: str, wkey: str, *, disabled: bool = False) -> Any:
+    """Draw the widget that fits field ``key`` of ``cfg`` (initial value from ``cfg``)."""
+    spec = cfg.spec(key)
+    kind = field_type(cfg.owner_of(key), key)
+    value = cfg.get(key)
+    label = spec.label + (" ⚡" if spec.live else "")
+    common = {"key": wkey, "help": _help(spec), "disabled": disabled, "on_change": remember}
+    common["args"] = (wkey,)
+    if kind is bool:
+        kept(wkey, bool(value))
+        return st.checkbox(label, **common)
+    if spec.choices is not None:
+        kept(wkey, value)
+        return st.selectbox(label, spec.choices, **common)
+    if typing.get_origin(kind) is tuple:
+        kept(wkey, ", ".join(str(v) for v in value))
+        return st.text_input(label, placeholder="e.g. 64, 64", **common)
+    if kind is str:
+        kept(wkey, value)
+        return st.text_input(label, **common)
+    if spec.optional:
+        kept(wkey, value)
+        return st.number_input(
+            label,
+            min_value=float(spec.low or 0.0),
+            max_value=spec.high,
+            placeholder="off",
+            format="%.4g",
+            **common,
+        )
+    if kind is float and spec.log:
+        current = kept(wkey, float(value))
+        grid = log_grid(spec, current)
+        return st.select_slider(label, options=grid, format_func=lambda v: f"{v:g}", **common)
+    bounded = spec.low is not None and spec.high is not None
+    if kind is int and bounded and spec.high - spec.low <= 256:
+        kept(wkey, int(value))
+        return st.slider(label, int(spec.low), int(spec.high), step=1, **common)
+    if kind is int:
+        kept(wkey, int(value))
+        return st.number_input(
+            label, min_value=int(spec.low or 0), max_value=int(spec.high or 2**31), step=1, **common
+        )
+    kept(wkey, float(value))
+    if bounded:
+        step = slider_step(spec.low, spec.high)
+        return st.slider(label, float(spec.low), float(spec.high), step=step, **common)
+    return st.number_input(label, format="%.4g", **common)
+
+
+def widget_key(prefix: str, algo: str, key: str) -> str:
+    """Session key of a field's widget; per algorithm, so each algorithm keeps its own values."""
+    return f"{prefix}.{algo}.{key}"
+
+
+def hyperparameter_inputs(
+    cfg: RunConfig, keys: list[str], prefix: str, *, columns: int = 2, disabled: bool = False
+) -> dict[str, Any]:
+    """Widgets for ``keys`` in ``columns`` columns; returns {field: raw widget value}."""
+    cols = st.columns(columns)
+    return {
+        key: field_widget_in(cols[i % columns], cfg, key, prefix, disabled)
+        for i, key in enumerate(keys)
+    }
+
+
+def field_widget_in(col: Any, cfg: RunConfig, key: str, prefix: str, disabled: bool) -> Any:
+    with col:
+        return field_widget(cfg, key, widget_key(prefix, cfg.algo, key), disabled=disabled)
+
+
+def shared_groups(cfg: RunConfig) -> dict[str, list[str]]:
+    """The shared fields by group, plus the algorithm's own fields under its name."""
+    shared = set(cfg.keys()) - set(vars(cfg.params))
+    groups = {title: [k for k in keys if k in shared] for title, keys in SHARED_GROUPS.items()}
+    listed = {k for keys in groups.values() for k in keys} | set(PAGE_KEYS)
+    names = cfg.keys()
+    rest = [k for k in names if k in shared and k not in listed]
+    if rest:
+        groups["Other"] = rest
+    return groups
+
+
+def algorithm_keys(cfg: RunConfig) -> list[str]:
+    names = cfg.keys()
+    return [k for k in names if k in vars(cfg.params)]
+
+
+def validated(base: RunConfig, values: dict[str, Any]) -> tuple[RunConfig | None, str | None]:
+    """``base.with_changes(**values)``, or (None, a readable message naming the bad field)."""
+    try:
+        return base.with_changes(**values), None
+    except ConfigError as err:
+        label = _label_of(base, err.field)
+        return None, f"**{label}** (`{err.field}`): {err.message}"
+
+
+def _label_of(cfg: RunConfig, key: str) -> str:
+    try:
+        return cfg.spec(key).label
+    except ConfigError:
+        return key
+
+
+def changed(cfg: RunConfig, values: dict[str, Any]) -> dict[str, Any]:
+    """The subset of ``values`` that differs from ``cfg`` (after coercion by validation)."""
+    new, _ = validated(cfg, values)
+    if new is None:
+        return dict(values)
+    return {k: new.get(k) for k in values if new.get(k) != cfg.get(k)}
