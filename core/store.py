@@ -1,0 +1,706 @@
+"""The run store: SQLite persistence for runs, per-update metrics, episodes, events, checkpoints.
+
+One file ``<data_dir>/runs.sqlite`` in WAL mode, schema versioned with ``PRAGMA user_version``.
+
+Writes are queued to ONE writer thread that owns the write connection and commits in batches:
+a batch closes ``commit_interval`` seconds (a few hundred ms) after its first item, or at once
+when a caller waits for its write (``create_run``, ``rename``, ``delete``, ``flush``). So a process
+killed mid-run loses at most the last batch, well under a second of training.
+
+Reads use read-only connections (``file:...?mode=ro``), one per reading thread at a time from a
+small pool, and return pandas DataFrames; ``metrics(run_ids, after_update=k)`` and
+``episodes(run_ids, after_env_step=s)`` read incrementally.
+
+Metric names vary by algorithm: each name is a REAL column of the ``metrics`` table, added the
+first time a run reports it, and ``runs.metric_names`` lists what each run reported. A read is
+then one indexed ``SELECT`` of the columns the chosen runs reported: wide, no pivot, no JSON.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import math
+import os
+import queue
+import re
+import shutil
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from core.config import RunConfig
+from core.trainer import Episode
+
+SCHEMA_VERSION = 1
+DB_NAME = "runs.sqlite"
+STATUSES = ("queued", "running", "paused", "finished", "stopped", "failed", "interrupted")
+ACTIVE_STATUSES = ("queued", "running", "paused")
+TERMINAL_STATUSES = ("finished", "stopped", "failed", "interrupted")
+FIXED_METRICS = ("update", "env_steps", "wall_time")
+RUN_COLUMNS = (
+    "run_id",
+    "name",
+    "algo",
+    "env_id",
+    "status",
+    "created_at",
+    "finished_at",
+    "error",
+    "config",
+    "parent_id",
+    "sweep_id",
+    "updates",
+    "env_steps",
+    "last_return",
+    "total_steps",
+)
+
+_METRIC_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+_RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+_SCHEMA = """
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    algo TEXT NOT NULL,
+    env_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    finished_at REAL,
+    error TEXT,
+    config TEXT NOT NULL,
+    parent_id TEXT,
+    sweep_id TEXT,
+    total_steps INTEGER NOT NULL,
+    updates INTEGER NOT NULL DEFAULT 0,
+    env_steps INTEGER NOT NULL DEFAULT 0,
+    last_return REAL,
+    metric_names TEXT NOT NULL DEFAULT '[]',
+    owner TEXT
+);
+CREATE INDEX runs_sweep ON runs(sweep_id);
+CREATE TABLE metrics (
+    run_id TEXT NOT NULL,
+    "update" INTEGER NOT NULL,
+    env_steps INTEGER NOT NULL,
+    wall_time REAL,
+    UNIQUE (run_id, "update")
+);
+CREATE TABLE episodes (
+    run_id TEXT NOT NULL,
+    env_step INTEGER NOT NULL,
+    ret REAL NOT NULL,
+    length INTEGER NOT NULL
+);
+CREATE INDEX episodes_run ON episodes(run_id, env_step);
+CREATE TABLE events (
+    run_id TEXT NOT NULL,
+    time REAL NOT NULL,
+    env_step INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT
+);
+CREATE INDEX events_run ON events(run_id, time);
+CREATE TABLE checkpoints (
+    run_id TEXT NOT NULL,
+    "update" INTEGER NOT NULL,
+    env_steps INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    time REAL NOT NULL
+);
+CREATE INDEX checkpoints_run ON checkpoints(run_id, "update");
+"""
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used; ``str()`` is one user-readable line."""
+
+
+def default_data_dir() -> Path:
+    """``$PLAYGROUND_DATA_DIR``, else ``./data``."""
+    return Path(os.environ.get("PLAYGROUND_DATA_DIR") or "data")
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a well-formed id (it is used in file paths), else raise."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise StoreError(f"{run_id!r} is not a valid run id")
+    return run_id
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier (metric names are checked against ``_METRIC_NAME`` first)."""
+    return '"' + name + '"'
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+@dataclass
+class _Waiter:
+    """Lets a caller block until its write is committed (or has failed)."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: StoreError | None = None
+    result: Any = None
+
+
+_STOP = object()
+_Op = Callable[[sqlite3.Connection], Any]
+
+
+class RunStore:
+    """SQLite run store with one writer thread and pooled read-only readers (module docstring)."""
+
+    def __init__(self, data_dir: str | Path | None = None, commit_interval: float = 0.25) -> None:
+        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.path = self.data_dir / DB_NAME
+        self.commit_interval = commit_interval
+        self._queue: queue.Queue = queue.Queue()
+        self._error: StoreError | None = None
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._wconn = self._open_writer()
+        self._metric_columns = self._table_columns(self._wconn, "metrics")
+        self._run_metric_names: dict[str, list[str]] = {}
+        self._insert_sql: dict[tuple[str, ...], str] = {}
+        self._writer = threading.Thread(
+            target=self._write_loop, name="run-store-writer", daemon=True
+        )
+        self._writer.start()
+        atexit.register(_close_at_exit, weakref.ref(self))
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _open_writer(self) -> sqlite3.Connection:
+        """Open (or create) the database; refuse anything that is not a good run store."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(
+                f"cannot create data directory {self.data_dir}: {e.strerror or e}"
+            ) from None
+        if not self.data_dir.is_dir():
+            raise StoreError(f"data directory {self.data_dir} is not a directory")
+        if not os.access(self.data_dir, os.W_OK | os.X_OK):
+            raise StoreError(f"data directory {self.data_dir} is not writable")
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path} exists and is not a file")
+        conn = None
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer version (schema {version} > "
+                    f"{SCHEMA_VERSION}); upgrade, or choose another data directory"
+                )
+            if version == 0 and tables:
+                raise StoreError(
+                    f"{self.path} is an SQLite file but not a run store; "
+                    "refusing to touch it, choose another data directory"
+                )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if version == 0:
+                conn.executescript(
+                    f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
+            return conn
+        except sqlite3.Error as e:
+            if conn is not None:
+                conn.close()
+            raise StoreError(
+                f"{self.path} is not a usable run store ({_one_line(e)}); "
+                "move it away or choose another data directory"
+            ) from None
+        except StoreError:
+            if conn is not None:
+                conn.close()
+            raise
+
+    @staticmethod
+    def _table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
+        return [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+
+    # -- the writer thread --------------------------------------------------------------------
+
+    def _submit(self, op: _Op, wait: bool = False, timeout: float = 30.0) -> Any:
+        """Queue ``op(conn)`` for the writer; with ``wait``, block until it is committed."""
+        if self._error is not None:
+            raise self._error
+        if self._closed:
+            raise StoreError("the run store is closed")
+        waiter = _Waiter() if wait else None
+        self._queue.put((op, waiter))
+        if waiter is None:
+            return None
+        if not waiter.done.wait(timeout):
+            raise StoreError(f"the run store did not commit within {timeout:g} s")
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.result
+
+    def _write_loop(self) -> None:
+        """Collect queued ops for up to ``commit_interval`` s, then run them in one transaction."""
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            batch = [item]
+            stop = self._collect(batch)
+            self._commit(batch)
+            if stop:
+                return
+
+    def _collect(self, batch: list) -> bool:
+        """Add queued items to ``batch`` until the deadline or a waiting caller; True on stop."""
+        deadline = time.monotonic() + self.commit_interval
+        while batch[-1][1] is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            try:
+                item = self._queue.get(timeout=remaining)
+            except queue.Empty:
+                return False
+            if item is _STOP:
+                return True
+            batch.append(item)
+        return False
+
+    def _commit(self, batch: list) -> None:
+        conn = self._wconn
+        waiters = [w for _, w in batch if w is not None]
+        if self._error is None:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                for op, waiter in batch:
+                    result = op(conn)
+                    if waiter is not None:
+                        waiter.result = result
+                conn.execute("COMMIT")
+            except Exception as e:  # any failure must reach the waiting callers
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                self._error = StoreError(f"writing {self.path} failed: {_one_line(e)}")
+        for w in waiters:
+            w.error = self._error
+            w.done.set()
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        config: RunConfig,
+        *,
+        name: str | None = None,
+        parent_id: str | None = None,
+        sweep_id: str | None = None,
+        status: str = "queued",
+        owner: str | None = None,
+    ) -> str:
+        """Insert a run row (committed before return) and return its new id.
+
+        ``owner`` tags the process training the run (default: this process).
+        """
+        _check_status(status)
+        run_id = uuid.uuid4().hex[:12]
+        label = name or config.name or f"{config.algo} · {config.env_id} · seed {config.seed}"
+        row = (
+            run_id,
+            label,
+            config.algo,
+            config.env_id,
+            status,
+            time.time(),
+            config.to_json(),
+            parent_id,
+            sweep_id,
+            int(config.total_steps),
+            owner or process_owner(),
+        )
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT INTO runs (run_id, name, algo, env_id, status, created_at, config, "
+                "parent_id, sweep_id, total_steps, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                row,
+            )
+
+        self._submit(op, wait=True)
+        return run_id
+
+    def append_update(
+        self, run_id: str, metrics: dict[str, float], episodes: list[Episode]
+    ) -> None:
+        """Queue one update's metrics (must include ``update`` and ``env_steps``) and episodes."""
+        if "update" not in metrics or "env_steps" not in metrics:
+            raise ValueError("metrics must include 'update' and 'env_steps'")
+        names = tuple(k for k in metrics if k not in FIXED_METRICS and k != "run_id")
+        for k in names:
+            if not _METRIC_NAME.fullmatch(k):
+                raise ValueError(f"metric name {k!r} is not an identifier of at most 64 characters")
+        values = (
+            run_id,
+            int(metrics["update"]),
+            int(metrics["env_steps"]),
+            _real(metrics.get("wall_time")),
+            *(_real(metrics[k]) for k in names),
+        )
+        ep_rows = [(run_id, int(e.env_step), float(e.ret), int(e.length)) for e in episodes]
+        last_return = _real(metrics.get("episode_return_mean"))
+
+        def op(conn: sqlite3.Connection) -> None:
+            self._ensure_metric_columns(conn, run_id, names)
+            conn.execute(self._insert_metrics_sql(names), values)
+            if ep_rows:
+                conn.executemany("INSERT INTO episodes VALUES (?,?,?,?)", ep_rows)
+            conn.execute(
+                "UPDATE runs SET updates = updates + 1, env_steps = ?, "
+                "last_return = COALESCE(?, last_return) WHERE run_id = ?",
+                (values[2], last_return, run_id),
+            )
+
+        self._submit(op)
+
+    def _insert_metrics_sql(self, names: tuple[str, ...]) -> str:
+        sql = self._insert_sql.get(names)
+        if sql is None:
+            cols = ", ".join(_q(c) for c in ("run_id", *FIXED_METRICS, *names))
+            marks = ", ".join("?" * (len(names) + 4))
+            sql = f"INSERT OR REPLACE INTO metrics ({cols}) VALUES ({marks})"
+            self._insert_sql[names] = sql
+        return sql
+
+    def _ensure_metric_columns(
+        self, conn: sqlite3.Connection, run_id: str, names: tuple[str, ...]
+    ) -> None:
+        """Add missing metric columns to the table and record the names the run reported."""
+        missing = [n for n in names if n not in self._metric_columns]
+        if missing:
+            # Another process may have added some meanwhile: we hold the write lock, so re-read.
+            self._metric_columns = self._table_columns(conn, "metrics")
+            for n in missing:
+                if n not in self._metric_columns:
+                    conn.execute(f"ALTER TABLE metrics ADD COLUMN {_q(n)} REAL")
+                    self._metric_columns.append(n)
+        known = self._run_metric_names.get(run_id)
+        if known is None:
+            row = conn.execute(
+                "SELECT metric_names FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            known = json.loads(row[0]) if row else []
+            self._run_metric_names[run_id] = known
+        new = [n for n in names if n not in known]
+        if new:
+            known.extend(new)
+            conn.execute(
+                "UPDATE runs SET metric_names = ? WHERE run_id = ?", (json.dumps(known), run_id)
+            )
+
+    def add_event(self, run_id: str, kind: str, env_step: int, payload: dict | None = None) -> None:
+        """Queue an event (started, paused, resumed, hyperparams, stopped, finished, ...)."""
+        row = (
+            run_id,
+            time.time(),
+            int(env_step),
+            str(kind),
+            None if payload is None else json.dumps(payload, default=str),
+        )
+        self._submit(lambda conn: conn.execute("INSERT INTO events VALUES (?,?,?,?,?)", row))
+
+    def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Queue a status change; a terminal status also sets ``finished_at``."""
+        _check_status(status)
+        finished_at = time.time() if status in TERMINAL_STATUSES else None
+        row = (status, error, finished_at, run_id)
+        self._submit(
+            lambda conn: conn.execute(
+                "UPDATE runs SET status = ?, error = COALESCE(?, error), finished_at = ? "
+                "WHERE run_id = ?",
+                row,
+            )
+        )
+
+    def set_owner(self, run_id: str, owner: str | None) -> None:
+        """Queue a change of the process that owns (trains) a run."""
+        self._submit(
+            lambda conn: conn.execute("UPDATE runs SET owner = ? WHERE run_id = ?", (owner, run_id))
+        )
+
+    def rename(self, run_id: str, name: str) -> None:
+        """Rename a run (committed before return)."""
+        name = str(name).strip()
+        if not name or len(name) > 200:
+            raise StoreError("a run name must be 1 to 200 characters")
+        self._submit(
+            lambda conn: conn.execute("UPDATE runs SET name = ? WHERE run_id = ?", (name, run_id)),
+            wait=True,
+        )
+
+    def delete(self, run_id: str) -> None:
+        """Delete a run, its rows and its checkpoint files (committed before return)."""
+        check_run_id(run_id)
+
+        def op(conn: sqlite3.Connection) -> None:
+            for table in ("metrics", "episodes", "events", "checkpoints", "runs"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            self._run_metric_names.pop(run_id, None)
+
+        self._submit(op, wait=True)
+        shutil.rmtree(self.checkpoint_dir(run_id), ignore_errors=True)
+
+    def add_checkpoint(self, run_id: str, update: int, env_steps: int, path: str) -> None:
+        """Queue the record of a checkpoint file."""
+        row = (run_id, int(update), int(env_steps), str(path), time.time())
+        self._submit(lambda conn: conn.execute("INSERT INTO checkpoints VALUES (?,?,?,?,?)", row))
+
+    def remove_checkpoints(self, run_id: str, paths: list[str]) -> None:
+        """Queue the removal of checkpoint records (the caller deletes the files)."""
+        rows = [(run_id, str(p)) for p in paths]
+        self._submit(
+            lambda conn: conn.executemany(
+                "DELETE FROM checkpoints WHERE run_id = ? AND path = ?", rows
+            )
+        )
+
+    def checkpoint_dir(self, run_id: str) -> Path:
+        """Where a run's checkpoint files live: ``<data_dir>/checkpoints/<run_id>``."""
+        return self.data_dir / "checkpoints" / check_run_id(run_id)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Block until everything queued so far is committed."""
+        self._submit(lambda conn: None, wait=True, timeout=timeout)
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close every connection."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._queue.put(_STOP)
+        self._writer.join(timeout=30)
+        self._wconn.close()
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+
+    # -- reads --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection, taken from the pool for the duration of one read."""
+        with self._readers_lock:
+            conn = self._readers.pop() if self._readers else None
+        if conn is None:
+            uri = self.path.resolve().as_uri() + "?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+        try:
+            yield conn
+        except sqlite3.Error as e:
+            conn.close()
+            raise StoreError(f"reading {self.path} failed: {_one_line(e)}") from None
+        with self._readers_lock:
+            if len(self._readers) < 8 and not self._closed:
+                self._readers.append(conn)
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def runs(self, run_ids: list[str] | None = None) -> pd.DataFrame:
+        """One row per run (columns ``RUN_COLUMNS``), newest first."""
+        sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+        args: list[Any] = []
+        if run_ids is not None:
+            sql += f" WHERE run_id IN ({', '.join('?' * len(run_ids))})"
+            args = list(run_ids)
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY created_at DESC", args).fetchall()
+        df = pd.DataFrame.from_records(rows, columns=list(RUN_COLUMNS))
+        for col in ("created_at", "finished_at", "last_return"):
+            df[col] = df[col].astype(float)
+        return df
+
+    def run(self, run_id: str) -> dict | None:
+        """One run as a dict (a row of :meth:`runs`), or None."""
+        df = self.runs([run_id])
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def config(self, run_id: str) -> RunConfig:
+        """The configuration a run was started with."""
+        with self._read() as conn:
+            row = conn.execute("SELECT config FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        return RunConfig.from_json(row[0])
+
+    def owners(self, statuses: tuple[str, ...] = ACTIVE_STATUSES) -> dict[str, str | None]:
+        """run_id → owner of the runs in ``statuses`` (for start-up recovery)."""
+        with self._read() as conn:
+            rows = conn.execute(
+                "SELECT run_id, owner FROM runs WHERE status IN "
+                f"({', '.join('?' * len(statuses))})",
+                statuses,
+            ).fetchall()
+        return dict(rows)
+
+    def metrics(self, run_ids: str | list[str], after_update: int = 0) -> pd.DataFrame:
+        """One row per update: run_id, update, env_steps, wall_time, then every reported metric.
+
+        Metric columns are floats, NaN where a run does not report a name (or reported NaN).
+        """
+        ids = _as_ids(run_ids)
+        marks = ", ".join("?" * len(ids))
+        with self._read() as conn:
+            names: list[str] = []
+            for (text,) in conn.execute(
+                f"SELECT metric_names FROM runs WHERE run_id IN ({marks})", ids
+            ):
+                names.extend(n for n in json.loads(text) if n not in names)
+            cols = ", ".join(_q(c) for c in ("run_id", *FIXED_METRICS, *names))
+            rows = conn.execute(
+                f'SELECT {cols} FROM metrics WHERE run_id IN ({marks}) AND "update" > ? '
+                'ORDER BY run_id, "update"',
+                [*ids, int(after_update)],
+            ).fetchall()
+        df = pd.DataFrame(
+            {
+                "run_id": pd.Series([r[0] for r in rows], dtype=object),
+                "update": np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
+                "env_steps": np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
+            }
+        )
+        values = np.array([r[3:] for r in rows], dtype=float).reshape(len(rows), len(names) + 1)
+        for j, name in enumerate(("wall_time", *names)):
+            df[name] = values[:, j]
+        return df
+
+    def episodes(self, run_ids: str | list[str], after_env_step: int = 0) -> pd.DataFrame:
+        """Finished training episodes: run_id, env_step, ret, length (by run, then env step)."""
+        ids = _as_ids(run_ids)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT run_id, env_step, ret, length FROM episodes WHERE run_id IN "
+                f"({', '.join('?' * len(ids))}) AND env_step > ? ORDER BY run_id, env_step, rowid",
+                [*ids, int(after_env_step)],
+            ).fetchall()
+        df = pd.DataFrame.from_records(rows, columns=["run_id", "env_step", "ret", "length"])
+        return df.astype({"env_step": np.int64, "ret": float, "length": np.int64})
+
+    def events(self, run_ids: str | list[str]) -> pd.DataFrame:
+        """run_id, time, env_step, kind, payload (dict or None), oldest first."""
+        ids = _as_ids(run_ids)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"SELECT run_id, time, env_step, kind, payload FROM events WHERE run_id IN "
+                f"({', '.join('?' * len(ids))}) ORDER BY time, rowid",
+                ids,
+            ).fetchall()
+        rows = [(*r[:4], None if r[4] is None else json.loads(r[4])) for r in rows]
+        df = pd.DataFrame.from_records(
+            rows, columns=["run_id", "time", "env_step", "kind", "payload"]
+        )
+        return df.astype({"time": float, "env_step": np.int64})
+
+    def checkpoints(self, run_id: str) -> pd.DataFrame:
+        """run_id, update, env_steps, path, time of a run's checkpoints, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute(
+                'SELECT run_id, "update", env_steps, path, time FROM checkpoints '
+                'WHERE run_id = ? ORDER BY "update", rowid',
+                (run_id,),
+            ).fetchall()
+        df = pd.DataFrame.from_records(
+            rows, columns=["run_id", "update", "env_steps", "path", "time"]
+        )
+        return df.astype({"update": np.int64, "env_steps": np.int64, "time": float})
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state, start time) of a process from ``/proc`` (Linux), or None where unavailable."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], fields[19]
+
+
+def process_owner(manager: str | None = None) -> str:
+    """The owner tag of this process (host, pid, start time; optionally a manager token)."""
+    stat = _proc_stat(os.getpid())
+    tag = {"host": socket.gethostname(), "pid": os.getpid(), "start": stat[1] if stat else None}
+    if manager is not None:
+        tag["manager"] = manager
+    return json.dumps(tag)
+
+
+def parse_owner(owner: str | None) -> dict | None:
+    """An owner tag as a dict with an int ``pid``, or None if missing or malformed."""
+    try:
+        tag = json.loads(owner) if owner else None
+        tag["pid"] = int(tag["pid"])
+    except (ValueError, TypeError, KeyError):
+        return None
+    return tag
+
+
+def process_alive(tag: dict) -> bool:
+    """Whether the process of an owner tag may still be running (another host: assume yes)."""
+    if tag.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(tag["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    stat = _proc_stat(tag["pid"])
+    if stat is None:
+        return not os.path.isdir("/proc")  # without /proc the signal test is all we have
+    state, start = stat
+    return state not in ("Z", "X") and tag.get("start") in (None, start)
+
+
+def _close_at_exit(ref: weakref.ref) -> None:
+    store = ref()
+    if store is not None:
+        store.close()
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+
+
+def _as_ids(run_ids: str | list[str]) -> list[str]:
+    ids = [run_ids] if isinstance(run_ids, str) else list(run_ids)
+    return ids or [""]
+
+
+def _real(x: Any) -> float | None:
+    """A float for SQLite; NaN and missing values become NULL."""
+    if x is None:
+        return None
+    x = float(x)
+    return None if math.isnan(x) else x

@@ -1,0 +1,330 @@
+"""The run manager under misuse and faults (issue 3, "Bad input and faults")."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoint import CheckpointError, load_checkpoint
+from core.config import ConfigError
+from core.runner import RunError, RunManager
+from core.store import RunStore, process_owner
+from tests.fake_trainer import Concurrency, FakeTrainer, Gate, fake_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = RunStore(tmp_path / "data")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def manager(store):
+    m = RunManager(store, max_concurrent=2, checkpoint_every=4)
+    yield m
+    m.shutdown()
+
+
+def _fake(**kw):
+    return lambda config: FakeTrainer(config, **kw)
+
+
+def _in_threads(n: int, fn) -> list:
+    """Run ``fn(i)`` in n threads released at once; return the results."""
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def body(i: int) -> None:
+        barrier.wait()
+        results[i] = fn(i)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_twenty_threads_with_one_request_id_start_exactly_one_run(manager, store):
+    ids = _in_threads(
+        20, lambda i: manager.start(fake_config(), request_id="click-1", trainer_factory=_fake())
+    )
+    assert len(set(ids)) == 1
+    assert manager.wait(ids[0], timeout=20) == "finished"
+    assert list(store.runs().run_id) == [ids[0]]
+
+
+def test_concurrency_cap_holds_under_concurrent_starts(manager, store):
+    gate, conc = Gate(), Concurrency()
+    factory = _fake(gate=gate, concurrency=conc)
+    ids = _in_threads(8, lambda i: manager.start(fake_config(), trainer_factory=factory))
+    assert len(set(ids)) == 8
+    assert gate.wait_entered(2)
+    statuses = sorted(manager.status(r) for r in ids)
+    assert statuses == ["queued"] * 6 + ["running"] * 2
+    assert gate.entered == 2
+    gate.open()
+    assert [manager.wait(r, timeout=30) for r in ids] == ["finished"] * 8
+    assert conc.max == 2
+    assert (store.runs().updates == 10).all()
+
+
+def test_invalid_config_raises_config_error_naming_the_field_and_writes_nothing(manager, store):
+    bad = fake_config()
+    bad.gamma = 1.5
+    with pytest.raises(ConfigError) as e:
+        manager.start(bad, trainer_factory=_fake())
+    assert e.value.field == "gamma"
+    assert store.runs().empty and manager.active() == []
+
+
+def test_invalid_hyperparameter_change_raises_config_error_and_records_nothing(manager, store):
+    gate = Gate()
+    run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
+    assert gate.wait_entered(1)
+    for changes, field in (({"lr": -1.0}, "lr"), ({"n_envs": 4}, "n_envs"), ({"nope": 1}, "nope")):
+        with pytest.raises(ConfigError) as e:
+            manager.set_hyperparams(run_id, **changes)
+        assert e.value.field == field
+    gate.open()
+    assert manager.wait(run_id, timeout=20) == "finished"
+    assert "hyperparams" not in set(store.events(run_id).kind)
+    assert (store.metrics(run_id).lr == fake_config().lr).all()
+
+
+def test_live_change_applies_at_the_next_update_and_is_recorded_with_old_and_new(manager, store):
+    gate = Gate()
+    run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
+    assert gate.wait_entered(1)
+    assert manager.set_hyperparams(run_id, lr="0.01") == {"lr": (3e-4, 0.01)}
+    gate.open()
+    assert manager.wait(run_id, timeout=20) == "finished"
+    lr = store.metrics(run_id).lr.tolist()
+    assert lr[0] == 3e-4 and lr[1:] == [0.01] * 9  # update 1 was already under way
+    ev = store.events(run_id)
+    change = ev[ev.kind == "hyperparams"].iloc[0]
+    assert change.payload == {"lr": [3e-4, 0.01]} and change.env_step == 8
+
+
+def test_trainer_failing_on_third_update_is_failed_with_traceback_and_neighbour_finishes(
+    manager, store
+):
+    bad = manager.start(fake_config(), trainer_factory=_fake(fail_on=3))
+    good = manager.start(fake_config(), trainer_factory=_fake())
+    assert manager.wait(bad, timeout=20) == "failed"
+    assert manager.wait(good, timeout=20) == "finished"
+    row = store.run(bad)
+    assert row["status"] == "failed" and row["updates"] == 2
+    assert "Traceback (most recent call last)" in row["error"]
+    assert "RuntimeError: boom on update 3" in row["error"]
+    assert store.run(good)["updates"] == 10
+    assert list(store.events(bad).kind) == ["started", "failed"]
+
+
+def test_stop_lands_within_one_update(manager, store):
+    gate = Gate()
+    run_id = manager.start(fake_config(total_steps=10_000), trainer_factory=_fake(gate=gate))
+    assert gate.wait_entered(1)
+    manager.stop(run_id)
+    gate.open()
+    assert manager.wait(run_id, timeout=20) == "stopped"
+    assert store.run(run_id)["updates"] == 1
+    assert list(store.events(run_id).kind) == ["started", "stopped"]
+
+
+def test_stopping_a_queued_run_means_it_never_starts(store):
+    manager = RunManager(store, max_concurrent=1)
+    gate = Gate()
+    first = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
+    queued = manager.start(fake_config(), trainer_factory=_fake())
+    assert manager.status(queued) == "queued"
+    manager.stop(queued)
+    gate.open()
+    assert manager.wait(first, timeout=20) == "finished"
+    assert manager.status(queued) == "stopped" and store.run(queued)["updates"] == 0
+    manager.shutdown()
+
+
+def test_paused_run_uses_no_cpu_and_resumes_where_it_paused(manager, store):
+    run_id = manager.start(fake_config(total_steps=400_000), trainer_factory=_fake())
+    manager.pause(run_id)
+    assert manager.wait_for_status(run_id, ("paused",), timeout=20) == "paused"
+    store.flush()
+    paused_at = store.run(run_id)["updates"]
+    cpu0 = time.process_time()
+    threading.Event().wait(1.0)  # a measurement window, not a synchronisation
+    cpu = time.process_time() - cpu0
+    assert cpu < 0.1, f"a paused run burned {cpu:.3f} s of CPU in 1 s"
+    store.flush()
+    assert store.run(run_id)["updates"] == paused_at
+    manager.resume(run_id)
+    assert manager.wait_for_status(run_id, ("running",), timeout=20) == "running"
+    manager.stop(run_id)
+    assert manager.wait(run_id, timeout=20) == "stopped"
+    updates = store.metrics(run_id)["update"].tolist()
+    assert updates == list(range(1, len(updates) + 1)) and len(updates) > paused_at
+    kinds = list(store.events(run_id).kind)
+    assert kinds == ["started", "paused", "resumed", "stopped"]
+
+
+def test_checkpoint_round_trip_and_continue_run_resumes_as_linked_run(manager, store):
+    run_id = manager.start(fake_config(lr=0.5), trainer_factory=_fake())
+    assert manager.wait(run_id, timeout=20) == "finished"
+    ckpts = store.checkpoints(run_id)
+    assert ckpts["update"].tolist() == [4, 8, 10]
+    last = load_checkpoint(ckpts.path.iloc[-1])
+    assert last["update"] == 10 and last["env_steps"] == 80
+    fresh = FakeTrainer(fake_config())
+    fresh.load_state_dict(last["state"])
+    assert torch.equal(fresh.weight, torch.full((4,), 5.0)) and fresh.book.env_steps == 80
+
+    with pytest.raises(RunError, match="whole budget"):
+        manager.continue_run(run_id)
+    child = manager.continue_run(run_id, extra_steps=16)
+    assert manager.wait(child, timeout=20) == "finished"
+    row = store.run(child)
+    assert row["parent_id"] == run_id and row["total_steps"] == 96
+    m = store.metrics(child)
+    assert m["update"].tolist() == [11, 12] and m.env_steps.tolist() == [88, 96]
+    assert m.loss.tolist() == [22.0, 24.0]  # the weight went on from 5.0 per entry
+
+
+def test_old_checkpoints_are_pruned_to_the_newest_few(store):
+    manager = RunManager(store, checkpoint_every=1, keep_checkpoints=2)
+    run_id = manager.start(fake_config(), trainer_factory=_fake())
+    assert manager.wait(run_id, timeout=20) == "finished"
+    ckpts = store.checkpoints(run_id)
+    assert ckpts["update"].tolist() == [9, 10]
+    assert sorted(p.name for p in store.checkpoint_dir(run_id).iterdir()) == [
+        "update_0000009.pt",
+        "update_0000010.pt",
+    ]
+    manager.shutdown()
+
+
+def test_corrupt_or_foreign_checkpoint_gives_a_clear_one_line_error(manager, store, tmp_path):
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00not a checkpoint" * 50)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    for path, text in ((garbage, "corrupt"), (foreign, "not a playground checkpoint")):
+        with pytest.raises(CheckpointError, match=text) as e:
+            load_checkpoint(path)
+        assert "\n" not in str(e.value)
+
+    run_id = manager.start(fake_config(), trainer_factory=_fake())
+    assert manager.wait(run_id, timeout=20) == "finished"
+    Path(store.checkpoints(run_id).path.iloc[-1]).write_bytes(b"truncated")
+    with pytest.raises(RunError, match="corrupt") as e:
+        manager.continue_run(run_id, extra_steps=8)
+    assert "\n" not in str(e.value)
+
+
+def test_delete_is_refused_while_active_and_allowed_after(manager, store):
+    gate = Gate()
+    run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
+    assert gate.wait_entered(1)
+    with pytest.raises(RunError, match="stop it"):
+        manager.delete(run_id)
+    gate.open()
+    assert manager.wait(run_id, timeout=20) == "finished"
+    manager.delete(run_id)
+    assert store.runs().empty and not store.checkpoint_dir(run_id).exists()
+
+
+def test_commands_on_unknown_or_finished_runs_give_run_errors(manager):
+    with pytest.raises(RunError, match="no run"):
+        manager.stop("nope")
+    run_id = manager.start(fake_config(), trainer_factory=_fake())
+    assert manager.wait(run_id, timeout=20) == "finished"
+    for command in (manager.pause, manager.resume, manager.stop):
+        with pytest.raises(RunError, match="finished"):
+            command(run_id)
+    with pytest.raises(RunError, match="finished"):
+        manager.set_hyperparams(run_id, lr=0.1)
+
+
+def test_startup_marks_orphaned_runs_interrupted_and_leaves_live_ones(store):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead_process = json.dumps({"host": socket.gethostname(), "pid": ended.pid, "start": None})
+    orphans = {
+        store.create_run(fake_config(), status="running", owner=dead_process),
+        store.create_run(fake_config(), status="paused", owner=process_owner("gone-manager")),
+        store.create_run(fake_config(), status="queued", owner="garbage"),
+    }
+    ours = store.create_run(fake_config(), status="running")  # owned by this live process
+    manager = RunManager(store)
+    assert set(manager.interrupted) == orphans
+    for run_id in orphans:
+        assert store.run(run_id)["status"] == "interrupted"
+        assert list(store.events(run_id).kind) == ["interrupted"]
+    assert store.run(ours)["status"] == "running"
+    manager.shutdown()
+
+
+def test_shutdown_interrupts_runs_with_a_checkpoint_to_continue_from(store):
+    manager = RunManager(store, checkpoint_every=1000)
+    gate = Gate()
+    run_id = manager.start(fake_config(total_steps=10_000), trainer_factory=_fake(gate=gate))
+    assert gate.wait_entered(1)
+    gate.open()
+    manager.shutdown()
+    assert store.run(run_id)["status"] == "interrupted"
+    assert len(store.checkpoints(run_id)) == 1
+    again = RunManager(store)
+    child = again.continue_run(run_id)
+    assert again.status(child) in ("queued", "running")
+    again.shutdown()
+
+
+def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interrupted(tmp_path):
+    data = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.train_until_killed", str(data)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    run_id, flushed = None, 0
+    try:
+        for line in proc.stdout:
+            kind, value = line.split()
+            if kind == "run":
+                run_id = value
+            elif int(value) >= 150:
+                flushed = int(value)
+                break
+        os.kill(proc.pid, 9)
+        killed_at = time.time()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run_id is not None and flushed >= 150
+    store = RunStore(data)
+    m = store.metrics(run_id)
+    updates = m["update"].tolist()
+    assert updates == list(range(1, len(updates) + 1))  # no holes
+    assert updates[-1] >= flushed >= 150
+    lost = killed_at - m.t.iloc[-1]  # training time after the last committed update
+    assert lost < 1.0, f"{lost:.2f} s of training lost"
+    assert store.run(run_id)["status"] == "running"
+    manager = RunManager(store)
+    assert manager.interrupted == [run_id]
+    assert store.run(run_id)["status"] == "interrupted"
+    assert len(store.metrics(run_id)) == len(updates)
+    manager.shutdown()
+    store.close()

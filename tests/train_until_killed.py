@@ -1,0 +1,43 @@
+"""Helper process for the kill -9 test: trains a fake run forever, reporting commits on stdout.
+
+Usage: ``python -m tests.train_until_killed DATA_DIR``. Prints ``run RUN_ID``, then every ~0.1 s
+``flushed N`` after ``store.flush()`` returned with N updates committed. Each update reports ``t``,
+the wall-clock time it was produced, so the test can bound how much training a kill loses.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from core.runner import RunManager
+from core.store import RunStore
+from core.trainer import UpdateReport
+from tests.fake_trainer import FakeTrainer, fake_config
+
+
+class ClockedTrainer(FakeTrainer):
+    """A fake trainer whose updates take ~2 ms and carry their wall-clock time."""
+
+    def update(self) -> UpdateReport:
+        threading.Event().wait(0.002)
+        report = super().update()
+        report.metrics["t"] = time.time()
+        return report
+
+
+def main(data_dir: str) -> None:
+    store = RunStore(data_dir)
+    manager = RunManager(store, checkpoint_every=50)
+    run_id = manager.start(fake_config(total_steps=10**8), trainer_factory=ClockedTrainer)
+    print(f"run {run_id}", flush=True)
+    tick = threading.Event()
+    while True:
+        store.flush()
+        print(f"flushed {store.run(run_id)['updates']}", flush=True)
+        tick.wait(0.1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
