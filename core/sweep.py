@@ -177,11 +177,13 @@ def run_name(spec_name: str, trial: Trial) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """What an executor launches: a config, the run's name, and the run it replaces (if any)."""
+    """What an executor launches: a config, the run's name, the run it replaces (if any) and the
+    checkpoint file to continue from (if any)."""
 
     config: RunConfig
     name: str
     parent_id: str | None = None
+    resume_from: str | None = None
 
 
 def jobs_of(spec: SweepSpec) -> list[Job]:
@@ -247,6 +249,7 @@ def _start_local(
             sweep_id=sweep_id,
             parent_id=job.parent_id,
             trainer_factory=trainer_factory,
+            resume_from=job.resume_from,
         )
     return sweep_id
 
@@ -264,7 +267,7 @@ def launch(
         return launch_local(manager, spec, trainer_factory=trainer_factory)
     ray_backend = load_ray_backend(backend)
     return ray_backend.launch_ray(
-        manager.store, spec, cpus_per_trial=cpus_per_trial, trainer_factory=trainer_factory
+        manager, spec, cpus_per_trial=cpus_per_trial, trainer_factory=trainer_factory
     ).sweep_id
 
 
@@ -309,30 +312,38 @@ def resume_sweep(
 ) -> list[str]:
     """Re-launch each interrupted or stopped trial as a new run linked to the old one.
 
-    Returns the old run ids that were re-launched. Refused while the sweep still has active runs.
-    The new runs start from scratch (same config and seed), in the same sweep.
+    A trial continues from its last checkpoint (its metrics go on from that env step), or starts
+    again from scratch where it has none. Returns the old run ids that were re-launched; refused
+    while the sweep still has active runs. Failed trials stay failed.
     """
     progress = sweep_progress(manager.store, sweep_id)
     if progress.active:
         raise SweepError(f"sweep {sweep_id} still has {progress.active} active runs; stop it first")
     todo = progress.runs[progress.runs["status"].isin(RESUMABLE)]
-    jobs = [
-        Job(RunConfig.from_json(row.config), row.name, parent_id=row.run_id)
-        for row in todo.itertuples()
-    ]
+    jobs = [_resume_job(manager.store, row.run_id, row.name) for row in todo.itertuples()]
     if not jobs:
         return []
     if backend == "local":
         _start_local(manager, jobs, sweep_id, trainer_factory)
     else:
         load_ray_backend(backend).start_ray(
-            manager.store,
-            jobs,
-            sweep_id,
-            cpus_per_trial=cpus_per_trial,
-            trainer_factory=trainer_factory,
+            manager, jobs, sweep_id, cpus_per_trial=cpus_per_trial, trainer_factory=trainer_factory
         )
     return [j.parent_id for j in jobs if j.parent_id]
+
+
+def _resume_job(store: RunStore, run_id: str, name: str) -> Job:
+    """The job that takes over trial ``run_id``: from its newest readable checkpoint, if any."""
+    from core.checkpoint import CheckpointError, load_checkpoint
+
+    name = name if name.endswith("(resumed)") else f"{name} (resumed)"
+    for path in reversed(store.checkpoints(run_id)["path"].tolist()):
+        try:
+            config = RunConfig.from_json(load_checkpoint(path)["config"])
+        except (CheckpointError, ConfigError, KeyError):
+            continue
+        return Job(config, name, parent_id=run_id, resume_from=str(path))
+    return Job(store.config(run_id), name, parent_id=run_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,7 +576,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             sweep_id = (
                 load_ray_backend()
-                .start_ray(manager.store, jobs, new_sweep_id(), cpus_per_trial=args.cpus_per_trial)
+                .start_ray(manager, jobs, new_sweep_id(), cpus_per_trial=args.cpus_per_trial)
                 .sweep_id
             )
         print(

@@ -1,18 +1,22 @@
 """The Ray executor of a sweep: each trial a Ray task, its reports streamed into the driver's store.
 
 Imported only when the ``ray`` backend is asked for (``pip install -r requirements-ray.txt``).
-Connects to ``RAY_ADDRESS`` when set (``ray://head:10001`` or a cluster started with
-``ray start``), otherwise starts a local Ray runtime with ``ray.init(num_cpus=2)``.
+Connects to ``RAY_ADDRESS`` when set (``ray://head:10001``, or ``auto`` on a node of a cluster
+started with ``ray start``), otherwise starts a local Ray runtime with ``ray.init(num_cpus=2)``.
 
-Data flow: the driver creates every trial's run in its store (status ``queued``) and submits one
-task per trial with ``num_cpus=cpus_per_trial``. A task builds the trainer from the config
-(``core.algos.make_trainer``, one torch thread) and, after every ``update()``, pushes the report to
-one :class:`Hub` actor; the push answers whether the trial was asked to stop. A driver thread
-drains the hub a few times a second and writes each report to the store as it arrives, so the
-pages see sweep runs train live. When a task returns, its status (``finished`` or ``stopped``)
-is stored; when it raises, the run is marked ``failed`` with the remote traceback and the other
-trials go on. The tasks die with the driver's job, so a dead driver leaves ``running`` rows that
-the next run manager marks ``interrupted`` (``python -m core sweep --resume SWEEP_ID``).
+Data flow: the driver creates every trial's run in the store of its
+:class:`~core.runner.RunManager` (status ``queued``, owned by that manager, so another process
+never mistakes the rows for orphans) and submits one task per trial with
+``num_cpus=cpus_per_trial``. A task builds the trainer (``core.algos.make_trainer``, one torch
+thread) and after every ``update()`` pushes the report to the sweep's :class:`Hub` actor; the
+push answers whether the sweep was stopped. Every ``checkpoint_every`` updates, and at the end, it
+also pushes the trainer's state. A driver thread drains the hub a few times a second and writes
+each report to the store as it arrives (and each state as a checkpoint file), so the pages see
+sweep runs train live and can replay or continue them like local runs. When a task returns, its
+status (``finished`` or ``stopped``) is stored; when it raises, the run is marked ``failed`` with
+the remote traceback and the other trials go on. The tasks belong to the driver's Ray job, so a
+dead driver leaves ``running`` rows that the next run manager marks ``interrupted``
+(``python -m core sweep --resume SWEEP_ID`` continues them from their last checkpoints).
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ray
 
-from core.config import RunConfig
-from core.store import RunStore
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.config import ConfigError, RunConfig
 from core.sweep import (
     Job,
     SweepSpec,
@@ -37,8 +41,12 @@ from core.sweep import (
 )
 from core.trainer import Episode
 
+if TYPE_CHECKING:
+    from core.runner import RunManager
+
 LOCAL_CPUS = 2
 DRAIN_EVERY = 0.2  # seconds between the driver's reads of the hub
+KEEP_CHECKPOINTS = 3
 REPO_ROOT = Path(__file__).resolve().parent.parent
 UPLOAD_EXCLUDES = [".venv", ".git", "data", "node_modules", "**/__pycache__"]
 
@@ -57,27 +65,34 @@ def connect(num_cpus: int = LOCAL_CPUS) -> None:
 
 @ray.remote(num_cpus=0)
 class Hub:
-    """Where trials push their reports and learn whether to stop (one per sweep)."""
+    """Where trials push their reports and learn whether to stop (one actor per sweep)."""
 
     def __init__(self) -> None:
         self._items: list[tuple[str, str, Any]] = []
-        self._stop_all = False
+        self._stop = False
 
     def push(self, run_id: str, kind: str, payload: Any) -> bool:
         """Queue ``(run_id, kind, payload)``; answer True when the trial should stop."""
         self._items.append((run_id, kind, payload))
-        return self._stop_all
+        return self._stop
 
     def drain(self) -> list[tuple[str, str, Any]]:
         items, self._items = self._items, []
         return items
 
     def stop(self) -> None:
-        self._stop_all = True
+        self._stop = True
 
 
 @ray.remote(max_retries=0)
-def run_trial(run_id: str, config_json: str, hub: Any, factory: TrainerFactory | None) -> str:
+def run_trial(
+    run_id: str,
+    config_json: str,
+    hub: Any,
+    factory: TrainerFactory | None,
+    state: dict | None,
+    checkpoint_every: int,
+) -> str:
     """Train one trial inside a Ray worker; returns ``finished`` or ``stopped``, or raises."""
     import torch
 
@@ -85,15 +100,25 @@ def run_trial(run_id: str, config_json: str, hub: Any, factory: TrainerFactory |
 
     torch.set_num_threads(1)
     config = RunConfig.from_json(config_json)
-    if ray.get(hub.push.remote(run_id, "started", os.getpid())):
-        return "stopped"
     trainer = (factory or make_trainer)(config)
-    while not trainer.done:
+    if state is not None:
+        trainer.load_state_dict(state)
+    outcome = "stopped" if ray.get(hub.push.remote(run_id, "started", os.getpid())) else None
+    while outcome is None and not trainer.done:
         report = trainer.update()
         episodes = [(e.env_step, e.ret, e.length) for e in report.episodes]
         if ray.get(hub.push.remote(run_id, "update", (report.metrics, episodes))):
-            return "stopped"
-    return "finished"
+            outcome = "stopped"
+        elif trainer.book.update % checkpoint_every == 0:
+            hub.push.remote(run_id, "checkpoint", _snapshot(trainer))
+    if trainer.book.update > 0:
+        ray.get(hub.push.remote(run_id, "checkpoint", _snapshot(trainer)))
+    return outcome or "finished"
+
+
+def _snapshot(trainer: Any) -> tuple[int, int, str, dict]:
+    book = trainer.book
+    return book.update, book.env_steps, trainer.config.to_json(), trainer.state_dict()
 
 
 class RaySweep:
@@ -101,29 +126,34 @@ class RaySweep:
 
     def __init__(
         self,
-        store: RunStore,
+        manager: RunManager,
         sweep_id: str,
         jobs: list[Job],
         cpus_per_trial: float,
         trainer_factory: TrainerFactory | None,
     ) -> None:
-        self.store = store
+        self.store = manager.store
         self.sweep_id = sweep_id
         self.run_ids = [
-            store.create_run(
-                j.config, name=j.name, parent_id=j.parent_id, sweep_id=sweep_id, status="queued"
+            self.store.create_run(
+                j.config,
+                name=j.name,
+                parent_id=j.parent_id,
+                sweep_id=sweep_id,
+                status="queued",
+                owner=manager.owner,
             )
             for j in jobs
         ]
         self._env_steps = dict.fromkeys(self.run_ids, 0)
-        self._started: set[str] = set()
+        self._checkpoints: dict[str, list[Path]] = {r: [] for r in self.run_ids}
         self._hub = Hub.remote()
         task = run_trial.options(num_cpus=cpus_per_trial)
+        every = manager.checkpoint_every
         self._pending = {
-            task.remote(run_id, j.config.to_json(), self._hub, trainer_factory): run_id
-            for run_id, j in zip(self.run_ids, jobs)
+            task.remote(r, j.config.to_json(), self._hub, trainer_factory, _state(j), every): r
+            for r, j in zip(self.run_ids, jobs)
         }
-        self._stopping = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._drive, name=f"ray-{sweep_id}", daemon=True)
         register_remote(self)
@@ -134,8 +164,7 @@ class RaySweep:
         return self._done.is_set()
 
     def stop(self) -> None:
-        """Ask every trial to stop after its current update; trials not yet started never do."""
-        self._stopping.set()
+        """Stop every trial after its current update; trials not started yet end at once."""
         self._hub.stop.remote()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -157,33 +186,61 @@ class RaySweep:
             self._done.set()
 
     def _drain(self) -> None:
+        """Write everything the trials pushed since the last drain to the store, in order."""
         for run_id, kind, payload in ray.get(self._hub.drain.remote()):
             if kind == "started":
-                self._started.add(run_id)
                 self.store.set_status(run_id, "running")
-                self.store.add_event(run_id, "started", 0, {"backend": "ray", "pid": payload})
-            else:
+                event = {"backend": "ray", "pid": payload}
+                self.store.add_event(run_id, "started", self._env_steps[run_id], event)
+            elif kind == "update":
                 metrics, episodes = payload
                 self._env_steps[run_id] = int(metrics.get("env_steps", 0))
                 self.store.append_update(run_id, metrics, [Episode(*e) for e in episodes])
+            else:
+                self._checkpoint(run_id, *payload)
+
+    def _checkpoint(self, run_id: str, update: int, env_steps: int, config: str, state: dict):
+        """Save a trial's state as the run's checkpoint; keep the newest few files."""
+        path = self.store.checkpoint_dir(run_id) / f"update_{update:07d}.pt"
+        kept = self._checkpoints[run_id]
+        if kept and kept[-1] == path:
+            return
+        save_checkpoint(
+            path, run_id=run_id, update=update, env_steps=env_steps, config_json=config, state=state
+        )
+        self.store.add_checkpoint(run_id, update, env_steps, str(path))
+        kept.append(path)
+        old = kept[:-KEEP_CHECKPOINTS]
+        if old:
+            del kept[:-KEEP_CHECKPOINTS]
+            for p in old:
+                p.unlink(missing_ok=True)
+            self.store.remove_checkpoints(run_id, [str(p) for p in old])
 
     def _settle(self, run_id: str, ref: Any) -> None:
-        """Store how a finished task ended (its reports were all drained before it returned)."""
+        """Store how a task ended (its pushes were all drained before it returned)."""
         env_step = self._env_steps[run_id]
         try:
             status = ray.get(ref)
         except ray.exceptions.TaskCancelledError:
             status = "stopped"
         except Exception as e:  # a failing trial must not stop the others
-            self.store.set_status(run_id, "failed", error=str(e))
-            self.store.add_event(run_id, "failed", env_step, {"error": str(e).splitlines()[0]})
+            error = str(e)
+            line = next((s for s in reversed(error.splitlines()) if s.strip()), "failed")
+            self.store.add_event(run_id, "failed", env_step, {"error": line.strip()[:300]})
+            self.store.set_status(run_id, "failed", error=error)
             return
-        self.store.set_status(run_id, status)
         self.store.add_event(run_id, status, env_step)
+        self.store.set_status(run_id, status)
+
+
+def _state(job: Job) -> dict | None:
+    """The trainer state to continue from (read on the driver, shipped to the worker)."""
+    return None if job.resume_from is None else load_checkpoint(job.resume_from)["state"]
 
 
 def start_ray(
-    store: RunStore,
+    manager: RunManager,
     jobs: list[Job],
     sweep_id: str,
     *,
@@ -191,19 +248,25 @@ def start_ray(
     trainer_factory: TrainerFactory | None = None,
 ) -> RaySweep:
     """Connect to Ray and start ``jobs`` as the trials of ``sweep_id`` (configs already valid)."""
+    if not cpus_per_trial > 0:
+        raise ConfigError("cpus_per_trial", f"{cpus_per_trial!r} must be a positive number")
     connect()
-    return RaySweep(store, sweep_id, jobs, cpus_per_trial, trainer_factory)
+    return RaySweep(manager, sweep_id, jobs, cpus_per_trial, trainer_factory)
 
 
 def launch_ray(
-    store: RunStore,
+    manager: RunManager,
     spec: SweepSpec,
     *,
     cpus_per_trial: float = 1.0,
     trainer_factory: TrainerFactory | None = None,
 ) -> RaySweep:
-    """Validate the whole sweep, then run it on Ray against ``store``."""
+    """Validate the whole sweep, then run it on Ray against the manager's store."""
     jobs = jobs_of(spec)
     return start_ray(
-        store, jobs, new_sweep_id(), cpus_per_trial=cpus_per_trial, trainer_factory=trainer_factory
+        manager,
+        jobs,
+        new_sweep_id(),
+        cpus_per_trial=cpus_per_trial,
+        trainer_factory=trainer_factory,
     )

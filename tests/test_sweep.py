@@ -3,15 +3,32 @@
 from __future__ import annotations
 
 import itertools
+import sys
+import threading
+import time
 
 import pytest
 
+from core.algos import make_trainer
 from core.config import ConfigError, RunConfig
+from core.runner import RunManager
+from core.store import RunStore
 from core.sweep import (
+    SweepError,
     SweepSpec,
+    launch_local,
+    load_ray_backend,
     parse_grid,
     parse_seeds,
+    progress_line,
+    resume_sweep,
+    stop_sweep,
+    sweep_progress,
+    sweep_runs,
+    sweeps,
+    wait_sweep,
 )
+from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
 
 # ---------------------------------------------------------------------------------------------
 # Expansion
@@ -76,8 +93,6 @@ def test_invalid_value_is_rejected_before_anything_starts():
 
         def start(self, *args, **kwargs):  # pragma: no cover - must never be called
             self.started.append(args)
-
-    from core.sweep import launch_local
 
     manager = Recorder()
     spec = SweepSpec(RunConfig(algo="trpo"), grid={"delta": [0.01, 0.02, 2.0]}, seeds=2)
@@ -147,3 +162,142 @@ def test_parse_seeds_reads_a_count_or_a_list():
     assert parse_seeds("0,7,42") == [0, 7, 42]
     with pytest.raises(ConfigError):
         parse_seeds("three")
+
+
+def test_selecting_ray_without_ray_installed_says_how_to_get_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+    with pytest.raises(SweepError, match="requirements-ray.txt") as err:
+        load_ray_backend("ray")
+    assert "\n" not in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Local executor: real short runs on the run manager's threads
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def manager():
+    m = RunManager(RunStore(), max_concurrent=2)
+    yield m
+    m.shutdown()
+
+
+def wait_until(condition, timeout: float, poll: float = 0.05) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` passes (no blind sleeps)."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        tick.wait(poll)
+    return True
+
+
+def test_local_sweep_runs_every_trial_into_the_store(manager):
+    spec = short_sweep()
+    sweep_id = launch_local(manager, spec)
+    progress = wait_sweep(manager.store, sweep_id, timeout=240, poll=0.1)
+    assert progress.status == "finished"
+    assert progress.counts == {"finished": 8}
+    runs = manager.store.runs()
+    assert len(runs) == 8 and (runs["sweep_id"] == sweep_id).all()
+    configs = [RunConfig.from_json(c) for c in runs["config"]]
+    points = {(c.gamma, c.gae_lambda, c.seed) for c in configs}
+    assert points == set(itertools.product([0.95, 0.99], [0.9, 0.97], [0, 1]))
+    metrics = manager.store.metrics(runs["run_id"].tolist())
+    assert metrics.groupby("run_id")["update"].max().tolist() == [UPDATES] * 8
+    assert progress_line(progress).startswith("[" + "#" * 30 + "] 8/8 trials")
+
+
+def test_local_sweep_never_trains_more_runs_at_once_than_the_cap(manager):
+    seen: list[int] = []
+
+    def factory(config):
+        seen.append(len([r for r in manager.active() if manager.status(r) == "running"]))
+        return make_trainer(config)
+
+    sweep_id = launch_local(manager, short_sweep(total_updates=1), trainer_factory=factory)
+    wait_sweep(manager.store, sweep_id, timeout=240, poll=0.1)
+    assert len(seen) == 8 and max(seen) < manager.max_concurrent
+
+
+def test_failing_trial_is_marked_failed_and_the_others_finish(manager):
+    sweep_id = launch_local(manager, short_sweep(), trainer_factory=one_trial_fails)
+    progress = wait_sweep(manager.store, sweep_id, timeout=240, poll=0.1)
+    assert progress.counts == {"finished": 7, "failed": 1}
+    failed = progress.runs[progress.runs["status"] == "failed"].iloc[0]
+    assert is_failing_trial(RunConfig.from_json(failed["config"]))
+    assert "injected failure" in failed["error"]
+
+
+def test_stopped_sweep_stops_all_its_runs_and_resume_continues_them(manager):
+    spec = short_sweep(total_updates=400)
+    sweep_id = launch_local(manager, spec)
+    store = manager.store
+    assert wait_until(lambda: sweep_progress(store, sweep_id).counts.get("running") == 2, 60)
+    stopped = stop_sweep(manager, sweep_id)
+    assert len(stopped) == 8  # 2 running + 6 queued
+    progress = wait_sweep(store, sweep_id, timeout=60, poll=0.1)
+    assert progress.status == "stopped" and progress.counts == {"stopped": 8}
+    old = set(progress.runs["run_id"])
+
+    relaunched = resume_sweep(manager, sweep_id)
+    assert set(relaunched) == old
+    progress = sweep_progress(store, sweep_id)
+    assert progress.total == 8  # still 8 trials: each old run is replaced by its new run
+    assert set(progress.runs["parent_id"]) == old
+    assert progress.status == "running"
+    stop_sweep(manager, sweep_id)
+    assert wait_sweep(store, sweep_id, timeout=60, poll=0.1).status == "stopped"
+
+
+def test_resume_is_refused_while_the_sweep_is_active(manager):
+    sweep_id = launch_local(manager, short_sweep(total_updates=400))
+    with pytest.raises(SweepError, match="stop it first"):
+        resume_sweep(manager, sweep_id)
+    stop_sweep(manager, sweep_id)
+    wait_sweep(manager.store, sweep_id, timeout=60, poll=0.1)
+
+
+def test_interrupted_trial_resumes_from_its_checkpoint(tmp_path):
+    store = RunStore(tmp_path / "d")
+    first = RunManager(store, max_concurrent=2, checkpoint_every=1)
+    sweep_id = launch_local(first, short_sweep(total_updates=400, seeds=1))
+    assert wait_until(
+        lambda: (
+            not store.metrics(sweep_runs(store, sweep_id)["run_id"].tolist())
+            .query("update >= 2")
+            .empty
+        ),
+        60,
+    )
+    first.shutdown()  # the driver goes away: its runs are interrupted, checkpointed
+    progress = sweep_progress(store, sweep_id)
+    assert progress.status == "interrupted"
+
+    second = RunManager(store, max_concurrent=2)
+    try:
+        resume_sweep(second, sweep_id)
+        new = sweep_progress(store, sweep_id).runs
+        resumed = new[new["parent_id"].notna()]
+        assert len(resumed) == 4
+        ids = resumed["run_id"].tolist()
+
+        def continued_from_checkpoint() -> bool:
+            first_steps = store.metrics(ids).groupby("run_id")["env_steps"].min()
+            return bool((first_steps > 2 * 64).any())  # from scratch, it would be 2·64
+
+        assert wait_until(continued_from_checkpoint, 60)
+        stop_sweep(second, sweep_id)
+        wait_sweep(store, sweep_id, timeout=60, poll=0.1)
+    finally:
+        second.shutdown()
+
+
+def test_sweeps_lists_each_sweep_once_with_its_counts(manager):
+    sweep_id = launch_local(manager, short_sweep(total_updates=1, seeds=1))
+    wait_sweep(manager.store, sweep_id, timeout=120, poll=0.1)
+    table = sweeps(manager.store)
+    assert table["sweep_id"].tolist() == [sweep_id]
+    assert table.iloc[0][["trials", "finished", "status"]].tolist() == [4, 4, "finished"]

@@ -1,0 +1,60 @@
+"""Shared by the sweep tests: a short real sweep, and a trainer factory whose one trial raises.
+
+Lives in an importable module (not a closure) so that Ray workers can unpickle the factory.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.algos import make_trainer
+from core.config import RunConfig
+from core.sweep import SweepSpec
+
+ALGO = "trpo"  # TODO a2c
+UPDATES = 4
+FAILING_TRIAL = {"gamma": 0.95, "gae_lambda": 0.9, "seed": 1}
+
+
+def short_sweep(total_updates: int = UPDATES, seeds: int = 2) -> SweepSpec:
+    """2 × 2 grid × ``seeds`` seeds of tiny runs (2 envs × 64 steps per update)."""
+    base = RunConfig(
+        algo=ALGO,
+        n_envs=2,
+        n_steps=64,
+        total_steps=2 * 64 * total_updates,
+        eval_every=0,
+        hidden_sizes=(16,),
+    )
+    return SweepSpec(base, {"gamma": [0.95, 0.99], "gae_lambda": [0.9, 0.97]}, seeds, name="t")
+
+
+def is_failing_trial(config: RunConfig) -> bool:
+    return all(config.get(k) == v for k, v in FAILING_TRIAL.items())
+
+
+class FailsAtSecondUpdate:
+    """Wraps a real trainer; its second ``update()`` raises."""
+
+    def __init__(self, trainer: Any) -> None:
+        self._trainer = trainer
+        self._calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trainer, name)
+
+    @property
+    def done(self) -> bool:
+        return self._trainer.done
+
+    def update(self) -> Any:
+        self._calls += 1
+        if self._calls == 2:
+            raise RuntimeError("injected failure in the second update")
+        return self._trainer.update()
+
+
+def one_trial_fails(config: RunConfig) -> Any:
+    """The real trainer, except that the :data:`FAILING_TRIAL` trial raises in its 2nd update."""
+    trainer = make_trainer(config)
+    return FailsAtSecondUpdate(trainer) if is_failing_trial(config) else trainer
