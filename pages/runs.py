@@ -91,17 +91,15 @@ statuses = f[0].multiselect("Status", sorted(runs["status"].unique()), key="runs
 algos = f[1].multiselect("Algorithm", sorted(runs["algo"].unique()), key="runs.f.algo")
 envs = f[2].multiselect("Environment", sorted(runs["env_id"].unique()), key="runs.f.env")
 text = f[3].text_input("Search names and ids", key="runs.f.text")
-shown = runs[
-    (runs["status"].isin(statuses) if statuses else True)
-    & (runs["algo"].isin(algos) if algos else True)
-    & (runs["env_id"].isin(envs) if envs else True)
-    & (
-        runs["name"].str.contains(text, case=False, regex=False)
-        | runs["run_id"].str.contains(text, regex=False)
-        if text
-        else True
+keep = pd.Series(True, index=runs.index)
+for column, chosen in (("status", statuses), ("algo", algos), ("env_id", envs)):
+    if chosen:
+        keep &= runs[column].isin(chosen)
+if text:
+    keep &= runs["name"].str.contains(text, case=False, regex=False) | runs["run_id"].str.contains(
+        text, regex=False
     )
-].reset_index(drop=True)
+shown = runs[keep].reset_index(drop=True)
 
 event = st.dataframe(
     run_table(shown),

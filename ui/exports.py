@@ -11,9 +11,10 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import export
 from core.checkpoint import CheckpointError
 from core.config import ConfigError
-from core.store import RunStore
+from core.store import RunStore, StoreError
 from ui import run_view
 
 PNG_HELP = (
@@ -30,10 +31,12 @@ def episodes_csv(store: RunStore, run_id: str) -> bytes:
     return store.episodes(run_id).to_csv(index=False).encode()
 
 
+def events_csv(store: RunStore, run_id: str) -> bytes:
+    return export.events_frame(store, run_id).to_csv(index=False).encode()
+
+
 def tensorboard_zip(store: RunStore, run_id: str) -> bytes:
     """The run as TensorBoard event files (``core.export``), zipped for download."""
-    from core import export  # written by the runtime; imported on use
-
     with tempfile.TemporaryDirectory() as tmp:
         export.export_tensorboard(store, run_id, Path(tmp))
         buf = io.BytesIO()
@@ -60,7 +63,15 @@ def export_buttons(
     """Download buttons; files are generated only when clicked (deferred ``data`` callables)."""
     run_id = row["run_id"]
     stem = (row["name"] or row["algo"]).replace(" ", "_")[:40] + f"-{run_id[:8]}"
-    c = st.columns(3)
+    st.markdown("**Data**")
+    c = st.columns(4)
+    c[2].download_button(
+        "Events (CSV)",
+        lambda: events_csv(store, run_id),
+        file_name=f"{stem}-events.csv",
+        mime="text/csv",
+        on_click="ignore",
+    )
     c[0].download_button(
         "Metrics (CSV)",
         lambda: metrics_csv(store, run_id),
@@ -75,11 +86,11 @@ def export_buttons(
         mime="text/csv",
         on_click="ignore",
     )
-    with c[2]:
+    with c[3]:
         if st.button("Prepare TensorBoard files", key="runs.tb"):
             try:
                 st.session_state[f"runs.tb.{run_id}"] = tensorboard_zip(store, run_id)
-            except (ImportError, AttributeError, OSError, ValueError) as err:
+            except (export.ExportError, StoreError, OSError) as err:
                 st.error(f"TensorBoard export failed: {err}")
         if f"runs.tb.{run_id}" in st.session_state:
             st.download_button(
