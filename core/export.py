@@ -1,0 +1,126 @@
+"""Exports of a stored run: CSV files, and TensorBoard event files for the tool people know.
+
+CSV: ``<run_id>_metrics.csv`` (one row per update, the DESIGN.md metric names as columns),
+``<run_id>_episodes.csv`` (env_step, ret, length) and ``<run_id>_events.csv``.
+
+TensorBoard: ``<out>/<run_id>/events.out.tfevents.*`` with every metric as a scalar
+``train/<name>`` against env steps, the training episodes as ``episodes/return`` and
+``episodes/length``, events (pauses, hyperparameter changes, ...) as text, and the run's
+hyperparameters in the HParams tab with the final mean return as its metric.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from core.store import RunStore, StoreError
+
+FORMATS = ("csv", "tensorboard")
+
+
+class ExportError(RuntimeError):
+    """An export cannot be written; ``str()`` is one user-readable line."""
+
+
+def _run_row(store: RunStore, run_id: str) -> dict:
+    row = store.run(run_id)
+    if row is None:
+        raise StoreError(f"no run {run_id!r} in {store.path}")
+    return row
+
+
+def _out_dir(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create output directory {out}: {e.strerror or e}") from None
+    return out
+
+
+def events_frame(store: RunStore, run_id: str) -> pd.DataFrame:
+    """The run's events with the payload as JSON text (for CSV)."""
+    ev = store.events(run_id)
+    ev["payload"] = [None if p is None else json.dumps(p) for p in ev["payload"]]
+    return ev
+
+
+def export_csv(store: RunStore, run_id: str, out_dir: str | Path) -> list[Path]:
+    """Write the run's metrics, episodes and events as CSV files; return their paths."""
+    _run_row(store, run_id)
+    out = _out_dir(out_dir)
+    frames = {
+        "metrics": store.metrics(run_id),
+        "episodes": store.episodes(run_id),
+        "events": events_frame(store, run_id),
+    }
+    paths = []
+    for kind, df in frames.items():
+        path = out / f"{run_id}_{kind}.csv"
+        try:
+            df.to_csv(path, index=False)
+        except OSError as e:
+            raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
+        paths.append(path)
+    return paths
+
+
+def _hparam_value(value: object) -> float | int | str | bool:
+    """TensorBoard's HParams accept numbers, strings and booleans only."""
+    if isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)
+
+
+def export_tensorboard(store: RunStore, run_id: str, out_dir: str | Path) -> Path:
+    """Write the run as TensorBoard event files under ``out_dir/<run_id>``; return that folder."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+
+    row = _run_row(store, run_id)
+    log_dir = _out_dir(out_dir) / run_id
+    metrics = store.metrics(run_id)
+    episodes = store.episodes(run_id)
+    config = store.config(run_id)
+    t0 = float(row["created_at"])
+    try:
+        writer = SummaryWriter(log_dir=str(log_dir))
+    except OSError as e:
+        raise ExportError(f"cannot write to {log_dir}: {e.strerror or e}") from None
+    with writer:
+        names = [c for c in metrics.columns if c not in ("run_id", "update", "env_steps")]
+        walltimes = t0 + metrics["wall_time"].fillna(0.0).to_numpy()
+        steps = metrics["env_steps"].to_numpy()
+        for name in names:
+            for step, value, wt in zip(steps, metrics[name].to_numpy(), walltimes):
+                if not math.isnan(value):
+                    writer.add_scalar(f"train/{name}", value, int(step), walltime=float(wt))
+        for ep in episodes.itertuples():
+            writer.add_scalar("episodes/return", ep.ret, int(ep.env_step), walltime=t0)
+            writer.add_scalar("episodes/length", ep.length, int(ep.env_step), walltime=t0)
+        for ev in store.events(run_id).itertuples():
+            text = ev.kind if ev.payload is None else f"{ev.kind}: {json.dumps(ev.payload)}"
+            writer.add_text("events", text, int(ev.env_step), walltime=ev.time)
+        writer.add_text("config", f"```\n{config.to_json()}\n```", 0, walltime=t0)
+        final = row["last_return"]
+        metric_dict = {"hparam/final_return": float("nan") if final is None else float(final)}
+        hp = {k: _hparam_value(v) for k, v in config.flat().items()}
+        for summary in hparams(hp, metric_dict):
+            writer.file_writer.add_summary(summary, walltime=t0)
+        if not math.isnan(metric_dict["hparam/final_return"]):
+            last_step = int(steps[-1]) if len(steps) else 0
+            writer.add_scalar("hparam/final_return", metric_dict["hparam/final_return"], last_step)
+    return log_dir
+
+
+def export_run(store: RunStore, run_id: str, fmt: str, out_dir: str | Path) -> list[Path]:
+    """Export in ``fmt`` (one of ``FORMATS``); return what was written."""
+    if fmt == "csv":
+        return export_csv(store, run_id, out_dir)
+    if fmt == "tensorboard":
+        return [export_tensorboard(store, run_id, out_dir)]
+    raise ExportError(f"unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
