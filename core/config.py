@@ -167,6 +167,9 @@ class PPOConfig:
     )
     anneal_lr: bool = param(False, "Decay lr linearly to 0")
     anneal_clip: bool = param(False, "Decay clip ε linearly to 0")
+    log_std_init: float = param(
+        0.0, "Initial log σ", low=-5.0, high=2.0, help="Gaussian policies (continuous actions)."
+    )
 
 
 @dataclass
@@ -177,6 +180,16 @@ class A2CConfig:
     ent_coef: float = param(0.0, "Entropy coefficient", low=0, high=1.0, live=True)
     max_grad_norm: float = param(
         0.5, "Gradient clip norm", low=0, low_open=True, high=100.0, live=True
+    )
+    optimizer: str = param(
+        "rmsprop",
+        "Optimizer",
+        choices=("rmsprop", "adam"),
+        help="rmsprop: α 0.99, ε 1e-5 (as SB3's A2C); adam: ε 1e-5.",
+    )
+    anneal_lr: bool = param(False, "Decay lr linearly to 0")
+    log_std_init: float = param(
+        0.0, "Initial log σ", low=-5.0, high=2.0, help="Gaussian policies (continuous actions)."
     )
 
 
