@@ -129,3 +129,42 @@ class Critic(nn.Module):
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs).squeeze(-1)
+
+
+class QNetwork(nn.Module):
+    """Q(s, ·; θ) for discrete actions: an MLP, or a dueling head (Wang et al. 2016).
+
+    Dueling: a shared trunk (the hidden layers) feeds a value stream V(s) and an advantage stream
+    A(s, a), combined as Q(s, a) = V(s) + A(s, a) − mean_a′ A(s, a′), so the centred advantages
+    have zero mean over actions and V is identifiable.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        n_actions: int,
+        hidden: tuple[int, ...],
+        activation: str,
+        dueling: bool = False,
+    ):
+        super().__init__()
+        self.dueling = dueling
+        if dueling:
+            trunk = mlp(obs_dim, hidden[:-1], hidden[-1], activation, out_gain=math.sqrt(2))
+            self.trunk = nn.Sequential(*trunk, ACTIVATIONS[activation]())
+            self.value = _ortho(nn.Linear(hidden[-1], 1), 1.0)
+            self.advantage = _ortho(nn.Linear(hidden[-1], n_actions), 1.0)
+        else:
+            self.net = mlp(obs_dim, hidden, n_actions, activation, out_gain=1.0)
+
+    def streams(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Dueling only: V(s) with shape ``[..., 1]`` and the centred advantages A − mean_a A."""
+        h = self.trunk(obs)
+        a = self.advantage(h)
+        return self.value(h), a - a.mean(-1, keepdim=True)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        if not self.dueling:
+            return self.net(obs)
+        v, a = self.streams(obs)
+        return v + a
