@@ -9,8 +9,8 @@ for a minibatch of B samples with ratio r_i = π_θ(a_i|s_i) / π_old(a_i|s_i):
 
     obj_i = min(r_i Â_i, clip(r_i, 1−ε, 1+ε) Â_i)      objective "clip"  (PPO, clipped)
     obj_i = r_i Â_i − β · KL(π_old(·|s_i) ‖ π_θ(·|s_i))  objective "kl"    (PPO, adaptive KL)
-    obj_i = r_i Â_i                                       objective "pg"    (A2C: at θ = θ_old the
-                                                          gradient is Â ∇ log π, the policy gradient)
+    obj_i = r_i Â_i                                       objective "pg"    (A2C: at θ = θ_old
+                                                          its gradient is Â ∇ log π)
 
 Gradients by the chain rule, ∂obj/∂log π = r·Â·1[unclipped], and for the heads:
 
