@@ -1,0 +1,203 @@
+"""DQN family: targets, dueling head, schedules, target refresh, live changes, checkpoints."""
+
+import copy
+import io
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional
+
+from core.algos import make_trainer, preset_config
+from core.algos.dqn import DQN, linear_schedule, td_target
+from core.config import ConfigError, RunConfig
+from core.nets import QNetwork
+
+
+def _config(**changes) -> RunConfig:
+    base = dict(
+        algo="dqn",
+        env_id="CartPole-v1",
+        n_envs=2,
+        n_steps=32,
+        total_steps=2000,
+        hidden_sizes=(32, 32),
+        learning_starts=0,
+        train_freq=8,
+        gradient_steps=2,
+        batch_size=16,
+        buffer_size=500,
+        eval_every=0,
+    )
+    return RunConfig(algo="dqn").with_changes(**{**base, **changes})
+
+
+def test_double_target_differs_from_plain_on_handcrafted_batch():
+    rewards = torch.tensor([1.0, 0.5])
+    terminated = torch.zeros(2)
+    q_next_target = torch.tensor([[1.0, 5.0], [3.0, 2.0]])
+    q_next_online = torch.tensor([[2.0, 1.0], [0.0, 4.0]])  # prefers the other action each time
+    gamma = 0.9
+    plain = td_target(rewards, terminated, q_next_target, gamma)
+    double = td_target(rewards, terminated, q_next_target, gamma, q_next_online=q_next_online)
+    assert plain.tolist() == pytest.approx([1.0 + 0.9 * 5.0, 0.5 + 0.9 * 3.0])
+    assert double.tolist() == pytest.approx([1.0 + 0.9 * 1.0, 0.5 + 0.9 * 2.0])
+
+
+def test_terminated_zeroes_the_bootstrap_and_truncated_does_not():
+    trainer = DQN(_config(double=True))
+    s_next = np.array([[0.1, 0.2, 0.03, -0.1]] * 2, dtype=np.float32)
+    trainer.replay.add(
+        s_next, np.array([0, 1]), np.array([1.0, 1.0]), s_next, np.array([1, 0]), np.array([0, 1])
+    )
+    batch = trainer.replay.gather(np.array([0, 1]))
+    with torch.no_grad():
+        y = trainer._targets(batch)
+        a_star = trainer.q(batch.next_obs[1]).argmax()
+        bootstrap = trainer.q_target(batch.next_obs[1])[a_star]
+    assert y[0].item() == pytest.approx(1.0)  # terminated: y = r
+    assert y[1].item() == pytest.approx(1.0 + 0.99 * bootstrap.item())  # truncated: bootstraps
+
+
+def test_episode_end_stores_the_final_observation_not_the_reset_one():
+    trainer = DQN(_config(n_envs=1, n_steps=200, learning_starts=10_000))  # random play
+    trainer.update()
+    rows = np.flatnonzero(trainer.replay.terminated[:199])
+    assert len(rows) > 0
+    for i in rows:
+        x, theta = trainer.replay.next_obs[i, 0], trainer.replay.next_obs[i, 2]
+        assert abs(x) > 2.4 or abs(theta) > 0.2094  # CartPole's termination condition holds
+        assert np.all(np.abs(trainer.replay.obs[i + 1]) <= 0.05)  # next row starts from a reset
+
+
+def test_dueling_advantages_have_zero_mean_and_q_is_v_plus_centred_a():
+    torch.manual_seed(0)
+    net = QNetwork(4, 3, (16, 16), "relu", dueling=True)
+    obs = torch.randn(10, 4)
+    v, a_centred = net.streams(obs)
+    assert torch.allclose(a_centred.mean(-1), torch.zeros(10), atol=1e-6)
+    h = net.trunk(obs)
+    a_raw = h @ net.advantage.weight.T + net.advantage.bias
+    expected = (h @ net.value.weight.T + net.value.bias) + a_raw - a_raw.mean(-1, keepdim=True)
+    assert torch.allclose(net(obs), expected, atol=1e-6)
+    assert not torch.allclose(a_raw.mean(-1), torch.zeros(10), atol=1e-3)  # centring matters
+
+
+def test_gradient_step_regresses_online_prediction_on_target_bootstrap():
+    trainer = DQN(_config(learning_starts=10_000, double=True))
+    trainer.update()  # fill the buffer with random play
+    with torch.no_grad():  # make θ⁻ differ from θ, so using the wrong network would show
+        for t in trainer.q_target.parameters():
+            t.add_(0.3 * torch.randn_like(t))
+    online_before = copy.deepcopy(trainer.q)
+    target_before = copy.deepcopy(trainer.q_target)
+    rng = copy.deepcopy(trainer.rng)
+    stats = trainer._train(1)
+    b = trainer.replay.gather(trainer.replay.sample_indices((16,), rng))
+    with torch.no_grad():
+        a_star = online_before(b.next_obs).argmax(-1, keepdim=True)
+        boot = target_before(b.next_obs).gather(-1, a_star).squeeze(-1)
+        y = b.rewards + 0.99 * (1 - b.terminated) * boot
+        q_sa = online_before(b.obs).gather(-1, b.actions[:, None]).squeeze(-1)
+        expected = functional.smooth_l1_loss(q_sa, y)
+    assert stats["td_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    for t, t0 in zip(trainer.q_target.parameters(), target_before.parameters()):
+        assert torch.equal(t, t0)  # gradient steps never touch θ⁻
+    assert any(
+        not torch.equal(p, p0) for p, p0 in zip(trainer.q.parameters(), online_before.parameters())
+    )
+
+
+def test_target_refresh_counts_env_steps_and_soft_update_interpolates():
+    trainer = DQN(_config(n_envs=1, n_steps=256, target_update_interval=10))
+    trainer.update()
+    assert trainer.target_updates == 25  # 256 env steps / 10, not per gradient step
+    soft = DQN(_config(tau=0.25))
+    with torch.no_grad():
+        for t in soft.q_target.parameters():
+            t.add_(1.0)
+    before = [t.clone() for t in soft.q_target.parameters()]
+    soft._update_target()
+    for t, t0, p in zip(soft.q_target.parameters(), before, soft.q.parameters()):
+        assert torch.allclose(t, 0.25 * p + 0.75 * t0)
+
+
+def test_zoo_preset_refreshes_target_once_before_each_block_of_gradient_steps():
+    trainer = make_trainer(preset_config("dqn", "CartPole-v1", "zoo", eval_every=0))
+    for _ in range(4):  # 1024 env steps; the first block of 128 steps runs at step 1024 > 1000
+        trainer.update()
+    assert trainer.gradient_steps_done == 128
+    online_after_block = [p.clone() for p in trainer.q.parameters()]
+    target_during_block = [t.clone() for t in trainer.q_target.parameters()]
+    assert not all(torch.equal(a, b) for a, b in zip(online_after_block, target_during_block))
+    for _ in range(10):  # the next refresh (env step 1030) copies the trained θ
+        trainer._env_step()
+    assert all(
+        torch.equal(a, b) for a, b in zip(trainer.q_target.parameters(), trainer.q.parameters())
+    )
+
+
+def test_epsilon_follows_the_linear_schedule():
+    assert linear_schedule(1.0, 0.04, 0.16, 0.0) == 1.0
+    assert linear_schedule(1.0, 0.04, 0.16, 0.08) == pytest.approx(0.52)
+    assert linear_schedule(1.0, 0.04, 0.16, 0.5) == pytest.approx(0.04)
+    assert linear_schedule(1.0, 0.1, 0.0, 0.0) == 0.1
+    trainer = DQN(_config(exploration_fraction=0.5, exploration_final_eps=0.2))
+    trainer.update()  # 64 of 2000 env steps
+    assert trainer.epsilon == pytest.approx(1.0 - 0.8 * 64 / 1000)
+
+
+def test_set_hyperparams_applies_live_changes_at_next_update():
+    trainer = DQN(_config())
+    diff = trainer.set_hyperparams(
+        lr=1e-2, gamma=0.9, exploration_final_eps=0.3, target_update_interval=7
+    )
+    assert diff["lr"] == (3e-4, 1e-2) and diff["target_update_interval"] == (1000, 7)
+    assert trainer.config.lr == 3e-4  # not before the next update
+    trainer.update()
+    assert trainer.config.gamma == 0.9 and trainer.config.params.target_update_interval == 7
+    assert trainer.optimizer.param_groups[0]["lr"] == 1e-2
+    assert trainer.target_updates == 64 // 7
+    with pytest.raises(ConfigError, match="batch_size"):
+        trainer.set_hyperparams(batch_size=8)
+
+
+def test_prioritized_double_dueling_run_reports_all_metrics():
+    trainer = DQN(_config(prioritized=True, double=True, dueling=True, per_beta0=0.4))
+    report = trainer.update()
+    m = report.metrics
+    for key in ("td_loss", "q_mean", "q_max", "epsilon", "target_updates", "buffer_size"):
+        assert np.isfinite(m[key]), key
+    assert m["buffer_size"] == 64 and m["env_steps"] == 64
+    assert m["per_beta"] == pytest.approx(0.4 + 0.6 * 64 / 2000)
+    assert 0 < m["per_weight_mean"] <= 1
+    assert m["q_max"] >= m["q_mean"]
+
+
+def test_state_dict_round_trip_restores_learning_state():
+    trainer = DQN(_config(prioritized=True, eval_every=64))
+    trainer.update()
+    trainer.set_hyperparams(lr=5e-3)
+    trainer.update()
+    blob = io.BytesIO()
+    torch.save(trainer.state_dict(), blob)
+    blob.seek(0)
+    state = torch.load(blob, weights_only=True)
+    clone = DQN(_config(prioritized=True, eval_every=64))
+    clone.load_state_dict(state)
+    assert clone.config.lr == 5e-3 and clone.optimizer.param_groups[0]["lr"] == 5e-3
+    assert clone.book.env_steps == trainer.book.env_steps == 128
+    assert np.array_equal(clone.replay.tree.tree, trainer.replay.tree.tree)
+    a, b = trainer._train(3), clone._train(3)  # same rng, buffer, weights and Adam moments
+    assert torch.equal(a["td_loss"], b["td_loss"])
+    for p, q in zip(trainer.q.parameters(), clone.q.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.slow
+def test_dqn_zoo_cartpole_greedy_return_reaches_475_within_50k_steps():
+    trainer = make_trainer(preset_config("dqn", "CartPole-v1", "zoo", seed=0))
+    best = -np.inf
+    while not trainer.done and best < 475:
+        best = max(best, trainer.update().metrics.get("eval_return_mean", -np.inf))
+    assert best >= 475, f"best greedy return {best} after {trainer.book.env_steps} env steps"
