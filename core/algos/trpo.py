@@ -32,6 +32,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from core.config import RunConfig
@@ -173,6 +174,66 @@ def kl_metric(
 
 
 # ---------------------------------------------------------------------------------------------
+# Acting during the rollout: the same networks as plain tensor operations
+# ---------------------------------------------------------------------------------------------
+
+
+class _MLPFunction:
+    """y = W_L·act(… act(W_1·x + b_1) …) + b_L on the live parameters of an ``nn.Sequential``.
+
+    Calling ``nn.Module``s costs a few microseconds each, which is most of the time of a forward
+    pass on a handful of observations; this evaluates the same layers with ``linear`` directly. It
+    holds the ``Parameter`` objects, so it always sees the current weights.
+    """
+
+    def __init__(self, net: nn.Sequential) -> None:
+        self.layers = [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)]
+        self.activation = torch.tanh if isinstance(net[1], nn.Tanh) else torch.relu
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for weight, bias in self.layers[:-1]:
+            x = self.activation(nn.functional.linear(x, weight, bias))
+        weight, bias = self.layers[-1]
+        return nn.functional.linear(x, weight, bias)
+
+
+class FastActor:
+    """``actor.act`` for rollouts (sampled actions and log π(a|s)), without module overhead.
+
+    Categorical actions are drawn by inverting the CDF with one uniform per state, an exact sample
+    of softmax(logits), cheaper than ``torch.multinomial`` on tiny batches.
+    """
+
+    def __init__(self, actor: Actor) -> None:
+        self.net = _MLPFunction(actor.net)
+        self.actor = actor
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(obs)
+        if self.actor.discrete:
+            logp_all = torch.log_softmax(out, -1)
+            u = torch.rand(out.shape[0], 1)
+            actions = (logp_all.exp().cumsum(-1) < u).sum(-1).clamp_(max=out.shape[-1] - 1)
+            return actions, logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        log_std = self.actor.log_std
+        noise = torch.randn_like(out)
+        logp = (-0.5 * noise.square() - log_std).sum(-1) - 0.5 * math.log(2 * math.pi) * len(
+            log_std
+        )
+        return out + log_std.exp() * noise, logp
+
+
+class FastCritic:
+    """V(s) for rollouts, without module overhead."""
+
+    def __init__(self, critic: Critic) -> None:
+        self.net = _MLPFunction(critic.net)
+
+    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+
+# ---------------------------------------------------------------------------------------------
 # The trainer
 # ---------------------------------------------------------------------------------------------
 
@@ -192,6 +253,7 @@ class TRPO:
         self.critic_opt = torch.optim.Adam(
             self.critic.parameters(), lr=config.params.critic_lr, eps=1e-5
         )
+        self.fast_actor, self.fast_critic = FastActor(self.actor), FastCritic(self.critic)
         self.buffer = RolloutBuffer(config.n_steps, config.n_envs, obs_space, act_space)
         self.book = Bookkeeper(config)
         self.act_low = None if self.actor.discrete else torch.as_tensor(act_space.low)
@@ -215,7 +277,9 @@ class TRPO:
         self.book.start()
         self._apply_pending()
         cfg = self.config
-        self.obs = self.buffer.collect(self.env, self.obs, self.actor, self.critic, self.book)
+        self.obs = self.buffer.collect(
+            self.env, self.obs, self.fast_actor, self.fast_critic, self.book
+        )
         batch = self.buffer.batch(cfg.gamma, cfg.gae_lambda)
         advantages = batch.advantages
         if cfg.normalize_advantage and len(advantages) > 1:
