@@ -189,14 +189,14 @@ class RunStore:
 
     def _open_writer(self) -> sqlite3.Connection:
         """Open (or create) the database; refuse anything that is not a good run store."""
+        if self.data_dir.exists() and not self.data_dir.is_dir():
+            raise StoreError(f"data directory {self.data_dir} is a file, not a directory")
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(
                 f"cannot create data directory {self.data_dir}: {e.strerror or e}"
             ) from None
-        if not self.data_dir.is_dir():
-            raise StoreError(f"data directory {self.data_dir} is not a directory")
         if not os.access(self.data_dir, os.W_OK | os.X_OK):
             raise StoreError(f"data directory {self.data_dir} is not writable")
         if self.path.exists() and not self.path.is_file():
