@@ -1,6 +1,503 @@
-"""Page under construction in this release."""
+"""GAE Lab: the exact bias/variance trade-off of λ (and γ) on a solvable MDP, then on real runs."""
 
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-st.title("gae_lab")
-st.info("This page is being built.")
+from core.algos import presets
+from core.config import ConfigError, RunConfig
+from core.labs import gae_lab as lab
+from core.sweep import SweepError, SweepSpec, launch_local, stop_sweep, sweep_progress, sweeps
+from ui import gae_figures as figs
+from ui import widgets
+from ui.state import get_manager
+
+LAMS = np.round(np.linspace(0.0, 1.0, 101), 3)
+GRID_LAMS = np.round(np.linspace(0.0, 1.0, 41), 3)
+GRID_GAMMAS = np.round(np.linspace(0.80, 1.0, 21), 3)
+BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+MSE_CHOICES = {"mse_centred": "centred bias² (policy gradient)", "mse": "raw bias² (advantage)"}
+SWEEP_PREFIX = "gae-"
+SWEEP_LAMS = [0.0, 0.5, 0.9, 0.95, 1.0]
+
+# URL parameter → (session key, default, parser). The scenario is a link.
+URL = {
+    "mdp": ("gae.mdp", "chain", str),
+    "err": ("gae.err", "noise", str),
+    "size": ("gae.size", 0.3, float),
+    "seed": ("gae.seed", 0, int),
+    "gamma": ("gae.gamma", 0.99, float),
+    "gtrue": ("gae.gtrue", 1.0, float),
+    "longer": ("gae.longer", False, lambda v: v in ("1", "true", "True")),
+    "lam": ("gae.lam", 0.95, float),
+    "n": ("gae.n", 16, int),
+    "log": ("gae.log", False, lambda v: v in ("1", "true", "True")),
+    "mse": ("gae.mse", "mse_centred", str),
+}
+ALLOWED = {
+    "gae.mdp": lambda v: v in lab.MDPS,
+    "gae.err": lambda v: v in lab.ERROR_KINDS,
+    "gae.size": lambda v: 0.0 <= v <= 1.0,
+    "gae.seed": lambda v: 0 <= v <= 9999,
+    "gae.gamma": lambda v: 0.8 <= v <= 1.0,
+    "gae.gtrue": lambda v: 0.8 <= v <= 1.0,
+    "gae.lam": lambda v: 0.0 <= v <= 1.0,
+    "gae.n": lambda v: v in BATCHES,
+    "gae.mse": lambda v: v in MSE_CHOICES,
+}
+
+manager = get_manager()
+store = manager.store
+
+
+def url_default(name: str) -> Any:
+    """The scenario value from the URL if it parses and is allowed, else the default."""
+    key, default, parse = URL[name]
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        return default
+    return value if ALLOWED.get(key, lambda v: True)(value) else default
+
+
+def kept_widget(fn: Any, label: str, name: str, **kw: Any) -> Any:
+    """A widget whose value survives page changes and starts from the URL."""
+    key = URL[name][0]
+    widgets.kept(key, url_default(name))
+    return fn(label, key=key, on_change=widgets.remember, args=(key,), **kw)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cached exact computations (milliseconds to a fraction of a second)
+# ---------------------------------------------------------------------------------------------
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def curve_of(scenario: lab.Scenario) -> pd.DataFrame:
+    return lab.lambda_curve(scenario, LAMS)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def grid_of(scenario: lab.Scenario, column: str) -> pd.DataFrame:
+    return lab.gamma_lambda_grid(scenario, GRID_GAMMAS, GRID_LAMS, column)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def pairs_of(scenario: lab.Scenario, lam: float) -> pd.DataFrame:
+    return lab.pair_table(lab.build_problem(scenario), lam)
+
+
+def monte_carlo_check(scenario: lab.Scenario, lam: float, n: int) -> pd.DataFrame:
+    """Exact moments next to n sampled estimates per (s, a), with the mean's standard error."""
+    problem = lab.build_problem(scenario)
+    table = lab.pair_table(problem, lam)
+    mdp = problem.mdp
+    rows = []
+    for i, (s, a) in enumerate(zip(*np.nonzero(problem.pairs))):
+        x = lab.sample_gae(
+            mdp, problem.V_hat, problem.gamma, lam, s, a, n, seed=scenario.seed * 1000 + i
+        ).advantages
+        se = x.std(ddof=1) / np.sqrt(n)
+        rows.append(
+            {
+                "(s, a)": table["pair"].iloc[i],
+                "exact E[Â]": table["mean"].iloc[i],
+                "sampled mean": x.mean(),
+                "± SE": se,
+                "exact sd": table["sd"].iloc[i],
+                "sampled sd": x.std(ddof=1),
+                "|z|": abs(x.mean() - table["mean"].iloc[i]) / max(se, 1e-12),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Page: controls
+# ---------------------------------------------------------------------------------------------
+
+st.title("GAE Lab: λ trades bias for variance")
+st.markdown(
+    "Generalized advantage estimation sums TD errors δₜ = rₜ + γ·V̂(sₜ₊₁) − V̂(sₜ) with weights "
+    "(γλ)ᵏ: **Âₜ = Σₖ (γλ)ᵏ δₜ₊ₖ**. On a small MDP the true V, Q and A are solved exactly, so the "
+    "bias and variance of Â for an imperfect critic V̂ = V + e are *exact numbers*, not noisy "
+    "estimates. Move λ and watch bias fall and variance rise."
+)
+
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns([1.2, 1.2, 1, 1])
+    with c1:
+        mdp_name = kept_widget(
+            st.selectbox,
+            "MDP",
+            "mdp",
+            options=list(lab.MDPS),
+            format_func=lambda m: {"chain": "Slippery chain (7 states)", "grid": "Gridworld 4×4"}[
+                m
+            ],
+        )
+        st.caption(lab.MDP_HELP[mdp_name])
+    with c2:
+        err = kept_widget(
+            st.radio, "Critic error", "err", options=list(lab.ERROR_KINDS), horizontal=True
+        )
+        size = kept_widget(st.slider, "Error size", "size", min_value=0.0, max_value=1.0, step=0.05)
+        st.caption(lab.ERROR_HELP[err])
+    with c3:
+        gamma = kept_widget(
+            st.slider, "Discount γ", "gamma", min_value=0.8, max_value=1.0, step=0.01
+        )
+        lam = kept_widget(st.slider, "GAE λ", "lam", min_value=0.0, max_value=1.0, step=0.01)
+        n_batch = kept_widget(st.select_slider, "Batch size N", "n", options=BATCHES)
+    with c4:
+        seed = kept_widget(
+            st.number_input,
+            "Noise seed",
+            "seed",
+            min_value=0,
+            max_value=9999,
+            step=1,
+            disabled=err != "noise",
+        )
+        longer = kept_widget(
+            st.toggle,
+            "Score against a longer γ_true",
+            "longer",
+            help="Keep the estimator's γ but score it against the advantage under γ_true: "
+            "γ's own bias.",
+        )
+        gamma_true = kept_widget(
+            st.slider,
+            "γ_true",
+            "gtrue",
+            min_value=0.8,
+            max_value=1.0,
+            step=0.01,
+            disabled=not longer,
+        )
+
+    o1, o2, o3 = st.columns([1.4, 1, 1])
+    mse_column = kept_widget(
+        o1.radio,
+        "MSE uses",
+        "mse",
+        options=list(MSE_CHOICES),
+        format_func=MSE_CHOICES.get,
+        horizontal=True,
+        help="Centred: bias minus its π-mean over the state's actions, the part that biases the "
+        "policy gradient. Raw: the error of Â as an estimate of A(s, a).",
+    )
+    log_y = kept_widget(o2.toggle, "Log scale", "log")
+    large = o3.toggle("Presentation mode (large fonts)", key="ui.large")
+
+st.query_params.from_dict(
+    {
+        "mdp": mdp_name,
+        "err": err,
+        "size": f"{size:g}",
+        "seed": str(int(seed)),
+        "gamma": f"{gamma:g}",
+        "lam": f"{lam:g}",
+        "n": str(n_batch),
+        "mse": mse_column,
+        **({"longer": "1", "gtrue": f"{gamma_true:g}"} if longer else {}),
+        **({"log": "1"} if log_y else {}),
+    }
+)
+
+scenario = lab.Scenario(
+    mdp=mdp_name,
+    error=err,
+    error_size=float(size),
+    seed=int(seed),
+    gamma=float(gamma),
+    gamma_true=float(gamma_true) if longer else None,
+    batch=int(n_batch),
+)
+
+# ---------------------------------------------------------------------------------------------
+# Page: exact results
+# ---------------------------------------------------------------------------------------------
+
+curve = curve_of(scenario)
+best = lab.best_lambda(curve, mse_column)
+at = curve.iloc[int(np.argmin(np.abs(curve["lam"].to_numpy() - lam)))]
+at_best = curve.loc[curve["lam"] == best].iloc[0]
+
+m = st.columns(5)
+m[0].metric("centred bias² at λ", f"{at['bias2_centred']:.2e}")
+m[1].metric("raw bias² at λ", f"{at['bias2']:.2e}")
+m[2].metric("variance / N at λ", f"{at['variance_n']:.2e}")
+m[3].metric(
+    "MSE at λ",
+    f"{at[mse_column]:.2e}",
+    delta=f"{at[mse_column] / at_best[mse_column] - 1:+.0%} vs best",
+    delta_color="inverse",
+)
+m[4].metric("best λ", f"{best:.2f}", help="The λ with the smallest MSE, for this N.")
+
+left, right = st.columns([2, 1])
+with left:
+    st.plotly_chart(
+        figs.lambda_curves_figure(
+            curve,
+            batch=int(n_batch),
+            lam=float(lam),
+            mse_column=mse_column,
+            log_y=log_y,
+            large=large,
+        ),
+    )
+with right, st.container(border=True):
+    st.markdown(
+        f"""
+**λ = 0: the one-step TD error** Â = δₜ = rₜ + γV̂(sₜ₊₁) − V̂(sₜ). One random transition, so
+**low variance**, but it trusts V̂(sₜ₊₁): the critic's error **biases** it.
+
+**λ = 1: the Monte-Carlo return minus V̂** Â = Σₖ γᵏ rₜ₊ₖ − V̂(sₜ). The critic only enters as
+the baseline V̂(sₜ): the raw bias is −e(s), the same for every action of a state, and
+E[∇log π(a|s)] = 0 makes it vanish from the policy gradient (**centred bias = 0**). The whole
+random future enters, so the **variance is high**.
+
+**In between** (κ = γλ) bias falls and variance rises as λ grows. Averaging N samples divides the
+variance by N, so larger batches favour larger λ. Here the best λ is **{best:.2f}**.
+"""
+    )
+
+left, right = st.columns(2)
+with left:
+    grid = grid_of(scenario, mse_column)
+    st.plotly_chart(
+        figs.gamma_lambda_heatmap(
+            grid,
+            gamma=float(gamma),
+            lam=float(lam),
+            gamma_true=scenario.target_gamma,
+            mse_column=mse_column,
+            large=large,
+        ),
+    )
+    st.caption(
+        "Each row uses the estimator's γ (its critic V̂ = V_γ + e) and is scored against the true "
+        "advantage at γ_true: a smaller γ cuts variance but adds its own bias."
+    )
+with right:
+    table = pairs_of(scenario, float(lam))
+    st.plotly_chart(figs.pair_bars_figure(table, lam=float(lam), large=large))
+    st.caption(
+        "Grey: the true advantage. Blue: the estimator's mean with ± one standard deviation of a "
+        "single sample."
+    )
+
+left, right = st.columns([1, 1])
+with left:
+    problem = lab.build_problem(scenario)
+    live = ~problem.mdp.terminal
+    V_est = lab.solve_values(problem.mdp, problem.gamma).V
+    st.plotly_chart(
+        figs.critic_figure(
+            [lbl for lbl, ok in zip(problem.mdp.state_labels, live) if ok],
+            V_est[live],
+            problem.V_hat[live],
+            large=large,
+        ),
+    )
+with right:
+    st.markdown("**Check the exact numbers by sampling**")
+    st.caption(
+        "Simulate the same estimator (untruncated, until termination) from every (s, a) and "
+        "compare with the exact mean and standard deviation. |z| is the gap in standard errors."
+    )
+    n_mc = st.select_slider("Samples per (s, a)", [500, 1000, 2000, 5000, 10000], value=2000)
+    if st.button("Run the Monte-Carlo check", key="gae.mc"):
+        with st.spinner("sampling…"):
+            st.session_state["gae.mc_result"] = (
+                (scenario, float(lam), n_mc),
+                monte_carlo_check(scenario, float(lam), n_mc),
+            )
+    result = st.session_state.get("gae.mc_result")
+    if result is not None and result[0] == (scenario, float(lam), n_mc):
+        st.dataframe(
+            result[1].style.format(precision=3), hide_index=True, width="stretch", height=280
+        )
+
+# ---------------------------------------------------------------------------------------------
+# Page: empirical λ sweep on CartPole (runs from the store)
+# ---------------------------------------------------------------------------------------------
+
+st.divider()
+st.header("Empirical: the same λ sweep on CartPole")
+st.markdown(
+    "Real training runs with a learned critic: the exact picture above predicts that λ near 0 "
+    "learns from a biased signal and λ = 1 from a noisy one. Launch a small sweep (runs go through "
+    "the run manager and appear on the Runs page), then read final return and learning speed "
+    "against λ."
+)
+
+
+def launch_sweep(algo: str, budget: int, n_seeds: int, lams: list[float]) -> None:
+    """Start λ × seeds runs of ``algo`` on CartPole as one sweep tagged ``gae-…``."""
+    try:
+        preset = next(iter(presets(algo, "CartPole-v1").values()), {})
+        base = RunConfig(algo=algo, env_id="CartPole-v1").with_changes(
+            **{**preset, "total_steps": budget, "eval_every": 0}
+        )
+        spec = SweepSpec(
+            base=base,
+            grid={"gae_lambda": sorted(lams)},
+            seeds=n_seeds,
+            name=f"GAE lab {algo} λ sweep",
+        )
+        sweep_id = launch_local(manager, spec, sweep_id=SWEEP_PREFIX + uuid.uuid4().hex[:10])
+    except (ConfigError, SweepError, RuntimeError) as exc:
+        st.session_state["gae.sweep_error"] = str(exc)
+        return
+    st.session_state.pop("gae.sweep_error", None)
+    widgets.set_kept("gae.sweep", sweep_id)
+
+
+with st.container(border=True):
+    s1, s2, s3, s4, s5 = st.columns([1, 1, 1, 2, 1])
+    widgets.kept("gae.algo", "ppo")
+    algo = s1.selectbox(
+        "Algorithm", ["ppo", "trpo"], key="gae.algo", on_change=widgets.remember, args=("gae.algo",)
+    )
+    widgets.kept("gae.budget", 30_000)
+    budget = s2.select_slider(
+        "Budget per run (env steps)",
+        [10_000, 20_000, 30_000, 50_000, 100_000],
+        key="gae.budget",
+        on_change=widgets.remember,
+        args=("gae.budget",),
+    )
+    widgets.kept("gae.seeds", 2)
+    n_seeds = s3.number_input(
+        "Seeds",
+        1,
+        5,
+        key="gae.seeds",
+        on_change=widgets.remember,
+        args=("gae.seeds",),
+    )
+    widgets.kept("gae.sweep_lams", SWEEP_LAMS)
+    sweep_lams = s4.multiselect(
+        "λ values",
+        [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0],
+        key="gae.sweep_lams",
+        on_change=widgets.remember,
+        args=("gae.sweep_lams",),
+    )
+    s5.button(
+        f"Launch {len(sweep_lams) * int(n_seeds)} runs",
+        type="primary",
+        disabled=len(sweep_lams) < 2,
+        on_click=launch_sweep,
+        args=(algo, int(budget), int(n_seeds), list(sweep_lams)),
+    )
+    if "gae.sweep_error" in st.session_state:
+        st.error(st.session_state["gae.sweep_error"])
+
+
+def lambda_sweeps() -> pd.DataFrame:
+    """Sweeps in the store that vary λ: those launched here (``gae-…``) and others over λ."""
+    table = sweeps(store)
+    if table.empty:
+        return table
+    runs = store.runs()
+    varied = {
+        sid
+        for sid, group in runs[runs["sweep_id"].notna()].groupby("sweep_id")
+        if group["config"].map(lambda c: json.loads(c)["gae_lambda"]).nunique() > 1
+    }
+    mask = table["sweep_id"].str.startswith(SWEEP_PREFIX) | table["sweep_id"].isin(varied)
+    return table[mask].sort_values("created_at", ascending=False).reset_index(drop=True)
+
+
+available = lambda_sweeps()
+if available.empty:
+    st.info("No λ sweep yet. Launch one above: 5 λ values × 2 seeds take a few minutes.")
+else:
+    ids = list(available["sweep_id"])
+    chosen = widgets.kept("gae.sweep", st.query_params.get("sweep", ids[0]))
+    if chosen not in ids:
+        widgets.set_kept("gae.sweep", ids[0])
+    labels = {
+        r.sweep_id: f"{r.sweep_id} · {r.algos} · {r.trials} runs · {r.status}"
+        for r in available.itertuples()
+    }
+    sweep_id = st.selectbox(
+        "Sweep",
+        ids,
+        key="gae.sweep",
+        format_func=labels.get,
+        on_change=widgets.remember,
+        args=("gae.sweep",),
+    )
+    st.query_params["sweep"] = sweep_id
+    threshold = st.slider("Threshold for 'steps to threshold'", 100, 500, 400, step=25)
+
+    def sweep_panel() -> None:
+        progress = sweep_progress(store, sweep_id)
+        runs = progress.runs
+        episodes = store.episodes(list(runs["run_id"]))
+        summary = figs.sweep_table(runs, episodes, threshold=float(threshold))
+        top = st.columns([3, 1])
+        top[0].progress(
+            progress.fraction,
+            text=f"{progress.done}/{progress.total} runs done · {progress.status}",
+        )
+        if not progress.is_done:
+            top[1].button(
+                "Stop sweep",
+                key="gae.stop",
+                on_click=stop_sweep,
+                args=(manager, sweep_id),
+                width="stretch",
+            )
+        a, b = st.columns(2)
+        a.plotly_chart(
+            figs.sweep_scatter_figure(
+                summary,
+                "final_return",
+                title="Final return (mean of last 10 episodes)",
+                y_title="return",
+                large=large,
+            ),
+            width="stretch",
+        )
+        b.plotly_chart(
+            figs.sweep_scatter_figure(
+                summary,
+                "auc",
+                title="Learning speed: mean return over the budget (AUC / T)",
+                y_title="return averaged over training",
+                large=large,
+            ),
+            width="stretch",
+        )
+        a, b = st.columns([3, 2])
+        a.plotly_chart(figs.sweep_curves_figure(summary, episodes, large=large))
+        per_lam = (
+            summary.groupby("lam")
+            .agg(
+                runs=("run_id", "size"),
+                final_return=("final_return", "mean"),
+                auc=("auc", "mean"),
+                steps_to_threshold=("steps_to_threshold", "mean"),
+            )
+            .reset_index()
+        )
+        b.markdown("**Mean over seeds**")
+        b.dataframe(per_lam.style.format(precision=1), hide_index=True)
+
+    active = not sweep_progress(store, sweep_id).is_done
+    st.fragment(run_every=2.0 if active else None)(sweep_panel)()

@@ -20,6 +20,17 @@ VARIANCE = "#2563eb"
 MSE = REFERENCE
 TRUE_A = "#9ca3af"
 
+def _legend_below(fig: go.Figure, hovermode: str = "closest") -> go.Figure:
+    """Legend in rows under the x axis, so long entries never run into the title."""
+    fig.update_layout(
+        hovermode=hovermode,
+        legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "yref": "paper"},
+        margin={"b": 40},
+    )
+    fig.update_xaxes(automargin=True)
+    return fig
+
+
 MSE_LABELS = {
     "mse_centred": "MSE (centred bias² + Var/N)",
     "mse": "MSE (raw bias² + Var/N)",
@@ -87,9 +98,8 @@ def lambda_curves_figure(
         type="log" if log_y else "linear",
         exponentformat="e",
     )
-    finish(fig, title="Bias and variance of GAE against λ", large=large, height=440)
-    fig.update_layout(hovermode="x unified")
-    return fig
+    finish(fig, title="Bias and variance of GAE against λ", large=large, height=500)
+    return _legend_below(fig, "x unified")
 
 
 def gamma_lambda_heatmap(
@@ -154,9 +164,8 @@ def gamma_lambda_heatmap(
     title = (
         f"{MSE_LABELS[mse_column].split(' (')[0]} over γ × λ (target: A at γ_true = {gamma_true:g})"
     )
-    finish(fig, title=title, large=large, height=440)
-    fig.update_layout(hovermode="closest", legend={"bgcolor": "rgba(255,255,255,0.8)"})
-    return fig
+    finish(fig, title=title, large=large, height=500)
+    return _legend_below(fig)
 
 
 def pair_bars_figure(table: pd.DataFrame, *, lam: float, large: bool = False) -> go.Figure:
@@ -187,9 +196,9 @@ def pair_bars_figure(table: pd.DataFrame, *, lam: float, large: bool = False) ->
     )
     fig.update_xaxes(title_text="state, action", tickangle=-60 if len(table) > 20 else 0)
     fig.update_yaxes(title_text="advantage", zeroline=True, zerolinecolor="#9ca3af")
-    finish(fig, title=f"True A vs the estimator at λ = {lam:.2f}", large=large, height=440)
-    fig.update_layout(barmode="group", bargap=0.25, hovermode="closest")
-    return fig
+    finish(fig, title=f"True A vs the estimator at λ = {lam:.2f}", large=large, height=500)
+    fig.update_layout(barmode="group", bargap=0.25)
+    return _legend_below(fig)
 
 
 def critic_figure(
@@ -219,9 +228,8 @@ def critic_figure(
     )
     fig.update_xaxes(title_text="state")
     fig.update_yaxes(title_text="value")
-    finish(fig, title="The critic's error", large=large, height=320)
-    fig.update_layout(hovermode="x unified")
-    return fig
+    finish(fig, title="The critic's error", large=large, height=360)
+    return _legend_below(fig, "x unified")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,9 +325,8 @@ def sweep_scatter_figure(
         )
     fig.update_xaxes(title_text="λ", range=[-0.05, 1.05])
     fig.update_yaxes(title_text=y_title)
-    finish(fig, title=title, large=large, height=380)
-    fig.update_layout(hovermode="closest")
-    return fig
+    finish(fig, title=title, large=large, height=400)
+    return _legend_below(fig)
 
 
 def sweep_curves_figure(
@@ -349,6 +356,5 @@ def sweep_curves_figure(
         shown_legend.add(row.lam)
     fig.update_xaxes(title_text="env steps")
     fig.update_yaxes(title_text=f"return (moving average of {smooth})")
-    finish(fig, title="Learning curves by λ", large=large, height=380)
-    fig.update_layout(hovermode="closest")
-    return fig
+    finish(fig, title="Learning curves by λ", large=large, height=400)
+    return _legend_below(fig)
