@@ -130,7 +130,24 @@ class ActorCritic:
         return PolicyEval(logp, entropy, kl.sum(-1))
 
     def values(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(s)."""
         return self._mlp(self.critic_layers, obs)[0].squeeze(-1)
+
+    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampled actions and log π(a|s) (as ``actor.act``, without module overhead).
+
+        Categorical: one uniform u per state and a = #{k : CDF_k < u}, an exact draw from
+        softmax(logits). Gaussian: a = μ + σ·ξ with ξ ~ N(0, I).
+        """
+        out, _ = self._mlp(self.actor_layers, obs)
+        if self.discrete:
+            lsm = torch.log_softmax(out, -1)
+            u = torch.rand(out.shape[0], 1)
+            actions = (lsm.exp().cumsum(-1) < u).sum(-1).clamp_(max=out.shape[-1] - 1)
+            return actions, lsm.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        noise = torch.randn_like(out)
+        logp = (-0.5 * noise.square() - self.log_std - _HALF_LOG_2PI).sum(-1)
+        return out + self.log_std.exp() * noise, logp
 
     # -- loss and hand-derived gradient ---------------------------------------------------------
 

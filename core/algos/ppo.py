@@ -162,7 +162,7 @@ class PPO:
         self.book.start()
 
         # 1. rollout with π_old, advantages by GAE
-        self.obs = self.buffer.collect(self.env, self.obs, self.actor, self.critic, self.book)
+        self.obs = self.buffer.collect(self.env, self.obs, self.ac, self.ac.values, self.book)
         batch = self.buffer.batch(cfg.gamma, cfg.gae_lambda)
 
         # 2. schedules
