@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import ray
 
-from core.checkpoint import load_checkpoint, save_checkpoint
 from core.config import ConfigError, RunConfig
 from core.sweep import (
     Job,
@@ -39,7 +38,6 @@ from core.sweep import (
     register_remote,
     unregister_remote,
 )
-from core.trainer import Episode
 
 if TYPE_CHECKING:
     from core.runner import RunManager
@@ -154,6 +152,8 @@ class RaySweep:
             task.remote(r, j.config.to_json(), self._hub, trainer_factory, _state(j), every): r
             for r, j in zip(self.run_ids, jobs)
         }
+        self._started: set[str] = set()
+        self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._drive, name=f"ray-{sweep_id}", daemon=True)
         register_remote(self)
@@ -164,8 +164,12 @@ class RaySweep:
         return self._done.is_set()
 
     def stop(self) -> None:
-        """Stop every trial after its current update; trials not started yet end at once."""
+        """Stop every trial after its current update; trials not started yet are cancelled."""
         self._hub.stop.remote()
+        with self._lock:
+            waiting = [ref for ref, run_id in self._pending.items() if run_id not in self._started]
+        for ref in waiting:
+            ray.cancel(ref)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every trial has ended and its last report is stored."""
@@ -179,7 +183,9 @@ class RaySweep:
                 )
                 self._drain()
                 for ref in ready:
-                    self._settle(self._pending.pop(ref), ref)
+                    with self._lock:
+                        run_id = self._pending.pop(ref)
+                    self._settle(run_id, ref)
             self.store.flush()
         finally:
             unregister_remote(self.sweep_id)
@@ -187,8 +193,12 @@ class RaySweep:
 
     def _drain(self) -> None:
         """Write everything the trials pushed since the last drain to the store, in order."""
+        from core.trainer import Episode
+
         for run_id, kind, payload in ray.get(self._hub.drain.remote()):
             if kind == "started":
+                with self._lock:
+                    self._started.add(run_id)
                 self.store.set_status(run_id, "running")
                 event = {"backend": "ray", "pid": payload}
                 self.store.add_event(run_id, "started", self._env_steps[run_id], event)
@@ -201,6 +211,8 @@ class RaySweep:
 
     def _checkpoint(self, run_id: str, update: int, env_steps: int, config: str, state: dict):
         """Save a trial's state as the run's checkpoint; keep the newest few files."""
+        from core.checkpoint import save_checkpoint
+
         path = self.store.checkpoint_dir(run_id) / f"update_{update:07d}.pt"
         kept = self._checkpoints[run_id]
         if kept and kept[-1] == path:
@@ -236,6 +248,8 @@ class RaySweep:
 
 def _state(job: Job) -> dict | None:
     """The trainer state to continue from (read on the driver, shipped to the worker)."""
+    from core.checkpoint import load_checkpoint
+
     return None if job.resume_from is None else load_checkpoint(job.resume_from)["state"]
 
 

@@ -1,0 +1,79 @@
+"""The Ray executor on a local Ray runtime with 2 CPUs: live streaming, failure isolation, stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import ray
+
+from core.config import RunConfig
+from core.runner import RunManager
+from core.store import RunStore
+from core.sweep import stop_sweep, sweep_progress
+from core.sweep_ray import launch_ray
+from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def manager(ray_runtime):
+    m = RunManager(RunStore(), max_concurrent=2)
+    yield m
+    m.shutdown()
+
+
+def test_ray_sweep_streams_metrics_while_running_and_a_failing_trial_fails_alone(manager):
+    store = manager.store
+    sweep = launch_ray(manager, short_sweep(), trainer_factory=one_trial_fails)
+    live_rows = 0  # metric rows seen in the store while the sweep was still running
+    deadline = time.monotonic() + 300
+    tick = threading.Event()
+    while not sweep.done and time.monotonic() < deadline:
+        progress = sweep_progress(store, sweep.sweep_id)
+        rows = len(store.metrics(sweep.run_ids))
+        if progress.status == "running":
+            live_rows = max(live_rows, rows)
+        tick.wait(0.1)
+    assert sweep.wait(timeout=0), "the Ray sweep did not finish in time"
+    assert live_rows > 0, "no per-update metrics reached the store before the sweep ended"
+
+    progress = sweep_progress(store, sweep.sweep_id)
+    assert progress.status == "finished"
+    assert progress.counts == {"finished": 7, "failed": 1}
+    runs = progress.runs.set_index("run_id")
+    failed = runs[runs["status"] == "failed"]
+    assert is_failing_trial(RunConfig.from_json(failed["config"].iloc[0]))
+    assert "injected failure" in failed["error"].iloc[0]
+
+    updates = store.metrics(sweep.run_ids).groupby("run_id")["update"].agg(["min", "max", "count"])
+    for run_id, row in updates.iterrows():
+        expected = 1 if runs.loc[run_id, "status"] == "failed" else UPDATES
+        assert (row["min"], row["max"], row["count"]) == (1, expected, expected)
+    assert len(updates) == 8
+    finished = runs[runs["status"] == "finished"].index
+    assert all(not store.checkpoints(r).empty for r in finished)
+    assert store.episodes(list(finished))["ret"].gt(0).all()
+
+
+def test_stopping_a_ray_sweep_stops_every_trial(manager):
+    store = manager.store
+    sweep = launch_ray(manager, short_sweep(total_updates=2000))
+    tick = threading.Event()
+    deadline = time.monotonic() + 120
+    while store.metrics(sweep.run_ids).empty and time.monotonic() < deadline:
+        tick.wait(0.1)
+    assert not store.metrics(sweep.run_ids).empty
+    assert len(stop_sweep(manager, sweep.sweep_id)) == 8
+    assert sweep.wait(timeout=120)
+    progress = sweep_progress(store, sweep.sweep_id)
+    assert progress.status == "stopped"
+    assert progress.counts == {"stopped": 8}
+    assert store.metrics(sweep.run_ids)["env_steps"].max() < 2000 * 2 * 64
