@@ -70,7 +70,7 @@ with left:
             {"algorithm": list(ALGORITHMS), "what it does": [ALGO_BLURBS[a] for a in ALGORITHMS]}
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 with right:
     st.subheader("Environments")
@@ -87,5 +87,5 @@ with right:
             ]
         ),
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )

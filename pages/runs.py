@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import ConfigError, RunConfig
-from ui import exports, run_view, widgets
+from ui import exports, run_view
 from ui.state import get_manager
 
 manager = get_manager()
@@ -173,8 +173,9 @@ with tabs[4]:
     m = st.columns(3)
     with m[0], st.container(border=True):
         st.markdown("**Rename**")
-        widgets.kept(f"runs.rename.{run_id}", row["name"] or "")
-        st.text_input("New name", key=f"runs.rename.{run_id}", max_chars=200)
+        st.text_input(
+            "New name", value=row["name"] or "", key=f"runs.rename.{run_id}", max_chars=200
+        )
         st.button("Rename", on_click=rename, args=(run_id,), key="runs.rename")
     with m[1], st.container(border=True):
         st.markdown("**Continue from the last checkpoint** (as a new, linked run)")

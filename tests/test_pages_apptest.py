@@ -1,0 +1,216 @@
+"""The app's pages under Streamlit's AppTest: they render, start/stop real runs, show their data.
+
+Every wait polls the store (or the manager) against a deadline; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.config import RunConfig
+from ui.state import get_manager
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+DEADLINE_S = 120.0
+
+
+@pytest.fixture
+def app():
+    """A fresh AppTest and a fresh process-wide manager on this test's data directory."""
+    get_manager.clear()
+    manager = get_manager()
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    yield at, manager
+    for run_id in manager.active():
+        manager.stop(run_id)
+    manager.shutdown()
+    get_manager.clear()
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def values(v) -> np.ndarray:
+    """A trace's x/y as an array (Plotly sends numpy data base64-encoded as {dtype, bdata})."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v, dtype=float)
+
+
+def trace(specs: list[dict], name: str) -> dict:
+    return next(t for s in specs for t in s["data"] if t.get("name") == name)
+
+
+def rerun_until(at: AppTest, condition, what: str) -> None:
+    """Rerun the page (as its live fragment does) until ``condition()`` holds."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+
+
+def tiny_trpo(**changes) -> RunConfig:
+    small = {"n_envs": 2, "n_steps": 64, "total_steps": 1024, "critic_iters": 2, "eval_every": 0}
+    return RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(**(small | changes))
+
+
+@pytest.mark.parametrize(
+    "page", ["pages/home.py", "pages/train.py", "pages/compare.py", "pages/runs.py"]
+)
+def test_page_renders_without_exception(app, page):
+    at, _ = app
+    open_page(at, page)
+    assert at.title, "every page has a title"
+
+
+def test_train_starts_a_run_charts_its_updates_and_stops_it(app):
+    at, manager = app
+    open_page(at, "pages/train.py")
+    at.selectbox(key="train.algo").set_value("trpo").run()
+    at.slider(key="train.trpo.n_envs").set_value(2)
+    at.number_input(key="train.trpo.n_steps").set_value(64)
+    at.number_input(key="train.trpo.total_steps").set_value(200_000)
+    at.number_input(key="train.trpo.eval_every").set_value(0)
+    at.slider(key="train.trpo.gamma").set_value(0.98)
+    at.select_slider(key="train.trpo.delta").set_value(0.02)
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    at.button(key="train.start").click().run()
+    run_id = at.query_params["run"]
+    config = manager.store.config(run_id)
+    assert (config.n_envs, config.n_steps, config.gamma, config.params.delta) == (2, 64, 0.98, 0.02)
+
+    def charted() -> bool:
+        stored = manager.store.metrics(run_id)
+        if len(stored) < 2:
+            return False
+        specs = chart_specs(at)
+        kl = [t for s in specs for t in s["data"] if t.get("name", "").startswith("Exact mean KL")]
+        return bool(kl) and len(values(kl[0]["x"])) >= 2
+
+    rerun_until(at, charted, "two updates on the KL chart")
+    specs = chart_specs(at)
+    stored = manager.store.metrics(run_id).set_index("env_steps")
+    kl = trace(specs, "Exact mean KL(π_old‖π_new)")
+    for x, y in zip(values(kl["x"]), values(kl["y"])):
+        assert stored.loc[x, "kl_mean"] == pytest.approx(y)
+    delta = trace(specs, "δ")
+    assert values(delta["y"])[0] == 0.02
+    assert any(t.get("name") == "accepted" or t.get("name", "").startswith("rejected")
+               for s in specs for t in s["data"])  # fmt: skip
+    at.button(key="train.stop").click().run()
+    assert manager.wait(run_id, timeout=DEADLINE_S) == "stopped"
+
+
+def test_train_refuses_bad_values_with_a_message_naming_the_field(app):
+    at, _ = app
+    open_page(at, "pages/train.py")
+    at.selectbox(key="train.algo").set_value("ppo").run()
+    at.slider(key="train.ppo.gamma").set_value(0.0).run()
+    assert any("Discount γ" in e.value and "(0, 1]" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled
+    at.slider(key="train.ppo.gamma").set_value(0.99)
+    at.slider(key="train.ppo.n_envs").set_value(1)
+    at.number_input(key="train.ppo.n_steps").set_value(16)
+    at.number_input(key="train.ppo.minibatch_size").set_value(64).run()
+    assert any("minibatch_size" in e.value and "[1, 16]" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled
+
+
+def test_train_live_tweak_is_recorded_and_marked_on_the_charts(app):
+    at, manager = app
+    run_id = manager.start(tiny_trpo(total_steps=500_000))
+    at.query_params["run"] = run_id
+    open_page(at, "pages/train.py")
+    rerun_until(at, lambda: len(manager.store.metrics(run_id)) >= 1, "a first update")
+    at.select_slider(key=f"live.{run_id}.trpo.delta").set_value(0.05).run()
+    at.button(key="train.apply_live").click().run()
+    assert any("delta" in s.value for s in at.success)
+
+    def marked() -> bool:
+        specs = chart_specs(at)
+        return bool(specs) and all(
+            any(sh.get("x0") == sh.get("x1") for sh in s["layout"].get("shapes", [])) for s in specs
+        )
+
+    rerun_until(at, marked, "the change marker on every chart")
+    events = manager.store.events(run_id)
+    change = events[events["kind"] == "hyperparams"].iloc[0]
+    assert change["payload"]["delta"] == [0.01, 0.05]
+    manager.stop(run_id)
+
+
+def test_compare_launches_a_two_seed_group_and_draws_its_band(app):
+    at, manager = app
+    open_page(at, "pages/compare.py")
+    at.multiselect(key="compare.algos").set_value(["trpo"])
+    at.slider(key="compare.seeds").set_value(2)
+    at.checkbox(key="compare.tuned").set_value(False)
+    at.number_input(key="compare.budget").set_value(2_000).run()
+    launch = at.button(key="compare.launch")
+    assert launch.label.endswith("2 runs")
+    launch.click().run()
+    group = at.query_params["group"]
+    runs = manager.store.runs()
+    members = runs[runs["sweep_id"] == group]
+    assert sorted(members["name"]) == ["trpo · seed 0", "trpo · seed 1"]
+    assert sorted(manager.store.config(r).seed for r in members["run_id"]) == [0, 1]
+    for run_id in members["run_id"]:
+        assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
+    rerun_until(at, lambda: len(chart_specs(at)) == 2, "the two comparison charts")
+    mean = trace(chart_specs(at), "trpo")
+    assert len(values(mean["x"])) > 0
+    assert at.dataframe[0].value.iloc[0]["runs"] == 2
+
+
+def test_runs_lists_renames_plays_and_deletes_a_run(app):
+    at, manager = app
+    run_id = manager.start(tiny_trpo(), name="to rename")
+    assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
+    manager.store.flush()
+    at.query_params["run"] = run_id
+    open_page(at, "pages/runs.py")
+    table = at.dataframe[0].value
+    assert run_id in set(table["id"])
+    assert len(chart_specs(at)) >= 3
+    at.text_input(key=f"runs.rename.{run_id}").set_value("renamed").run()
+    at.button(key="runs.rename").click().run()
+    rerun_until(at, lambda: manager.store.run(run_id)["name"] == "renamed", "the rename")
+    at.button(key="runs.play").click().run()
+    assert not at.error, [e.value for e in at.error]
+    assert at.get("imgs") or at.get("image"), "the episode GIF is shown"
+    at.checkbox(key=f"runs.sure.{run_id}").check().run()
+    at.button(key="runs.delete").click().run()
+    assert manager.store.run(run_id) is None
+    assert "run" not in at.query_params
+
+
+def test_runs_shows_a_failed_runs_traceback_in_an_expander(app):
+    at, manager = app
+
+    def broken(config):
+        raise RuntimeError("the environment exploded")
+
+    run_id = manager.start(tiny_trpo(), trainer_factory=broken)
+    assert manager.wait(run_id, timeout=DEADLINE_S) == "failed"
+    at.query_params["run"] = run_id
+    open_page(at, "pages/runs.py")
+    assert any("the environment exploded" in e.value for e in at.error)
+    assert any("Traceback" in x.label for x in at.expander)
+    assert not at.exception
