@@ -386,7 +386,7 @@ class RunManager:
         try:
             trainer = run.factory(run.config)
             if run.resume_from is not None:
-                trainer.load_state_dict(load_checkpoint(run.resume_from)["state"])
+                trainer.load_state_dict(self._resume_state(run))
             self._set_status(run, "running")
             self.store.add_event(run.run_id, "started", trainer.book.env_steps)
             outcome = self._loop(run, trainer)
@@ -400,6 +400,15 @@ class RunManager:
             with contextlib.suppress(StoreError):  # a broken store must not hide the outcome
                 self.store.add_event(run.run_id, "failed", steps, {"error": line})
             self._finish(run, "failed", text)
+
+    @staticmethod
+    def _resume_state(run: _Run) -> dict[str, Any]:
+        """The checkpoint's trainer state; its config (trainers keep one) becomes the new run's,
+        so a continued run trains to its own budget."""
+        state = load_checkpoint(run.resume_from)["state"]
+        if isinstance(state.get("config"), str):
+            state = {**state, "config": run.config.to_json()}
+        return state
 
     def _loop(self, run: _Run, trainer: Trainer) -> str:
         """Train until the budget is spent or a stop arrives; return the outcome status."""

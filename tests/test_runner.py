@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.algos import make_trainer
 from core.checkpoint import CheckpointError, load_checkpoint
-from core.config import ConfigError
+from core.config import ConfigError, RunConfig
 from core.runner import RunError, RunManager
 from core.store import RunStore, process_owner
 from tests.fake_trainer import Concurrency, FakeTrainer, Gate, fake_config
@@ -328,3 +329,48 @@ def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interru
     assert len(store.metrics(run_id)) == len(updates)
     manager.shutdown()
     store.close()
+
+
+def _state_equal(a, b) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_state_equal(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_state_equal(x, y) for x, y in zip(a, b))
+    return a == b or (a != a and b != b)  # NaN == NaN here
+
+
+REAL_CONFIGS = {  # algo: (tiny config changes, a metric only that algorithm reports)
+    "ppo": ({"minibatch_size": 64, "epochs": 2}, "clip_frac"),
+    "a2c": ({}, "entropy"),
+    "trpo": ({"critic_iters": 2}, "ls_accepted"),
+    "dqn": ({"learning_starts": 64, "batch_size": 32, "buffer_size": 1000}, "td_loss"),
+}
+
+
+@pytest.mark.parametrize("algo", sorted(REAL_CONFIGS))
+def test_real_trainer_runs_checkpoints_and_continues_through_the_manager(algo, store):
+    manager = RunManager(store, checkpoint_every=2)
+    changes, own_metric = REAL_CONFIGS[algo]
+    config = RunConfig(algo=algo).with_changes(
+        n_envs=2, n_steps=64, total_steps=512, eval_every=256, eval_episodes=2, **changes
+    )
+    run_id = manager.start(config)
+    assert manager.wait(run_id, timeout=300) == "finished", store.run(run_id)["error"]
+    m = store.metrics(run_id)
+    assert m["update"].tolist() == [1, 2, 3, 4] and m.env_steps.tolist() == [128, 256, 384, 512]
+    assert {own_metric, "episode_return_mean", "eval_return_mean", "fps"} <= set(m.columns)
+    assert store.checkpoints(run_id)["update"].tolist() == [2, 4]
+
+    ckpt = load_checkpoint(store.checkpoints(run_id).path.iloc[-1])
+    trainer = make_trainer(RunConfig.from_json(ckpt["config"]))
+    trainer.load_state_dict(ckpt["state"])
+    assert _state_equal(trainer.state_dict(), ckpt["state"])
+    assert trainer.book.env_steps == 512
+
+    child = manager.continue_run(run_id, extra_steps=256)
+    assert manager.wait(child, timeout=300) == "finished", store.run(child)["error"]
+    c = store.metrics(child)
+    assert c["update"].tolist() == [5, 6] and c.env_steps.tolist() == [640, 768]
+    manager.shutdown()
