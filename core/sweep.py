@@ -197,11 +197,13 @@ def jobs_of(spec: SweepSpec) -> list[Job]:
 
 
 class RemoteSweep(Protocol):
-    """A sweep driven by another engine from this process (Ray): it must be stoppable."""
+    """A sweep driven by another engine from this process (Ray)."""
 
     sweep_id: str
 
     def stop(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 _REMOTE: dict[str, RemoteSweep] = {}
@@ -457,9 +459,10 @@ def wait_sweep(
 
 
 def progress_line(progress: SweepProgress, width: int = 30) -> str:
-    """A one-line text progress bar over trials: ``[####....] 3/8 trials · 2 running · 41%``."""
+    """A one-line text progress bar over trials: ``[███░░░░░] 3/8 trials · 2 running · 41%``."""
     filled = round(width * progress.fraction)
-    parts = [f"[{'#' * filled}{'.' * (width - filled)}] {progress.done}/{progress.total} trials"]
+    bar = "█" * filled + "░" * (width - filled)
+    parts = [f"[{bar}] {progress.done}/{progress.total} trials"]
     for status in ("running", "queued", "failed", "stopped", "interrupted"):
         if progress.counts.get(status):
             parts.append(f"{progress.counts[status]} {status}")
@@ -550,72 +553,101 @@ def spec_from_args(args: argparse.Namespace) -> SweepSpec:
 
 
 def main(args: argparse.Namespace) -> int:
-    """``python -m core sweep``: launch (or resume) a sweep, draw progress on stderr, wait."""
+    """``python -m core sweep``: launch (or resume) a sweep, draw progress on stderr, wait.
+
+    Prints the sweep id, then a table of the trials on stdout. Exit code 0 when every trial
+    finished, 1 when one failed, 2 for bad input, 130 when stopped with Ctrl-C.
+    """
     from core.runner import RunManager
     from core.store import RunStore
 
     try:
-        spec = None if args.resume else spec_from_args(args)
-        if spec is not None:
-            jobs = jobs_of(spec)  # everything validated before anything starts
+        jobs = [] if args.resume else jobs_of(spec_from_args(args))  # all validated up front
         if args.backend == "ray":
             load_ray_backend()
-    except (ConfigError, SweepError) as e:
+    except SweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    manager = RunManager(RunStore(args.data_dir), max_concurrent=args.max_concurrent)
+    store = RunStore(args.data_dir)
+    manager = RunManager(store, max_concurrent=args.max_concurrent)
     try:
-        if args.resume:
-            sweep_id = args.resume
-            relaunched = resume_sweep(
-                manager, sweep_id, backend=args.backend, cpus_per_trial=args.cpus_per_trial
-            )
-            print(f"sweep {sweep_id}: re-launching {len(relaunched)} trials", file=sys.stderr)
-        elif args.backend == "local":
-            sweep_id = _start_local(manager, jobs, new_sweep_id(), None)
-        else:
-            sweep_id = (
-                load_ray_backend()
-                .start_ray(manager, jobs, new_sweep_id(), cpus_per_trial=args.cpus_per_trial)
-                .sweep_id
-            )
-        print(
-            f"sweep {sweep_id}: {sweep_progress(manager.store, sweep_id).total} trials "
-            f"on {args.backend}",
-            file=sys.stderr,
-        )
-        progress = _watch(manager, sweep_id)
+        sweep_id = _start_cli(manager, args, jobs)
+        print(sweep_id, flush=True)
+        progress, interrupted = _watch(manager, sweep_id)
     except SweepError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     finally:
         manager.shutdown()
+        store.close()
     print(summary_table(progress).to_string(index=False))
+    if interrupted:
+        return 130
     return 0 if progress.status == "finished" and not progress.counts.get("failed") else 1
 
 
-def _watch(manager: RunManager, sweep_id: str) -> SweepProgress:
-    """Draw the progress bar until the sweep ends; Ctrl-C stops the sweep and waits for it."""
-    tty = sys.stderr.isatty()
-    last = [""]
+def _start_cli(manager: RunManager, args: argparse.Namespace, jobs: list[Job]) -> str:
+    if args.resume:
+        old = resume_sweep(
+            manager, args.resume, backend=args.backend, cpus_per_trial=args.cpus_per_trial
+        )
+        print(f"sweep {args.resume}: re-launching {len(old)} trials", file=sys.stderr)
+        return args.resume
+    sweep_id = new_sweep_id()
+    if args.backend == "local":
+        _start_local(manager, jobs, sweep_id, None)
+    else:
+        ray_backend = load_ray_backend()
+        ray_backend.start_ray(manager, jobs, sweep_id, cpus_per_trial=args.cpus_per_trial)
+    print(f"sweep {sweep_id}: {len(jobs)} trials on {args.backend}", file=sys.stderr)
+    return sweep_id
 
-    def draw(p: SweepProgress) -> None:
-        line = progress_line(p)
-        if tty:
-            print("\r" + line, end="", file=sys.stderr, flush=True)
-        elif line.split(" · ")[:-1] != last[0].split(" · ")[:-1]:
-            print(line, file=sys.stderr, flush=True)
-        last[0] = line
 
+class ProgressBar:
+    """The sweep's progress on a stream: one redrawn line on a terminal; otherwise a line
+    whenever a trial changes status or another tenth of the work is done."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self._shown: tuple = ()
+
+    def draw(self, progress: SweepProgress) -> None:
+        line = progress_line(progress)
+        if self.tty:
+            self.stream.write("\r" + line)
+        else:
+            key = (tuple(sorted(progress.counts.items())), int(10 * progress.fraction))
+            if key == self._shown:
+                return
+            self._shown = key
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+
+
+def _watch(manager: RunManager, sweep_id: str) -> tuple[SweepProgress, bool]:
+    """Draw progress until the sweep ends; Ctrl-C stops the sweep and waits for its runs.
+
+    Returns the final progress and whether Ctrl-C stopped it.
+    """
+    bar = ProgressBar()
+    interrupted = False
     try:
-        progress = wait_sweep(manager.store, sweep_id, on_progress=draw)
+        progress = wait_sweep(manager.store, sweep_id, on_progress=bar.draw)
     except KeyboardInterrupt:
-        print(f"\nstopping sweep {sweep_id} …", file=sys.stderr)
+        interrupted = True
+        print(f"\nstopping sweep {sweep_id} …", file=sys.stderr, flush=True)
         stop_sweep(manager, sweep_id)
-        progress = wait_sweep(manager.store, sweep_id, on_progress=draw)
-    if tty:
-        print(file=sys.stderr)
-    return progress
+        progress = wait_sweep(manager.store, sweep_id, on_progress=bar.draw)
+    remote = remote_sweep(sweep_id)
+    if remote is not None:
+        remote.wait()  # the Ray driver thread has stored the last reports
+    bar.end()
+    return progress, interrupted
 
 
 def summary_table(progress: SweepProgress) -> pd.DataFrame:

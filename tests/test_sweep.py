@@ -10,6 +10,7 @@ import time
 import pytest
 
 from core.algos import make_trainer
+from core.cli import main as cli_main
 from core.config import ConfigError, RunConfig
 from core.runner import RunManager
 from core.store import RunStore
@@ -207,7 +208,7 @@ def test_local_sweep_runs_every_trial_into_the_store(manager):
     assert points == set(itertools.product([0.95, 0.99], [0.9, 0.97], [0, 1]))
     metrics = manager.store.metrics(runs["run_id"].tolist())
     assert metrics.groupby("run_id")["update"].max().tolist() == [UPDATES] * 8
-    assert progress_line(progress).startswith("[" + "#" * 30 + "] 8/8 trials")
+    assert progress_line(progress).startswith("[" + "█" * 30 + "] 8/8 trials")
 
 
 def test_local_sweep_never_trains_more_runs_at_once_than_the_cap(manager):
@@ -301,3 +302,40 @@ def test_sweeps_lists_each_sweep_once_with_its_counts(manager):
     table = sweeps(manager.store)
     assert table["sweep_id"].tolist() == [sweep_id]
     assert table.iloc[0][["trials", "finished", "status"]].tolist() == [4, 4, "finished"]
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+CLI_SHORT = ["--set", "n_envs=2", "--set", "n_steps=64", "--set", "eval_every=0", "--steps", "256"]
+
+
+def test_cli_sweep_runs_the_grid_and_prints_the_sweep_id(tmp_path, capsys):
+    code = cli_main(
+        ["sweep", "--algo", "trpo", "--grid", "delta=0.01,0.05", "--grid", "gae_lambda=0.9,0.97"]
+        + ["--seeds", "2", "--data-dir", str(tmp_path), *CLI_SHORT]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    sweep_id = out.splitlines()[0]
+    store = RunStore(tmp_path)
+    try:
+        progress = sweep_progress(store, sweep_id)
+        assert progress.counts == {"finished": 8}
+        deltas = {RunConfig.from_json(c).params.delta for c in progress.runs["config"]}
+        assert deltas == {0.01, 0.05}
+    finally:
+        store.close()
+    assert "8/8 trials" in err
+    assert out.count("finished") == 8
+
+
+def test_cli_sweep_rejects_a_bad_grid_value_before_creating_any_run(tmp_path, capsys):
+    code = cli_main(
+        ["sweep", "--algo", "trpo", "--grid", "delta=0.01,7", "--data-dir", str(tmp_path)]
+    )
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert err.startswith("error: delta:") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "runs.sqlite").exists()
