@@ -11,7 +11,7 @@ from core.algos import make_trainer
 from core.config import RunConfig
 from core.sweep import SweepSpec
 
-ALGO = "trpo"  # TODO a2c
+ALGO = "a2c"
 UPDATES = 4
 FAILING_TRIAL = {"gamma": 0.95, "gae_lambda": 0.9, "seed": 1}
 
