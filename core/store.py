@@ -569,7 +569,7 @@ class RunStore:
 
         Metric columns are floats, NaN where a run does not report a name (or reported NaN).
         """
-        ids = _as_ids(run_ids)
+        ids = list(dict.fromkeys(_as_ids(run_ids)))
         marks = ", ".join("?" * len(ids))
         with self._read() as conn:
             names: list[str] = []
@@ -577,23 +577,19 @@ class RunStore:
                 f"SELECT metric_names FROM runs WHERE run_id IN ({marks})", ids
             ):
                 names.extend(n for n in json.loads(text) if n not in names)
-            cols = ", ".join(_q(c) for c in ("run_id", *FIXED_METRICS, *names))
-            rows = conn.execute(
-                f'SELECT {cols} FROM metrics WHERE run_id IN ({marks}) AND "update" > ? '
-                'ORDER BY run_id, "update"',
-                [*ids, int(after_update)],
-            ).fetchall()
-        df = pd.DataFrame(
-            {
-                "run_id": pd.Series([r[0] for r in rows], dtype=object),
-                "update": np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows)),
-                "env_steps": np.fromiter((r[2] for r in rows), dtype=np.int64, count=len(rows)),
-            }
-        )
-        values = np.array([r[3:] for r in rows], dtype=float).reshape(len(rows), len(names) + 1)
-        for j, name in enumerate(("wall_time", *names)):
-            df[name] = values[:, j]
-        return df
+            cols = ", ".join(_q(c) for c in (*FIXED_METRICS, *names))
+            sql = f'SELECT {cols} FROM metrics WHERE run_id = ? AND "update" > ? ORDER BY "update"'
+            blocks = [conn.execute(sql, (rid, int(after_update))).fetchall() for rid in ids]
+        # one C-level conversion per run (None → NaN), one DataFrame constructor call
+        values = [np.array(b, dtype=float).reshape(len(b), len(names) + 3) for b in blocks]
+        table = np.concatenate(values) if values else np.empty((0, len(names) + 3))
+        data: dict[str, Any] = {
+            "run_id": np.repeat(np.array(ids, dtype=object), [len(b) for b in blocks]),
+            "update": table[:, 0].astype(np.int64),
+            "env_steps": table[:, 1].astype(np.int64),
+        }
+        data.update({name: table[:, j + 2] for j, name in enumerate(("wall_time", *names))})
+        return pd.DataFrame(data)
 
     def episodes(self, run_ids: str | list[str], after_env_step: int = 0) -> pd.DataFrame:
         """Finished training episodes: run_id, env_step, ret, length (by run, then env step)."""

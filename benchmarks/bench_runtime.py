@@ -1,0 +1,210 @@
+"""Runtime overhead and latency: the run manager + store against the bare trainer loop.
+
+1. Throughput: PPO on CartPole-v1 (RL-Zoo preset), env-steps/s of ``while not t.done:
+   t.update()`` versus the same config through ``RunManager.start`` (worker thread, store writes,
+   checkpoints). Runs alternate bare/managed to share the machine's load; medians are reported.
+   Target: managed ≥ 95% of bare.
+2. Four PPO runs at once through one manager and store: the cost of ``append_update`` in the
+   worker, the writer's commit time per batch, and the time until a reader polling every
+   ``--poll`` seconds sees each new update. Target: < 1.5 s.
+3. Read speed: ``metrics()`` of 4 runs × 2,000 updates × 25 metrics (full and incremental).
+
+Usage: ``python -m benchmarks.bench_runtime [--steps 30000] [--repeats 3] [--poll 0.05]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.algos import make_trainer, preset_config
+from core.runner import RunManager
+from core.store import RunStore
+
+
+def _config(steps: int, seed: int):
+    return preset_config("ppo", "CartPole-v1", "zoo", total_steps=steps, seed=seed, eval_every=0)
+
+
+def bare(steps: int, seed: int) -> float:
+    """Env-steps/s of the plain loop (trainer construction excluded, as in the managed case)."""
+    trainer = make_trainer(_config(steps, seed))
+    t0 = time.perf_counter()
+    while not trainer.done:
+        trainer.update()
+    return trainer.book.env_steps / (time.perf_counter() - t0)
+
+
+class TimedStore(RunStore):
+    """A store that records how long each commit batch takes and how many items it held."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.commits: list[tuple[float, int]] = []
+        super().__init__(*args, **kwargs)
+
+    def _commit(self, batch: list) -> None:
+        t0 = time.perf_counter()
+        super()._commit(batch)
+        self.commits.append((time.perf_counter() - t0, len(batch)))
+
+
+def managed(steps: int, seed: int, data_dir: Path) -> float:
+    """Env-steps/s through the manager, from the first update's start to the run's end."""
+    store = RunStore(data_dir)
+    manager = RunManager(store, max_concurrent=1)
+    first: list[float] = []
+
+    def factory(config):
+        trainer = make_trainer(config)
+        first.append(time.perf_counter())  # the trainer is built: training starts now
+        return trainer
+
+    run_id = manager.start(_config(steps, seed), trainer_factory=factory)
+    status = manager.wait(run_id)
+    elapsed = time.perf_counter() - first[0]
+    assert status == "finished", store.run(run_id)["error"]
+    env_steps = store.run(run_id)["env_steps"]
+    manager.shutdown()
+    store.close()
+    return env_steps / elapsed
+
+
+def throughput(steps: int, repeats: int, root: Path) -> None:
+    print(f"\n1. PPO CartPole-v1 (zoo preset), {steps:,} env steps, {repeats} alternating pairs")
+    b, m = [], []
+    for i in range(repeats):
+        b.append(bare(steps, seed=i))
+        m.append(managed(steps, seed=i, data_dir=root / f"tp{i}"))
+        print(f"   pair {i}: bare {b[-1]:8,.0f} steps/s   managed {m[-1]:8,.0f} steps/s")
+    ratio = statistics.median(m) / statistics.median(b)
+    print(
+        f"   median: bare {statistics.median(b):,.0f}  managed {statistics.median(m):,.0f}  "
+        f"ratio {100 * ratio:.1f}% (target ≥ 95%)"
+    )
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+def four_runs(steps: int, poll: float, root: Path) -> None:
+    print(f"\n2. four PPO runs at once ({steps:,} steps each), reader polling every {poll:g} s")
+    store = TimedStore(root / "four")
+    manager = RunManager(store, max_concurrent=4)
+    appended: dict[tuple[str, int], float] = {}
+    append_cost: list[float] = []
+    lock = threading.Lock()
+    orig_append = store.append_update
+
+    def timed_append(run_id, metrics, episodes):
+        t0 = time.perf_counter()
+        orig_append(run_id, metrics, episodes)
+        t1 = time.perf_counter()
+        with lock:
+            append_cost.append(t1 - t0)
+            appended[(run_id, int(metrics["update"]))] = t1
+
+    store.append_update = timed_append
+    run_ids = [manager.start(_config(steps, seed=10 + i)) for i in range(4)]
+    seen: dict[tuple[str, int], float] = {}
+    cursors = dict.fromkeys(run_ids, 0)
+    reads: list[float] = []
+    tick = threading.Event()
+    while manager.active():
+        for rid in run_ids:  # as a page does: one incremental read per run
+            t0 = time.perf_counter()
+            df = store.metrics(rid, after_update=cursors[rid])
+            now = time.perf_counter()
+            reads.append(now - t0)
+            for u in df["update"]:
+                seen.setdefault((rid, int(u)), now)
+            if not df.empty:
+                cursors[rid] = int(df["update"].iloc[-1])
+        tick.wait(poll)
+    df = store.metrics(run_ids)
+    now = time.perf_counter()
+    for key in zip(df.run_id, df["update"]):
+        seen.setdefault((key[0], int(key[1])), now)
+    lag = [seen[k] - t for k, t in appended.items() if k in seen]
+    commit_s = [c for c, _ in store.commits]
+    sizes = [n for _, n in store.commits]
+    print(
+        f"   updates stored: {len(df)} ({len(appended)} appended), statuses: "
+        f"{sorted(manager.status(r) for r in run_ids)}"
+    )
+    print(
+        f"   append_update in the worker: median {1e6 * _pct(append_cost, 50):.0f} µs, "
+        f"p99 {1e6 * _pct(append_cost, 99):.0f} µs"
+    )
+    print(
+        f"   writer commits: {len(commit_s)} batches, median {1e3 * _pct(commit_s, 50):.2f} ms, "
+        f"p99 {1e3 * _pct(commit_s, 99):.2f} ms, max {1e3 * max(commit_s):.2f} ms; "
+        f"items per batch median {_pct(sizes, 50):.0f}"
+    )
+    print(
+        f"   time until a reader sees an update: median {_pct(lag, 50):.3f} s, "
+        f"p95 {_pct(lag, 95):.3f} s, max {max(lag):.3f} s (target < 1.5 s)"
+    )
+    print(f"   incremental metrics() read: median {1e3 * _pct(reads, 50):.2f} ms")
+    manager.shutdown()
+    store.close()
+
+
+def read_speed(root: Path, n_updates: int = 2000, n_runs: int = 4, n_metrics: int = 25) -> None:
+    print(f"\n3. reads of {n_runs} runs × {n_updates:,} updates × {n_metrics} metrics")
+    store = RunStore(root / "reads")
+    cfg = _config(1000, 0)
+    names = [f"metric_{j}" for j in range(n_metrics)]
+    rng = np.random.default_rng(0)
+    run_ids = [store.create_run(cfg) for _ in range(n_runs)]
+    t0 = time.perf_counter()
+    for rid in run_ids:
+        for u in range(1, n_updates + 1):
+            values = dict(zip(names, rng.standard_normal(n_metrics).tolist()))
+            store.append_update(rid, {"update": u, "env_steps": 256 * u, **values}, [])
+    store.flush()
+    write = time.perf_counter() - t0
+    full, incr = [], []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        df = store.metrics(run_ids)
+        full.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        store.metrics(run_ids, after_update=n_updates - 10)
+        incr.append(time.perf_counter() - t0)
+    assert df.shape == (n_runs * n_updates, 4 + n_metrics)
+    print(
+        f"   writing {n_runs * n_updates:,} updates: {write:.2f} s "
+        f"({n_runs * n_updates / write:,.0f} updates/s)"
+    )
+    print(
+        f"   full read: median {1e3 * statistics.median(full):.1f} ms; "
+        f"incremental (last 10 per run): median {1e3 * statistics.median(incr):.2f} ms"
+    )
+    store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--four-steps", type=int, default=20_000)
+    parser.add_argument("--poll", type=float, default=0.05)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        read_speed(root)
+        throughput(args.steps, args.repeats, root)
+        four_runs(args.four_steps, args.poll, root)
+
+
+if __name__ == "__main__":
+    main()
