@@ -415,6 +415,26 @@ def _overall(counts: dict[str, int]) -> str:
     return "finished"
 
 
+def sweep_points(runs: pd.DataFrame) -> pd.DataFrame:
+    """Which grid point each run is: ``run_id``, the hyperparameters that differ between the
+    runs (algorithm included), ``seed``, and ``point`` (e.g. ``gamma=0.95 gae_lambda=0.9``), so
+    the seeds of one point can be grouped for mean ± band plots."""
+    flat = pd.DataFrame([RunConfig.from_json(c).flat() for c in runs["config"]])
+    varying = [
+        k
+        for k in flat.columns
+        if k not in ("seed", "name") and flat[k].map(_fmt).nunique(dropna=False) > 1
+    ]
+    table = flat[varying].copy()
+    table.insert(0, "run_id", runs["run_id"].to_numpy())
+    table["seed"] = flat["seed"].to_numpy()
+    table["point"] = [
+        " ".join(f"{k}={_fmt(v)}" for k, v in zip(varying, row)) or "all"
+        for row in flat[varying].itertuples(index=False)
+    ]
+    return table
+
+
 def sweeps(store: RunStore) -> pd.DataFrame:
     """One row per sweep in the store: id, algorithms, env, trials, counts, status, created_at."""
     runs = store.runs()

@@ -24,6 +24,7 @@ from core.sweep import (
     progress_line,
     resume_sweep,
     stop_sweep,
+    sweep_points,
     sweep_progress,
     sweep_runs,
     sweeps,
@@ -209,6 +210,10 @@ def test_local_sweep_runs_every_trial_into_the_store(manager):
     metrics = manager.store.metrics(runs["run_id"].tolist())
     assert metrics.groupby("run_id")["update"].max().tolist() == [UPDATES] * 8
     assert progress_line(progress).startswith("[" + "█" * 30 + "] 8/8 trials")
+    points = sweep_points(progress.runs)
+    assert list(points.columns) == ["run_id", "gamma", "gae_lambda", "seed", "point"]
+    assert points.groupby("point")["seed"].apply(sorted).tolist() == [[0, 1]] * 4
+    assert "gamma=0.95 gae_lambda=0.9" in set(points["point"])
 
 
 def test_local_sweep_never_trains_more_runs_at_once_than_the_cap(manager):
