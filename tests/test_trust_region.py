@@ -14,7 +14,7 @@ import torch
 from torch.distributions import kl_divergence
 from torch.func import functional_call
 
-from core.algos.trpo import dist_params, kl_metric, kl_per_state
+from core.algos.trpo import MLPFisher, dist_params, kl_metric, kl_per_state
 from core.nets import CategoricalActor, GaussianActor
 from core.trust_region import (
     backtracking_line_search,
@@ -30,14 +30,14 @@ from core.trust_region import (
 # ---------------------------------------------------------------------------------------------
 
 
-def _small_actor(kind: str) -> torch.nn.Module:
+def _small_actor(kind: str, activation: str = "tanh", hidden=(5,)) -> torch.nn.Module:
     torch.manual_seed(3)
     if kind == "categorical":
-        actor = CategoricalActor(3, 4, (5,), "tanh")
+        actor = CategoricalActor(3, 4, hidden, activation)
         # bigger output weights than the 0.01 init, so that π is far from uniform
         torch.nn.init.normal_(actor.net[-1].weight, std=1.0)
     else:
-        actor = GaussianActor(3, 2, (5,), "tanh", log_std_init=-0.3)
+        actor = GaussianActor(3, 2, hidden, activation, log_std_init=-0.3)
         torch.nn.init.normal_(actor.net[-1].weight, std=1.0)
     return actor.double()
 
@@ -97,6 +97,19 @@ def test_gauss_newton_fvp_equals_autograd_hessian_of_mean_kl(kind, damping):
         v = torch.randn(hessian.shape[0], dtype=torch.float64)
         torch.testing.assert_close(fvp(v), hessian @ v, rtol=1e-9, atol=1e-12)
         torch.testing.assert_close(fvp_damped(v), hessian @ v + damping * v, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["categorical", "gaussian"])
+@pytest.mark.parametrize("damping", [0.0, 0.1])
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_hand_written_mlp_fisher_equals_autograd_hessian_of_mean_kl(kind, damping, activation):
+    actor = _small_actor(kind, activation, hidden=(5, 4))
+    obs = torch.randn(7, 3, dtype=torch.float64)
+    hessian = _mean_kl_hessian(actor, obs)
+    fvp = MLPFisher(actor, obs, damping)
+    for _ in range(3):
+        v = torch.randn(hessian.shape[0], dtype=torch.float64)
+        torch.testing.assert_close(fvp(v), hessian @ v + damping * v, rtol=1e-9, atol=1e-12)
 
 
 @pytest.mark.parametrize("kind", ["categorical", "gaussian"])

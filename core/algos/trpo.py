@@ -47,7 +47,6 @@ from core.trust_region import (
     Trial,
     backtracking_line_search,
     conjugate_gradient,
-    gauss_newton_fvp,
     max_step,
 )
 
@@ -172,6 +171,71 @@ def kl_metric(
         return inv_var * u[0], (2.0 / n) * u[1]
 
     return gaussian
+
+
+class MLPFisher:
+    """v ↦ (F + c·I)v for an MLP actor at θ_old, with F = JᵀMJ and J, Jᵀ written out by hand.
+
+    The same product as :func:`core.trust_region.gauss_newton_fvp` (see there for why F = JᵀMJ at
+    θ_old), without autograd. With a_l = h_{l−1}W_lᵀ + b_l, h_l = act(a_l), h_0 = s, z = a_L:
+
+    - J v (forward mode, v = (dW_l, db_l)): da_l = h_{l−1} dW_lᵀ + db_l + dh_{l−1} W_lᵀ,
+      dh_l = act′(a_l) ⊙ da_l;  for a Gaussian, d(log σ) is broadcast to every state.
+    - u = M·Jv (:func:`kl_metric`).
+    - Jᵀu (backward mode): δ_L = u, ∂W_l = δ_lᵀ h_{l−1}, ∂b_l = Σ_i δ_l,i,
+      δ_{l−1} = (δ_l W_l) ⊙ act′(a_{l−1});  for a Gaussian, ∂log σ = Σ_i u_log σ,i.
+
+    The forward pass at θ_old (h_l and act′) is computed once and reused by every CG iteration.
+    """
+
+    def __init__(self, actor: Actor, obs: torch.Tensor, damping: float) -> None:
+        self.damping = damping
+        self.params = list(actor.parameters())
+        self.sizes = [p.numel() for p in self.params]
+        index = {p: k for k, p in enumerate(self.params)}
+        linears = [m for m in actor.net if isinstance(m, nn.Linear)]
+        self.layers = [(m.weight.detach(), m.bias.detach()) for m in linears]
+        # positions of (W_l, b_l) and log σ in the flat vector's parameter order
+        self.slots = [(index[m.weight], index[m.bias]) for m in linears]
+        self.log_std_slot = None if actor.discrete else index[actor.log_std]
+        tanh = isinstance(actor.net[1], nn.Tanh)
+        self.inputs, self.slopes = [obs], []
+        with torch.no_grad():
+            for weight, bias in self.layers[:-1]:
+                a = nn.functional.linear(self.inputs[-1], weight, bias)
+                h = torch.tanh(a) if tanh else torch.relu(a)
+                self.inputs.append(h)
+                self.slopes.append(1.0 - h.square() if tanh else (a > 0).to(a.dtype))
+            z_old = dist_params(actor, obs)
+        self.discrete = actor.discrete
+        self.metric = kl_metric(tuple(t.detach() for t in z_old))
+
+    @torch.no_grad()
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        parts = [part.view_as(p) for part, p in zip(torch.split(v, self.sizes), self.params)]
+        out = torch.empty_like(v)
+        grads = [part.view_as(p) for part, p in zip(torch.split(out, self.sizes), self.params)]
+        n_layers = len(self.layers)
+        dh = None
+        for i, (weight, _) in enumerate(self.layers):
+            w_slot, b_slot = self.slots[i]
+            da = torch.addmm(parts[b_slot], self.inputs[i], parts[w_slot].t())
+            if dh is not None:
+                da.addmm_(dh, weight.t())
+            if i < n_layers - 1:
+                dh = da.mul_(self.slopes[i])
+        jv = (da,) if self.discrete else (da, parts[self.log_std_slot].expand_as(da))
+        u = self.metric(jv)
+        delta = u[0]
+        for i in range(n_layers - 1, -1, -1):
+            w_slot, b_slot = self.slots[i]
+            torch.mm(delta.t(), self.inputs[i], out=grads[w_slot])
+            torch.sum(delta, 0, out=grads[b_slot])
+            if i:
+                delta = delta.mm(self.layers[i][0]).mul_(self.slopes[i - 1])
+        if not self.discrete:
+            torch.sum(u[1], 0, out=grads[self.log_std_slot])
+        return out.add_(v, alpha=self.damping)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -348,17 +412,13 @@ class TRPO:
         logp = log_prob(z, actions)
         logp_old = logp.detach()
         surrogate = (torch.exp(logp - logp_old) * advantages).mean()
-        g = torch.cat(
-            [t.reshape(-1) for t in torch.autograd.grad(surrogate, params, retain_graph=True)]
-        )
+        g = torch.cat([t.reshape(-1) for t in torch.autograd.grad(surrogate, params)])
 
-        z_fvp, z_fvp_old = z, z_old
+        fvp_obs = obs
         if p.fvp_subsample < 1.0:
             n = max(1, round(p.fvp_subsample * len(obs)))
-            idx = torch.randperm(len(obs))[:n]
-            z_fvp = dist_params(self.actor, obs[idx])
-            z_fvp_old = tuple(t.detach() for t in z_fvp)
-        fvp = gauss_newton_fvp(z_fvp, params, kl_metric(z_fvp_old), p.damping)
+            fvp_obs = obs[torch.randperm(len(obs))[:n]]
+        fvp = MLPFisher(self.actor, fvp_obs, p.damping)
 
         x, cg_trace = conjugate_gradient(fvp, g, p.cg_iters, p.cg_tol)
         Fx = fvp(x)
