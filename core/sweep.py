@@ -292,16 +292,30 @@ def load_ray_backend(backend: str = "ray") -> Any:
 
 
 def stop_sweep(manager: RunManager, sweep_id: str) -> list[str]:
-    """Stop every active run of the sweep (queued ones never start); returns their run ids."""
+    """Stop every active run of the sweep (queued ones never start); returns their run ids.
+
+    Raises :class:`SweepError` when the sweep's runs belong to another process (stop it there).
+    """
+    from core.runner import RunError
+
     progress = sweep_progress(manager.store, sweep_id)
     active = progress.runs.loc[progress.runs["status"].isin(ACTIVE), "run_id"].tolist()
     remote = remote_sweep(sweep_id)
     if remote is not None:
         remote.stop()
         return active
+    stopped = []
     for run_id in active:
-        manager.stop(run_id)
-    return active
+        try:
+            manager.stop(run_id)
+            stopped.append(run_id)
+        except RunError:
+            continue  # ended meanwhile, or trained by another process
+    if active and not stopped and not sweep_progress(manager.store, sweep_id).is_done:
+        raise SweepError(
+            f"sweep {sweep_id} runs in another process; stop it there (Ctrl-C on its CLI)"
+        )
+    return stopped
 
 
 def resume_sweep(

@@ -186,8 +186,15 @@ class RaySweep:
                     with self._lock:
                         run_id = self._pending.pop(ref)
                     self._settle(run_id, ref)
-            self.store.flush()
+        except Exception as e:  # Ray went away under the driver: say so on every open trial
+            reason = f"lost the Ray runtime: {' '.join(str(e).split())[:200]}"
+            for run_id in self._pending.values():
+                self.store.add_event(
+                    run_id, "interrupted", self._env_steps[run_id], {"reason": reason}
+                )
+                self.store.set_status(run_id, "interrupted", error=reason)
         finally:
+            self.store.flush()
             unregister_remote(self.sweep_id)
             self._done.set()
 

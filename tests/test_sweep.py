@@ -344,3 +344,16 @@ def test_cli_sweep_rejects_a_bad_grid_value_before_creating_any_run(tmp_path, ca
     assert code == 2
     assert err.startswith("error: delta:") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "runs.sqlite").exists()
+
+
+def test_stop_from_a_manager_that_does_not_own_the_runs_says_where_to_stop_it(manager):
+    sweep_id = launch_local(manager, short_sweep(total_updates=400, seeds=1))
+    other = RunManager(manager.store, max_concurrent=1)
+    try:
+        with pytest.raises(SweepError, match="another process"):
+            stop_sweep(other, sweep_id)
+    finally:
+        other.shutdown()
+    assert sweep_progress(manager.store, sweep_id).status == "running"
+    stop_sweep(manager, sweep_id)
+    assert wait_sweep(manager.store, sweep_id, timeout=60, poll=0.1).status == "stopped"
