@@ -113,6 +113,17 @@ def test_failed_line_search_keeps_parameters_bit_for_bit_and_reports_rejected_kl
     assert m["kl_mean"] == trainer.last_trace.trials[-1].kl
 
 
+def test_zero_policy_gradient_takes_no_step_and_reports_no_trial():
+    trainer = make_trainer(_config())
+    trainer.update()  # fills the buffer
+    batch = trainer.buffer.batch(0.99, 0.95)
+    before = _flat(trainer.actor)
+    m = trainer._policy_step(batch.obs, batch.actions, torch.zeros(len(batch)))
+    assert torch.equal(_flat(trainer.actor), before)
+    assert m["ls_accepted"] == 0 and m["step_norm"] == 0 and math.isnan(m["kl_mean"])
+    assert trainer.last_trace.trials == []
+
+
 def test_npg_takes_the_full_step_without_line_search(monkeypatch):
     trainer = make_trainer(_config("npg", damping=0.05))
     _huge_steps(monkeypatch, factor=3.0)  # a step TRPO would shrink; NPG must not

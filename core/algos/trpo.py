@@ -8,7 +8,8 @@ One update, as in the paper:
    the policy gradient.
 3. Fisher matrix F = ∇²D̄_KL(θ_old, θ) at θ_old, D̄_KL = mean_s KL(π_old(·|s) ‖ π_θ(·|s)) in
    closed form (categorical or diagonal Gaussian); x ≈ (F + c·I)⁻¹ g by conjugate gradient using
-   only products F·v (optionally on a ``fvp_subsample`` fraction of the batch).
+   only products F·v (optionally on a ``fvp_subsample`` fraction of the batch), computed in the
+   exact Gauss-Newton form F = JᵀMJ by :class:`MLPFisher`.
 4. Full step s = √(2δ / xᵀFx) · x, so that the quadratic model ½ sᵀFs of the KL equals δ.
 5. TRPO: backtracking line search θ = θ_old + αʲ s, accepting the first trial whose *exact* mean
    KL is ≤ δ and whose surrogate improves; if none does, θ stays θ_old bit for bit.
@@ -422,6 +423,10 @@ class TRPO:
 
         x, cg_trace = conjugate_gradient(fvp, g, p.cg_iters, p.cg_tol)
         Fx = fvp(x)
+        self.last_cg_trace = cg_trace
+        if not float(x @ Fx) > 0:  # g = 0 (e.g. all advantages equal): there is no step to take
+            self.last_trace = LineSearchTrace()
+            return self._no_step_metrics(cg_trace, z_old)
         s, beta = max_step(x, Fx, p.delta)
         half_sFs = 0.5 * beta**2 * (float(x @ Fx) - p.damping * float(x @ x))
         g_s = float(g @ s)
@@ -447,7 +452,7 @@ class TRPO:
             kl, change = trial(1.0)
             accepted = True
             trace = LineSearchTrace([Trial(0, 1.0, kl, change, True, "NPG: full step")], 1.0)
-        self.last_trace, self.last_cg_trace = trace, cg_trace
+        self.last_trace = trace
 
         last = trace.trials[-1]
         taken = last.frac if accepted else 0.0
@@ -463,6 +468,22 @@ class TRPO:
             "cg_iters": float(cg_trace.iterations),
             "cg_residual": cg_trace.residuals[-1],
             "step_norm": taken * float(s.norm()),
+            "entropy": float(entropy(z_old).mean()),
+        }
+
+    @staticmethod
+    def _no_step_metrics(cg_trace: CGTrace, z_old: tuple[torch.Tensor, ...]) -> dict[str, float]:
+        """The report of an update without a policy step: no trial, so no trial metrics."""
+        nan = math.nan
+        return {
+            **dict.fromkeys(("kl_mean", "kl_max", "kl_quadratic"), nan),
+            **dict.fromkeys(("surrogate_predicted", "surrogate_actual"), nan),
+            "ls_backtracks": 0.0,
+            "ls_accepted": 0.0,
+            "ls_step_frac": 0.0,
+            "cg_iters": float(cg_trace.iterations),
+            "cg_residual": cg_trace.residuals[-1],
+            "step_norm": 0.0,
             "entropy": float(entropy(z_old).mean()),
         }
 
