@@ -56,6 +56,8 @@ class ToyProblem(Protocol):
 
     def kl(self, theta_old: Tensor, theta: Tensor) -> Tensor: ...
 
+    def best_value(self) -> float: ...
+
 
 # ---------------------------------------------------------------------------------------------
 # The three problems
@@ -114,6 +116,10 @@ class SoftmaxBandit:
         log_z_old = torch.logsumexp(self.logits(theta_old), dim=-1)
         return (p_old * (theta_old - theta)).sum(-1) + log_z - log_z_old
 
+    def best_value(self) -> float:
+        """sup J = max_i rᵢ (approached as the policy becomes deterministic)."""
+        return max(self.rewards)
+
 
 @dataclass(frozen=True)
 class GaussianBandit:
@@ -161,6 +167,13 @@ class GaussianBandit:
         mu0, om0 = theta_old[..., 0], theta_old[..., 1]
         mu1, om1 = theta[..., 0], theta[..., 1]
         return om1 - om0 + (torch.exp(2 * om0) + (mu0 - mu1) ** 2) / (2 * torch.exp(2 * om1)) - 0.5
+
+    def best_value(self) -> float:
+        """sup J: at μ = a*, e^{2ω} = α/2 (J → 0 as σ → 0 when α = 0)."""
+        alpha = self.entropy_coef
+        if alpha == 0:
+            return 0.0
+        return -alpha / 2 + alpha * 0.5 * (math.log(alpha / 2) + math.log(2 * math.pi * math.e))
 
 
 @dataclass(frozen=True)
@@ -251,6 +264,11 @@ class TwoStateMDP:
         kl_s = p * (torch.log(p) - torch.log(q)) + (1 - p) * (torch.log1p(-p) - torch.log1p(-q))
         return (self.visitation(theta_old) * kl_s).sum(-1)
 
+    def best_value(self) -> float:
+        """sup J: an optimal policy is deterministic, so the best of the four corners θ = ±∞."""
+        corners = as_theta([[a, b] for a in (-40.0, 40.0) for b in (-40.0, 40.0)])
+        return float(self.objective(corners).max())
+
 
 PROBLEMS: dict[str, type] = {
     "softmax": SoftmaxBandit,
@@ -308,6 +326,9 @@ class Rescaled:
 
     def kl(self, phi_old: Tensor, phi: Tensor) -> Tensor:
         return self.base.kl(self.to_theta(phi_old), self.to_theta(phi))
+
+    def best_value(self) -> float:
+        return self.base.best_value()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,6 +534,20 @@ def quadratic_ellipse(F: Tensor, delta: float, n: int = 200) -> Tensor:
     return math.sqrt(2 * delta) * (circle / torch.sqrt(lam)) @ U.T
 
 
+def step_bounds(step: LabStep, delta: float, margin: float = 1.6) -> Bounds:
+    """A square window around θ_old that holds the ellipse ½dᵀFd = δ, both arrows and every
+    trial, with room (``margin`` × the largest extent) for the exact KL ball around them."""
+    points = torch.cat(
+        [
+            quadratic_ellipse(step.fisher, delta, n=64),
+            torch.stack([step.vanilla_step, step.natural_step, step.step]),
+        ]
+    )
+    half = margin * float(points.abs().max())
+    x, y = step.theta_old.tolist()
+    return (x - half, x + half), (y - half, y + half)
+
+
 METHODS = ("vanilla", "npg", "trpo")
 
 
@@ -577,7 +612,219 @@ def run_updates(
     return Path(method, stacked, problem.objective(stacked), accepted)
 
 
+def paths_bounds(paths: list[Path], bounds: Bounds, limit: float = 12.0) -> Bounds:
+    """The problem's window widened to hold the paths, up to |θᵢ| ≤ ``limit`` (an unconstrained
+    natural step can jump much further; those points are left outside the window)."""
+    pts = torch.cat([p.thetas for p in paths]).clamp(-limit, limit)
+    lo = torch.minimum(pts.min(0).values, as_theta([bounds[0][0], bounds[1][0]]))
+    hi = torch.maximum(pts.max(0).values, as_theta([bounds[0][1], bounds[1][1]]))
+    pad = 0.05 * float((hi - lo).max())
+    return (float(lo[0]) - pad, float(hi[0]) + pad), (float(lo[1]) - pad, float(hi[1]) + pad)
+
+
 def escape_iteration(path: Path, level: float) -> int | None:
     """The first update index at which J ≥ ``level``, or None."""
     hits = (path.objectives >= level).nonzero()
     return int(hits[0]) if len(hits) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# A lab scenario: everything the page shows, as plain values (and as URL query parameters)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One numeric knob of a scenario: URL name, label, default and allowed range [low, high]."""
+
+    name: str
+    label: str
+    default: float
+    low: float
+    high: float
+    integer: bool = False
+
+    def clip(self, value: float) -> float:
+        value = min(max(float(value), self.low), self.high)
+        return float(round(value)) if self.integer else value
+
+
+PROBLEM_PARAMS: dict[str, tuple[ParamSpec, ...]] = {
+    "softmax": (
+        ParamSpec("r1", "reward r₁", 1.0, -10.0, 10.0),
+        ParamSpec("r2", "reward r₂", 0.2, -10.0, 10.0),
+        ParamSpec("r3", "reward r₃", 0.0, -10.0, 10.0),
+    ),
+    "gaussian": (
+        ParamSpec("target", "best action a*", 2.0, -5.0, 5.0),
+        ParamSpec("alpha", "entropy bonus α", 0.5, 0.0, 5.0),
+    ),
+    "kakade": (
+        ParamSpec("r1", "reward for staying in s₁", 1.0, 0.0, 10.0),
+        ParamSpec("r2", "reward for staying in s₂", 2.0, 0.0, 10.0),
+        ParamSpec("gamma", "discount γ", 0.9, 0.0, 0.99),
+    ),
+}
+
+SOLVER_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("delta", "KL bound δ", 0.01, 1e-4, 1.0),
+    ParamSpec("damping", "damping c", 0.0, 0.0, 1.0),
+    ParamSpec("cg_iters", "CG iterations", 10, 1, 20, integer=True),
+    ParamSpec("backtrack_coef", "backtrack coefficient α", 0.5, 0.05, 0.95),
+    ParamSpec("scale", "coordinate scaling k (θ₁ = k·φ₁)", 1.0, 0.1, 10.0),
+    ParamSpec("n_updates", "number of updates N", 30, 1, 200, integer=True),
+    ParamSpec("lr", "vanilla learning rate η", 5.0, 1e-3, 100.0),
+)
+START_LIMIT = 50.0
+VIEWS = ("surrogate", "objective")
+MODES = ("step", "updates")
+VANILLA_STEPS = ("kl", "lr")
+
+
+def build_problem(key: str, values: dict[str, float]) -> ToyProblem:
+    """The problem ``key`` with the knob values of :data:`PROBLEM_PARAMS` (defaults if absent)."""
+    v = {p.name: values.get(p.name, p.default) for p in PROBLEM_PARAMS[key]}
+    if key == "softmax":
+        return SoftmaxBandit(rewards=(v["r1"], v["r2"], v["r3"]))
+    if key == "gaussian":
+        return GaussianBandit(target=v["target"], entropy_coef=v["alpha"])
+    return TwoStateMDP(rewards=(v["r1"], v["r2"]), gamma=v["gamma"])
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A bookmarkable lab state: problem and its rewards, θ₀, solver knobs and what to show."""
+
+    problem: str = "softmax"
+    params: tuple[tuple[str, float], ...] = ()
+    start: tuple[float, float] | None = None
+    delta: float = 0.01
+    damping: float = 0.0
+    cg_iters: int = 10
+    backtrack_coef: float = 0.5
+    scale: float = 1.0
+    view: str = "surrogate"
+    mode: str = "step"
+    n_updates: int = 30
+    vanilla: str = "kl"
+    lr: float = 5.0
+
+    def values(self) -> dict[str, float]:
+        """The problem's knob values, defaults filled in."""
+        given = dict(self.params)
+        return {p.name: given.get(p.name, p.default) for p in PROBLEM_PARAMS[self.problem]}
+
+    def build(self) -> ToyProblem:
+        return build_problem(self.problem, self.values())
+
+    def theta0(self) -> Tensor:
+        return as_theta(self.start if self.start is not None else self.build().start)
+
+    def settings(self) -> StepSettings:
+        return StepSettings(
+            delta=self.delta,
+            damping=self.damping,
+            cg_iters=self.cg_iters,
+            backtrack_coef=self.backtrack_coef,
+            scale=self.scale,
+        )
+
+    def to_query(self) -> dict[str, str]:
+        """URL query parameters (all strings) that :meth:`from_query` reads back."""
+        query = {"problem": self.problem}
+        query.update({k: f"{v:g}" for k, v in self.values().items()})
+        theta0 = self.theta0().tolist()
+        query["start"] = f"{theta0[0]:g},{theta0[1]:g}"
+        for p in SOLVER_PARAMS:
+            query[p.name] = f"{getattr(self, p.name):g}"
+        query.update(view=self.view, mode=self.mode, vanilla=self.vanilla)
+        return query
+
+    @classmethod
+    def from_query(cls, query: dict[str, str]) -> Scenario:
+        """Read a scenario from URL parameters; unknown or malformed values fall back to the
+        defaults and numbers are clipped to their allowed ranges, so any URL gives a valid lab."""
+        problem = query.get("problem", "softmax")
+        if problem not in PROBLEM_PARAMS:
+            problem = "softmax"
+        params = tuple((p.name, _number(query.get(p.name), p)) for p in PROBLEM_PARAMS[problem])
+        solver = {p.name: _number(query.get(p.name), p) for p in SOLVER_PARAMS}
+        solver["cg_iters"], solver["n_updates"] = int(solver["cg_iters"]), int(solver["n_updates"])
+        return cls(
+            problem=problem,
+            params=params,
+            start=_start(query.get("start")),
+            view=_choice(query.get("view"), VIEWS),
+            mode=_choice(query.get("mode"), MODES),
+            vanilla=_choice(query.get("vanilla"), VANILLA_STEPS),
+            **solver,
+        )
+
+
+def _number(text: str | None, spec: ParamSpec) -> float:
+    try:
+        value = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return spec.default
+    return spec.clip(value) if math.isfinite(value) else spec.default
+
+
+def _start(text: str | None) -> tuple[float, float] | None:
+    try:
+        a, b = (float(part) for part in (text or "").split(","))
+    except ValueError:
+        return None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return None
+    return (min(max(a, -START_LIMIT), START_LIMIT), min(max(b, -START_LIMIT), START_LIMIT))
+
+
+def _choice(text: str | None, choices: tuple[str, ...]) -> str:
+    return text if text in choices else choices[0]
+
+
+PRESETS: dict[str, Scenario] = {
+    "Rejected full step": Scenario(
+        problem="softmax",
+        params=(("r1", 1.0), ("r2", 0.2), ("r3", 0.0)),
+        start=(-2.0, 2.0),
+        delta=0.01,
+        backtrack_coef=0.5,
+    ),
+    "Kakade's plateau": Scenario(
+        problem="kakade",
+        params=(("r1", 1.0), ("r2", 2.0), ("gamma", 0.9)),
+        start=(3.0, -3.0),
+        delta=0.01,
+        mode="updates",
+        view="objective",
+        n_updates=30,
+    ),
+    "Kakade: surrogate ≠ J": Scenario(
+        problem="kakade",
+        params=(("r1", 1.0), ("r2", 2.0), ("gamma", 0.9)),
+        start=(2.0, -1.0),
+        delta=0.2,
+    ),
+    "Gaussian, small σ": Scenario(
+        problem="gaussian",
+        params=(("target", 2.0), ("alpha", 0.5)),
+        start=(-1.0, -1.5),
+        delta=0.05,
+    ),
+    "Gaussian, rejected step": Scenario(
+        problem="gaussian",
+        params=(("target", 2.0), ("alpha", 0.5)),
+        start=(-1.0, 0.0),
+        delta=0.2,
+    ),
+    "Coordinate scaling k = 3": Scenario(
+        problem="softmax",
+        params=(("r1", 1.0), ("r2", 0.2), ("r3", 0.0)),
+        start=(-2.0, 2.0),
+        delta=0.01,
+        scale=3.0,
+        mode="updates",
+        n_updates=15,
+    ),
+}

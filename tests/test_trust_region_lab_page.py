@@ -1,0 +1,151 @@
+"""The Trust Region Lab page, rendered headless with Streamlit's AppTest."""
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.labs.toy import PRESETS
+from ui.toy_figures import (
+    TRACE_ACCEPTED,
+    TRACE_CG,
+    TRACE_ELLIPSE,
+    TRACE_KL,
+    TRACE_NATURAL,
+    TRACE_REJECTED,
+    TRACE_VANILLA,
+)
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "trust_region_lab.py")
+
+
+def _run(query: dict[str, str] | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    if query:
+        at.query_params.update(query)
+    return at.run()
+
+
+def _main_figure(at: AppTest) -> dict:
+    (chart,) = [c for c in at.get("plotly_chart") if c.proto.id and "trl_chart" in c.proto.id]
+    return json.loads(chart.proto.spec)
+
+
+def _decode(value):
+    """Plotly ≥ 6 writes numpy arrays as {"dtype", "bdata" (base64), "shape"}: read them back."""
+    if isinstance(value, dict) and "bdata" in value:
+        array = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        if shape:
+            array = array.reshape([int(n) for n in str(shape).split(",")])
+        return array.tolist()
+    if isinstance(value, dict):
+        return {k: _decode(v) for k, v in value.items()}
+    return value
+
+
+def _traces(figure: dict) -> dict[str, dict]:
+    return {t["name"]: _decode(t) for t in figure["data"] if t.get("name")}
+
+
+def _press(at: AppTest, label: str) -> AppTest:
+    (button,) = [b for b in at.button if b.label == label]
+    return button.click().run()
+
+
+def _assert_step_figure(at: AppTest, delta: float) -> dict[str, dict]:
+    traces = _traces(_main_figure(at))
+    kl = traces[TRACE_KL]
+    assert kl["type"] == "contour"
+    assert kl["contours"]["start"] == kl["contours"]["end"] == pytest.approx(delta)
+    assert len(traces[TRACE_ELLIPSE]["x"]) > 50
+    for arrow in (TRACE_VANILLA, TRACE_NATURAL):
+        assert len(traces[arrow]["x"]) == 2
+        assert traces[arrow]["marker"]["symbol"] == "arrow"
+    assert len(traces[TRACE_CG]["x"]) >= 2
+    assert TRACE_ACCEPTED in traces or TRACE_REJECTED in traces
+    return traces
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_each_preset_renders_ellipse_kl_contour_arrows_and_trials(name):
+    at = _press(_run(), name)
+    assert not at.exception
+    preset = PRESETS[name]
+    if preset.mode == "updates":
+        traces = _traces(_main_figure(at))
+        assert {"vanilla gradient", "NPG (no line search)", "TRPO"} <= set(traces)
+        at = at.sidebar.radio(key="trl_mode").set_value("step").run()
+        assert not at.exception
+    _assert_step_figure(at, preset.delta)
+    assert at.query_params["problem"] == preset.problem
+
+
+def test_documented_case_shows_rejected_full_step_and_accepted_half_step():
+    at = _run()  # the first preset is the default scenario
+    traces = _assert_step_figure(at, 0.01)
+    rejected, accepted = traces[TRACE_REJECTED], traces[TRACE_ACCEPTED]
+    assert [row[1] for row in rejected["customdata"]] == [1.0]
+    assert rejected["customdata"][0][2] == pytest.approx(0.0126, abs=5e-5)
+    assert [row[1] for row in accepted["customdata"]] == [0.5]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["exact KL of full step"] == "0.0126"
+    assert metrics["accepted αʲ"] == "0.5"
+
+
+def test_scenario_is_read_from_the_url_and_written_back():
+    at = _run({"problem": "gaussian", "target": "1", "start": "0.5,-0.25", "delta": "0.03"})
+    assert not at.exception
+    start = _traces(_main_figure(at))["θ_old"]
+    assert (start["x"][0], start["y"][0]) == (0.5, -0.25)
+    _assert_step_figure(at, 0.03)
+    assert at.query_params["target"] == "1"
+    at = at.sidebar.number_input(key="trl_delta").set_value(0.02).run()
+    _assert_step_figure(at, 0.02)
+    assert at.query_params["delta"] == "0.02"
+
+
+def test_malformed_url_falls_back_to_defaults():
+    at = _run({"problem": "cartpole", "delta": "lots", "start": "a,b", "mode": "fast"})
+    assert not at.exception
+    assert at.query_params["problem"] == "softmax"
+    _assert_step_figure(at, 0.01)
+
+
+def test_take_this_step_moves_theta0_to_the_accepted_point():
+    at = _run()
+    accepted = _traces(_main_figure(at))[TRACE_ACCEPTED]
+    at = _press(at, "Take this step (θ₀ ← θ_new)")
+    start = _traces(_main_figure(at))["θ_old"]
+    assert start["x"][0] == pytest.approx(accepted["x"][0], abs=1e-3)
+    assert start["y"][0] == pytest.approx(accepted["y"][0], abs=1e-3)
+
+
+def test_each_problem_keeps_its_own_start_when_switching():
+    at = _run()
+    at = at.sidebar.number_input(key="trl_softmax_start1").set_value(-1.0).run()
+    at = at.sidebar.selectbox(key="trl_problem").set_value("kakade").run()
+    assert not at.exception
+    start = _traces(_main_figure(at))["θ_old"]
+    assert (start["x"][0], start["y"][0]) == (3.0, -3.0)
+    at = at.sidebar.selectbox(key="trl_problem").set_value("softmax").run()
+    assert at.sidebar.number_input(key="trl_softmax_start1").value == -1.0
+
+
+def test_coordinate_scaling_moves_vanilla_arrow_not_natural_arrow():
+    at = _run()
+    before = _traces(_main_figure(at))
+    at = at.sidebar.slider(key="trl_scale").set_value(3.0).run()
+    after = _traces(_main_figure(at))
+    assert after[TRACE_NATURAL]["x"] == pytest.approx(before[TRACE_NATURAL]["x"])
+    assert after[TRACE_NATURAL]["y"] == pytest.approx(before[TRACE_NATURAL]["y"])
+    assert after[TRACE_VANILLA]["x"][1] != pytest.approx(before[TRACE_VANILLA]["x"][1], abs=1e-3)
+
+
+def test_saturated_start_shows_a_warning_instead_of_a_step():
+    at = _run({"problem": "kakade", "start": "-50,50"})
+    assert not at.exception
+    assert any("no trust-region step" in w.value for w in at.warning)
