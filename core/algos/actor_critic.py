@@ -129,6 +129,8 @@ class ActorCritic:
         kl = s - old.log_std + 0.5 * (var_ratio + (out - old.mean).pow(2) / (2 * s).exp()) - 0.5
         return PolicyEval(logp, entropy, kl.sum(-1))
 
+    # -- acting (rollouts, no gradient) ---------------------------------------------------------
+
     def values(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s)."""
         return self._mlp(self.critic_layers, obs)[0].squeeze(-1)
@@ -244,10 +246,10 @@ class ActorCritic:
         """Output and the inputs of every layer (kept for the backward pass)."""
         inputs = [x]
         for layer in layers[:-1]:
-            h = torch.addmm(layer.b, inputs[-1], layer.W.t())
+            h = torch.addmm(layer.b, inputs[-1], layer.Wt)
             inputs.append(h.tanh_() if self.tanh else h.relu_())
         last = layers[-1]
-        return torch.addmm(last.b, inputs[-1], last.W.t()), inputs
+        return torch.addmm(last.b, inputs[-1], last.Wt), inputs
 
     def _mlp_backward(
         self, layers: list[_Layer], inputs: list[torch.Tensor], delta: torch.Tensor
@@ -271,6 +273,7 @@ class _Layer:
 
     def __init__(self, lin: nn.Linear, values: dict, grads: dict) -> None:
         self.W, self.b = values[lin.weight], values[lin.bias]
+        self.Wt = self.W.t()
         self.gW, self.gb = grads[lin.weight], grads[lin.bias]
 
 
