@@ -9,7 +9,8 @@ The sweep is 2 × 2 (γ × λ) × 2 seeds of short runs (``--algo``, ``--steps``
 - Σ train: the trainers' own update time summed over trials (``wall_time`` of the last update);
 - overhead per trial = (2 · wall − Σ train) / 8: what a trial costs beyond its updates with two
   slots busy (trainer construction, process start-up and imports for Ray, store writes, drain);
-- first metrics: seconds from launch until the first update row is readable in the store.
+- first metrics: seconds from launch until the first update row is readable in the store;
+- worker processes: how many processes trained the trials (Ray reuses idle workers).
 
 Ray is measured twice in one runtime: ``cold`` (fresh worker processes import torch and gymnasium)
 and ``warm`` (workers reused); ``ray.init`` is timed separately.
@@ -42,6 +43,7 @@ class Result:
     train: float
     first_metrics: float
     counts: dict[str, int]
+    processes: int
 
     @property
     def overhead_per_trial(self) -> float:
@@ -51,7 +53,7 @@ class Result:
         return (
             f"{self.label:<10} wall {self.wall:7.1f} s · Σ train {self.train:7.1f} s · "
             f"overhead/trial {self.overhead_per_trial:6.2f} s · first metrics "
-            f"{self.first_metrics:5.2f} s · {self.counts}"
+            f"{self.first_metrics:5.2f} s · {self.processes} worker processes · {self.counts}"
         )
 
 
@@ -78,7 +80,10 @@ def measure(label: str, manager: RunManager, launch, is_done) -> Result:
     progress = sweep_progress(store, sweep_id)
     metrics = store.metrics(progress.runs["run_id"].tolist())
     train = float(metrics.groupby("run_id")["wall_time"].max().sum())
-    return Result(label, wall, train, first, progress.counts)
+    events = store.events(progress.runs["run_id"].tolist())
+    started = events.loc[events["kind"] == "started", "payload"]
+    pids = {p["pid"] for p in started if isinstance(p, dict) and "pid" in p} or {"this"}
+    return Result(label, wall, train, first, progress.counts, len(pids))
 
 
 def bench_local(sweep: SweepSpec) -> Result:

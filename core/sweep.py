@@ -12,9 +12,11 @@ Executors:
   reports stream back to the driver and are written to the same store as they arrive.
 
 Either way every run carries the sweep's ``sweep_id``, so the Compare page and the exports treat
-sweep runs like any others. A trial is a chain of runs: resuming a sweep (after a stop or a driver
-restart, whose runs the run manager marks ``interrupted``) re-launches each unfinished trial as a
-new run in the same sweep whose ``parent_id`` is the run it replaces. A failed trial stays failed.
+sweep runs like any others. A trial is a chain of runs: resuming a sweep (``python -m core sweep
+--resume SWEEP_ID``, after a stop or a driver restart, whose runs the next run manager marks
+``interrupted``) re-launches each unfinished trial as a new run in the same sweep, continuing from
+the old run's last checkpoint, with ``parent_id`` linking it to the run it replaces. Progress
+counts trials (the newest run of each chain). A failed trial stays failed.
 """
 
 from __future__ import annotations
@@ -262,15 +264,29 @@ def launch(
     *,
     backend: str = "local",
     cpus_per_trial: float = 1.0,
+    ray_cpus: int = 2,
     trainer_factory: TrainerFactory | None = None,
 ) -> str:
-    """Start a sweep on ``backend`` (``local`` or ``ray``) against the manager's store."""
+    """Validate the whole sweep, then start it on ``backend`` against the manager's store.
+
+    ``local``: the manager's threads. ``ray``: one Ray task per trial with ``cpus_per_trial``
+    CPUs, on ``RAY_ADDRESS`` or else a local runtime with ``ray_cpus`` CPUs.
+    """
     if backend == "local":
         return launch_local(manager, spec, trainer_factory=trainer_factory)
-    ray_backend = load_ray_backend(backend)
-    return ray_backend.launch_ray(
-        manager, spec, cpus_per_trial=cpus_per_trial, trainer_factory=trainer_factory
-    ).sweep_id
+    jobs = jobs_of(spec)
+    return (
+        load_ray_backend(backend)
+        .start_ray(
+            manager,
+            jobs,
+            new_sweep_id(),
+            cpus_per_trial=cpus_per_trial,
+            trainer_factory=trainer_factory,
+            local_cpus=ray_cpus,
+        )
+        .sweep_id
+    )
 
 
 def load_ray_backend(backend: str = "ray") -> Any:
@@ -324,6 +340,7 @@ def resume_sweep(
     *,
     backend: str = "local",
     cpus_per_trial: float = 1.0,
+    ray_cpus: int = 2,
     trainer_factory: TrainerFactory | None = None,
 ) -> list[str]:
     """Re-launch each interrupted or stopped trial as a new run linked to the old one.
@@ -343,7 +360,12 @@ def resume_sweep(
         _start_local(manager, jobs, sweep_id, trainer_factory)
     else:
         load_ray_backend(backend).start_ray(
-            manager, jobs, sweep_id, cpus_per_trial=cpus_per_trial, trainer_factory=trainer_factory
+            manager,
+            jobs,
+            sweep_id,
+            cpus_per_trial=cpus_per_trial,
+            trainer_factory=trainer_factory,
+            local_cpus=ray_cpus,
         )
     return [j.parent_id for j in jobs if j.parent_id]
 
@@ -536,6 +558,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="local")
     p.add_argument("--max-concurrent", type=int, default=2, help="local: runs at once")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="ray: CPUs per trial")
+    p.add_argument(
+        "--ray-cpus",
+        type=int,
+        default=2,
+        help="ray: CPUs of the local runtime started when RAY_ADDRESS is not set",
+    )
     p.add_argument("--resume", metavar="SWEEP_ID", help="re-launch a sweep's unfinished trials")
     p.add_argument("--data-dir", help="store directory (default $PLAYGROUND_DATA_DIR or ./data)")
     p.set_defaults(func=main)
@@ -623,7 +651,11 @@ def main(args: argparse.Namespace) -> int:
 def _start_cli(manager: RunManager, args: argparse.Namespace, jobs: list[Job]) -> str:
     if args.resume:
         old = resume_sweep(
-            manager, args.resume, backend=args.backend, cpus_per_trial=args.cpus_per_trial
+            manager,
+            args.resume,
+            backend=args.backend,
+            cpus_per_trial=args.cpus_per_trial,
+            ray_cpus=args.ray_cpus,
         )
         print(f"sweep {args.resume}: re-launching {len(old)} trials", file=sys.stderr)
         return args.resume
@@ -632,7 +664,13 @@ def _start_cli(manager: RunManager, args: argparse.Namespace, jobs: list[Job]) -
         _start_local(manager, jobs, sweep_id, None)
     else:
         ray_backend = load_ray_backend()
-        ray_backend.start_ray(manager, jobs, sweep_id, cpus_per_trial=args.cpus_per_trial)
+        ray_backend.start_ray(
+            manager,
+            jobs,
+            sweep_id,
+            cpus_per_trial=args.cpus_per_trial,
+            local_cpus=args.ray_cpus,
+        )
     print(f"sweep {sweep_id}: {len(jobs)} trials on {args.backend}", file=sys.stderr)
     return sweep_id
 

@@ -267,11 +267,13 @@ def start_ray(
     *,
     cpus_per_trial: float = 1.0,
     trainer_factory: TrainerFactory | None = None,
+    local_cpus: int = LOCAL_CPUS,
 ) -> RaySweep:
-    """Connect to Ray and start ``jobs`` as the trials of ``sweep_id`` (configs already valid)."""
+    """Connect to Ray (a local runtime gets ``local_cpus``) and start ``jobs`` as the trials of
+    ``sweep_id`` (their configs already validated)."""
     if not cpus_per_trial > 0:
         raise ConfigError("cpus_per_trial", f"{cpus_per_trial!r} must be a positive number")
-    connect()
+    connect(local_cpus)
     return RaySweep(manager, sweep_id, jobs, cpus_per_trial, trainer_factory)
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 import ray
 
+from core.cli import main as cli_main
 from core.config import RunConfig
 from core.runner import RunManager
 from core.store import RunStore
@@ -77,3 +78,26 @@ def test_stopping_a_ray_sweep_stops_every_trial(manager):
     assert progress.status == "stopped"
     assert progress.counts == {"stopped": 8}
     assert store.metrics(sweep.run_ids)["env_steps"].max() < 2000 * 2 * 64
+
+
+def test_cli_sweep_on_ray_stores_every_trial(ray_runtime, tmp_path, capsys):
+    code = cli_main(
+        ["sweep", "--algo", "a2c", "--grid", "gamma=0.9,0.99", "--backend", "ray"]
+        + ["--set", "n_envs=2", "--set", "n_steps=64", "--set", "eval_every=0", "--steps", "256"]
+        + ["--data-dir", str(tmp_path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    store = RunStore(tmp_path)
+    try:
+        progress = sweep_progress(store, out.splitlines()[0])
+        assert progress.counts == {"finished": 2}
+        assert store.metrics(progress.runs["run_id"].tolist())["update"].max() == 2
+        assert _start_backends(store, progress.runs["run_id"]) == ["ray", "ray"]
+    finally:
+        store.close()
+
+
+def _start_backends(store: RunStore, run_ids) -> list[str]:
+    events = store.events(list(run_ids))
+    return [p["backend"] for p in events.loc[events["kind"] == "started", "payload"]]
