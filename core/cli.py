@@ -8,6 +8,7 @@ code 2 and one line on stderr (no usage dump, no traceback); a run that fails ex
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -221,7 +222,7 @@ class Progress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.runner import RunManager
+    from core.runner import RunError, RunManager
 
     config = train_config(args)
     store = RunStore(args.data_dir)
@@ -246,7 +247,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             status = _follow(manager, run_id, progress)
         except KeyboardInterrupt:
             print("\nstopping …", file=sys.stderr, flush=True)
-            manager.stop(run_id)
+            with contextlib.suppress(RunError):  # it may have ended meanwhile
+                manager.stop(run_id)
             status = manager.wait(run_id)
         progress.end()
         _summary(store, run_id, status, time.perf_counter() - t0)

@@ -342,7 +342,8 @@ class RunManager:
         if self._owns_store:
             self.store.close()
         else:
-            self.store.flush()
+            with contextlib.suppress(StoreError):  # a store closed by its owner is fine here
+                self.store.flush()
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -132,3 +133,25 @@ def test_python_m_core_trains_a_real_run_then_lists_and_exports_it(tmp_path, cap
     )
     assert len(pd.read_csv(out / f"{run_id}_metrics.csv")) == 2
     assert list((out / run_id).glob("events.out.tfevents.*"))
+
+
+def test_ctrl_c_stops_the_run_cleanly_and_keeps_it_in_the_store(tmp_path):
+    data = tmp_path / "d"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "train", "--algo", "a2c", "--env", "CartPole-v1"]
+        + ["--steps", "10000000", "--set", "n_envs=1", "--set", "n_steps=16"]
+        + ["--data-dir", str(data)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run_id = proc.stdout.readline().strip()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and f"stopped: run {run_id}" in err
+    store = RunStore(data)
+    row = store.run(run_id)
+    assert row["status"] == "stopped"
+    assert store.events(run_id).kind.iloc[-1] == "stopped"
