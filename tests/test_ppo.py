@@ -10,10 +10,11 @@ import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
 from core.algos import make_trainer, preset_config
-from core.algos.actor_critic import ActorCritic, FlatAdam, FlatRMSprop
-from core.algos.ppo import adapt_beta
+from core.algos.actor_critic import ActorCritic, FlatAdam, FlatRMSprop, OldPolicy
+from core.algos.ppo import adapt_beta, minibatches
 from core.config import ConfigError, RunConfig
 from core.nets import CategoricalActor, Critic, GaussianActor
+from core.rollout import Batch
 
 PPO_METRICS = (
     "approx_kl",
@@ -217,6 +218,19 @@ def test_target_kl_stops_the_epochs_early():
     ] == pytest.approx(10)
 
 
+def test_minibatches_cover_the_batch_once_per_epoch():
+    obs = torch.arange(10.0).unsqueeze(-1)
+    batch = Batch(obs, torch.zeros(10), torch.zeros(10), torch.zeros(10), obs[:, 0], obs[:, 0])
+    old = OldPolicy(logits=obs.repeat(1, 2))
+    chunks = minibatches(batch, old, 4, torch.Generator().manual_seed(0))
+    assert [len(mb) for mb, _ in chunks] == [4, 4, 2]
+    seen = torch.cat([mb.obs[:, 0] for mb, _ in chunks])
+    assert sorted(seen.tolist()) == list(range(10)) and seen.tolist() != list(range(10))
+    for mb, mb_old in chunks:  # the old policy's rows travel with their samples
+        torch.testing.assert_close(mb_old.logits[:, 0], mb.obs[:, 0])
+    assert minibatches(batch, old, 10, torch.Generator()) == [(batch, old)]
+
+
 def test_set_hyperparams_applies_at_the_next_update():
     trainer = make_trainer(small_config("ppo", lr=1e-3))
     diff = trainer.set_hyperparams(lr=5e-4, clip_eps=0.1)
@@ -263,11 +277,14 @@ def test_state_dict_round_trip_restores_policy_optimizer_beta_and_book():
     torch.testing.assert_close(fresh.actor.net[0].weight.reshape(-1), fresh.ac.flat[:64])
 
 
-def test_gaussian_policy_update_on_pendulum():
-    trainer = make_trainer(small_config("ppo", env_id="Pendulum-v1", log_std_init=-0.5))
+@pytest.mark.parametrize("algo", ["ppo", "ppo-kl"])
+def test_gaussian_policy_update_on_pendulum_with_minibatches(algo):
+    cfg = small_config(algo, env_id="Pendulum-v1", log_std_init=-0.5, minibatch_size=16)
+    trainer = make_trainer(cfg)
     assert float(trainer.actor.log_std.detach()[0]) == -0.5
     metrics = trainer.update().metrics
     assert math.isfinite(metrics["kl_mean"]) and metrics["kl_mean"] > 0
+    assert metrics["epochs_run"] == 10
     returns = trainer.evaluate(2)
     assert len(returns) == 2 and all(-2000 < r <= 0 for r in returns)
 

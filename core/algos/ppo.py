@@ -32,12 +32,13 @@ the tests): the same math as autograd, ~2× faster per gradient step on small ML
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
 import torch
 
-from core.algos.actor_critic import ActorCritic, FlatAdam, StepStats
+from core.algos.actor_critic import ActorCritic, FlatAdam, OldPolicy, StepStats
 from core.config import RunConfig
 from core.envs import make_vec_env
 from core.nets import Critic, make_actor
@@ -116,11 +117,16 @@ def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
     return float("nan") if var == 0 else float(1 - (returns - values).var() / var)
 
 
-def minibatches(n: int, size: int, generator: torch.Generator) -> list[torch.Tensor] | None:
-    """Shuffled index chunks of ``size`` covering 0…n−1, or None when one chunk is the batch."""
-    if size >= n:
-        return None
-    return list(torch.randperm(n, generator=generator).split(size))
+def minibatches(
+    batch: Batch, old: OldPolicy, size: int, generator: torch.Generator
+) -> list[tuple[Batch, OldPolicy]]:
+    """One epoch's minibatches: shuffled chunks of ``size`` (the batch itself if it fits in one)."""
+    if size >= len(batch):
+        return [(batch, old)]
+    return [
+        (batch.subset(idx), old.subset(idx))
+        for idx in torch.randperm(len(batch), generator=generator).split(size)
+    ]
 
 
 def normalized(adv: torch.Tensor) -> torch.Tensor:
@@ -199,42 +205,22 @@ class PPO:
             self.beta = adapt_beta(self.beta, kl_mean, p.kl_target)
         return self.book.finish(metrics, lambda: self.evaluate(cfg.eval_episodes))
 
-    def _epochs(self, batch: Batch, old, clip_eps: float) -> tuple[list[StepStats], int]:
+    def _epochs(self, batch: Batch, old: OldPolicy, clip_eps: float) -> tuple[list, int]:
         """Run the epochs; return the stats of every gradient step taken and steps per epoch."""
         cfg, p = self.config, self.config.params
-        n = len(batch)
-        actions = batch.actions.long() if self.actor.discrete else batch.actions
-        full_adv = normalized(batch.advantages) if cfg.normalize_advantage else batch.advantages
+        if self.actor.discrete:
+            batch = dataclasses.replace(batch, actions=batch.actions.long())
         stats: list[StepStats] = []
-        steps_per_epoch = math.ceil(n / p.minibatch_size)
+        steps_per_epoch = math.ceil(len(batch) / p.minibatch_size)
         for _ in range(p.epochs):
-            chunks = minibatches(n, p.minibatch_size, self.generator)
-            for idx in chunks if chunks is not None else [None]:
-                if idx is None:
-                    mb_obs, mb_act, mb_logp, mb_ret, mb_old = (
-                        batch.obs,
-                        actions,
-                        batch.logp,
-                        batch.returns,
-                        old,
-                    )
-                    adv = full_adv
-                else:
-                    mb_obs, mb_act, mb_logp, mb_ret = (
-                        batch.obs[idx],
-                        actions[idx],
-                        batch.logp[idx],
-                        batch.returns[idx],
-                    )
-                    mb_old = old.subset(idx)
-                    adv = batch.advantages[idx]
-                    adv = normalized(adv) if cfg.normalize_advantage else adv
+            for mb, mb_old in minibatches(batch, old, p.minibatch_size, self.generator):
+                adv = normalized(mb.advantages) if cfg.normalize_advantage else mb.advantages
                 step = self.ac.loss_grad(
-                    mb_obs,
-                    mb_act,
-                    mb_logp,
+                    mb.obs,
+                    mb.actions,
+                    mb.logp,
                     adv,
-                    mb_ret,
+                    mb.returns,
                     mb_old,
                     objective="kl" if p.penalty == "kl" else "clip",
                     clip_eps=clip_eps,
