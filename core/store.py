@@ -512,20 +512,22 @@ class RunStore:
         """A read-only connection, taken from the pool for the duration of one read."""
         with self._readers_lock:
             conn = self._readers.pop() if self._readers else None
-        if conn is None:
-            uri = self.path.resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
+        healthy = False
         try:
+            if conn is None:
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=10)
             yield conn
+            healthy = True
         except sqlite3.Error as e:
-            conn.close()
             raise StoreError(f"reading {self.path} failed: {_one_line(e)}") from None
-        with self._readers_lock:
-            if len(self._readers) < 8 and not self._closed:
-                self._readers.append(conn)
-                conn = None
-        if conn is not None:
-            conn.close()
+        finally:
+            with self._readers_lock:
+                if healthy and len(self._readers) < 8 and not self._closed:
+                    self._readers.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
 
     def runs(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """One row per run (columns ``RUN_COLUMNS``), newest first."""

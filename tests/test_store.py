@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import threading
 
 import numpy as np
 import pytest
@@ -187,3 +188,34 @@ def test_closed_store_refuses_writes(tmp_path):
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.create_run(fake_config())
+
+
+def test_concurrent_incremental_readers_see_every_update_once_in_order(tmp_path):
+    store = RunStore(tmp_path / "d", commit_interval=0.01)
+    run_id = store.create_run(fake_config())
+    n = 300
+    done = threading.Event()
+    seen: list[list[int]] = [[] for _ in range(4)]
+
+    def reader(k: int) -> None:
+        cursor = 0
+        while True:
+            finished = done.is_set()  # read once more after the writer is done
+            df = store.metrics(run_id, after_update=cursor)
+            if not df.empty:
+                seen[k].extend(df["update"].tolist())
+                cursor = int(df["update"].iloc[-1])
+            if finished:
+                return
+
+    threads = [threading.Thread(target=reader, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for u in range(1, n + 1):
+        store.append_update(run_id, _metrics(u, loss=float(u)), [])
+    store.flush()
+    done.set()
+    for t in threads:
+        t.join()
+    assert all(s == list(range(1, n + 1)) for s in seen)
+    store.close()
