@@ -60,7 +60,6 @@ class StepStats:
 
     policy_loss: torch.Tensor
     value_loss: torch.Tensor
-    entropy: torch.Tensor
     clip_frac: torch.Tensor
     approx_kl: torch.Tensor
 
@@ -178,13 +177,11 @@ class ActorCritic:
             p = lsm.exp()
             a_idx = actions.long().unsqueeze(-1)
             logp = lsm.gather(-1, a_idx).squeeze(-1)
-            entropy = -(p * lsm).sum(-1)
         else:
             s = self.log_std
             sigma = s.exp()
             u = (actions - out) / sigma
             logp = (-0.5 * u.pow(2) - s - _HALF_LOG_2PI).sum(-1)
-            entropy = (0.5 + _HALF_LOG_2PI + s).sum().expand(B)
         log_ratio = logp - logp_old
         ratio = log_ratio.exp()
         surrogate = ratio * advantages
@@ -202,7 +199,8 @@ class ActorCritic:
             d_out = g_logp.unsqueeze(-1) * (-p)
             d_out.scatter_add_(-1, a_idx, g_logp.unsqueeze(-1))
             if ent_coef:
-                d_out += (ent_coef / B) * p * (lsm + entropy.unsqueeze(-1))
+                entropy = -(p * lsm).sum(-1, keepdim=True)
+                d_out += (ent_coef / B) * p * (lsm + entropy)
             if objective == "kl":
                 p_old = torch.softmax(old.logits, -1)
                 kl = (p_old * (torch.log_softmax(old.logits, -1) - lsm)).sum(-1)
@@ -220,14 +218,12 @@ class ActorCritic:
                 d_out += (beta / B) * (out - old.mean) / var
                 d_s += (beta / B) * (1 - (var_old + diff2) / var).sum(0)
             self.log_std_grad.copy_(d_s)
+        v_err = v - returns
         self._mlp_backward(self.actor_layers, acts, d_out)
-        self._mlp_backward(
-            self.critic_layers, vacts, ((2 * vf_coef / B) * (v - returns)).unsqueeze(-1)
-        )
+        self._mlp_backward(self.critic_layers, vacts, ((2 * vf_coef / B) * v_err).unsqueeze(-1))
         return StepStats(
             policy_loss=-stats_obj,
-            value_loss=(v - returns).pow(2).mean(),
-            entropy=entropy.mean(),
+            value_loss=v_err.pow(2).mean(),
             clip_frac=((ratio - 1.0).abs() > clip_eps).float().mean(),
             approx_kl=((ratio - 1) - log_ratio).mean(),
         )
