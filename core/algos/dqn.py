@@ -21,6 +21,13 @@ forward pass (same distribution and targets as drawing them one by one, far fewe
 
 One ``update()`` advances ``n_steps × n_envs`` env steps with the gradient steps due in it (zoo
 CartPole: 256 env steps then 128 gradient steps).
+
+Speed: a gradient step of a [256, 256] Q-network on 64 samples is a few matrix products; with
+autograd, ``nn.Module`` calls and ``torch.optim`` most of its time is per-operation overhead. So
+:class:`FlatQ` keeps the network's parameters in one flat tensor (the modules' parameters are views
+of it), runs the forward pass with plain ``addmm`` and the backward pass of the TD loss derived by
+hand (checked against autograd in ``tests/test_dqn.py``); gradient clipping and Adam then act on one
+flat tensor each.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional
 
 from core.config import RunConfig
@@ -38,6 +46,8 @@ from core.envs import final_observations, make_vec_env
 from core.nets import QNetwork
 from core.replay import PrioritizedReplayBuffer, ReplayBuffer, ReplaySample
 from core.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
+
+ADAM_EPS = 1e-8  # torch.optim.Adam's default, which SB3's DQN uses
 
 _ZOO_NET = {"hidden_sizes": (256, 256), "activation": "relu", "n_envs": 1, "n_steps": 256}
 
@@ -108,6 +118,175 @@ def linear_schedule(start: float, end: float, fraction: float, progress: float) 
     return start + (end - start) * min(1.0, progress / fraction)
 
 
+class FlatQ:
+    """A :class:`~core.nets.QNetwork` on one flat parameter tensor, with the TD loss's backward.
+
+    ``flat`` holds every weight and bias (the module's parameters are rebound as views of it, so
+    the module, its ``state_dict`` and checkpoints keep working); ``grad`` is laid out alike.
+    Backward through the heads, for ∂L/∂q = D (shape [B, n_actions]):
+
+    - plain:   ∂W = Dᵀh, ∂b = Σ_i D_i, ∂L/∂h = D W;
+    - dueling: q = v + A − mean_a A, so ∂L/∂v = Σ_a D_a and ∂L/∂A = D − mean_a D;
+
+    then through the hidden layers ∂W = δᵀh_in, ∂b = Σ_i δ_i, δ_in = (δW) ⊙ act′.
+    """
+
+    def __init__(self, net: QNetwork, activation: str) -> None:
+        self.net = net
+        self.dueling = net.dueling
+        self.tanh = activation == "tanh"
+        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
+        params = [p for lin in linears for p in (lin.weight, lin.bias)]
+        if len(params) != len(list(net.parameters())):
+            raise TypeError("FlatQ expects a QNetwork made of Linear layers")
+        self.flat = torch.cat([p.detach().reshape(-1) for p in params])
+        self.grad = torch.zeros_like(self.flat)
+        views, offset = [], 0
+        for p in params:
+            n = p.numel()
+            views.append(
+                (self.flat[offset : offset + n].view_as(p), self.grad[offset : offset + n])
+            )
+            p.data = views[-1][0]
+            offset += n
+        layers = [
+            (
+                views[2 * i][0],
+                views[2 * i + 1][0],
+                views[2 * i][1].view_as(lin.weight),
+                views[2 * i + 1][1],
+            )
+            for i, lin in enumerate(linears)
+        ]
+        n_heads = 2 if self.dueling else 1
+        self.hidden, self.heads = layers[:-n_heads], layers[-n_heads:]
+
+    def forward(self, x: torch.Tensor, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """q(x, ·; θ); if ``inputs`` is given, the input of every layer is appended to it."""
+        if x.dim() > 2:  # a stack of minibatches: [..., obs_dim]
+            return self.forward(x.reshape(-1, x.shape[-1]), inputs).unflatten(0, x.shape[:-1])
+        h = x
+        for W, b, _, _ in self.hidden:
+            if inputs is not None:
+                inputs.append(h)
+            h = torch.addmm(b, h, W.t())
+            h = h.tanh_() if self.tanh else h.relu_()
+        if inputs is not None:
+            inputs.append(h)
+        if not self.dueling:
+            W, b, _, _ = self.heads[0]
+            return torch.addmm(b, h, W.t())
+        (Wv, bv, _, _), (Wa, ba, _, _) = self.heads
+        a = torch.addmm(ba, h, Wa.t())
+        return (a - a.mean(-1, keepdim=True)).add_(torch.addmm(bv, h, Wv.t()))
+
+    def backward(self, inputs: list[torch.Tensor], dq: torch.Tensor) -> None:
+        """Write ∂L/∂θ into ``grad`` given ∂L/∂q = ``dq`` and the ``inputs`` of a forward pass."""
+        h = inputs[-1]
+        if self.dueling:
+            (Wv, _, gWv, gbv), (Wa, _, gWa, gba) = self.heads
+            dv = dq.sum(-1, keepdim=True)
+            da = dq - dq.mean(-1, keepdim=True)
+            torch.mm(dv.t(), h, out=gWv)
+            torch.sum(dv, 0, out=gbv)
+            torch.mm(da.t(), h, out=gWa)
+            torch.sum(da, 0, out=gba)
+            dh = torch.addmm(dv.mm(Wv), da, Wa)
+        else:
+            W, _, gW, gb = self.heads[0]
+            torch.mm(dq.t(), h, out=gW)
+            torch.sum(dq, 0, out=gb)
+            dh = dq.mm(W)
+        for i in range(len(self.hidden) - 1, -1, -1):
+            W, _, gW, gb = self.hidden[i]
+            out = inputs[i + 1]
+            if self.tanh:
+                delta = torch.ops.aten.tanh_backward(dh, out)
+            else:
+                delta = torch.ops.aten.threshold_backward(dh, out, 0.0)
+            torch.mm(delta.t(), inputs[i], out=gW)
+            torch.sum(delta, 0, out=gb)
+            if i:
+                dh = delta.mm(W)
+
+    def td_grad(
+        self,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        onehot_over_b: torch.Tensor,
+        y: torch.Tensor,
+        weights: torch.Tensor | None,
+        huber: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """∇θ of L = (1/B) Σ_i w_i ℓ(δ_i), δ_i = q(s_i, a_i; θ) − y_i, into ``grad``.
+
+        ``actions`` has shape [B, 1]; ``onehot_over_b`` is onehot(a_i)/B, shape [B, n_actions].
+        ℓ′(δ) = clamp(δ, −1, 1) for Huber (ℓ = ½δ² if |δ| < 1 else |δ| − ½) and 2δ for ℓ = δ², so
+        ∂L/∂q = onehot(a_i) · w_i ℓ′(δ_i) / B. Returns (δ, q(s_i, a_i; θ)); :func:`td_loss` gives L.
+        """
+        inputs: list[torch.Tensor] = []
+        q = self.forward(obs, inputs)
+        q_sa = q.gather(-1, actions).squeeze(-1)
+        td = q_sa - y
+        dl = td.clamp(-1.0, 1.0) if huber else 2.0 * td
+        if weights is not None:
+            dl = dl * weights
+        self.backward(inputs, onehot_over_b * dl.unsqueeze(-1))
+        return td, q_sa
+
+
+def td_loss(td: torch.Tensor, weights: torch.Tensor | None, huber: bool) -> torch.Tensor:
+    """(1/B) Σ_i w_i ℓ(δ_i) over the last axis (Huber with threshold 1, or δ²)."""
+    zero = torch.zeros_like(td)
+    if huber:
+        per_sample = functional.smooth_l1_loss(td, zero, reduction="none")
+    else:
+        per_sample = functional.mse_loss(td, zero, reduction="none")
+    if weights is not None:
+        per_sample = per_sample * weights
+    return per_sample.mean(-1)
+
+
+class FusedAdam:
+    """Adam (Kingma & Ba 2015) on one flat tensor in one kernel, the update of ``torch.optim.Adam``.
+
+    m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε),
+    computed by ``torch._fused_adam_`` (the kernel behind ``torch.optim.Adam(fused=True)``).
+    """
+
+    def __init__(self, params: torch.Tensor, lr: float, eps: float, betas=(0.9, 0.999)) -> None:
+        self.params, self.lr, self.eps, self.betas = params, lr, eps, betas
+        self.m = torch.zeros_like(params)
+        self.v = torch.zeros_like(params)
+        self.t = torch.zeros(())
+
+    def step(self, grad: torch.Tensor) -> None:
+        self.t += 1
+        torch._fused_adam_(
+            [self.params],
+            [grad],
+            [self.m],
+            [self.v],
+            [],
+            [self.t],
+            lr=self.lr,
+            beta1=self.betas[0],
+            beta2=self.betas[1],
+            weight_decay=0.0,
+            eps=self.eps,
+            amsgrad=False,
+            maximize=False,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"m": self.m.clone(), "v": self.v.clone(), "t": int(self.t.item())}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.m.copy_(state["m"])
+        self.v.copy_(state["v"])
+        self.t.fill_(int(state["t"]))
+
+
 class DQN:
     """The DQN family as a :class:`~core.trainer.Trainer` (flags: double, dueling, prioritized)."""
 
@@ -125,8 +304,12 @@ class DQN:
         self.q = QNetwork(
             obs_dim, self.n_actions, config.hidden_sizes, config.activation, p.dueling
         )
-        self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.optimizer = torch.optim.Adam(self.q.parameters(), lr=config.lr, fused=True)
+        self.q_target = copy.deepcopy(self.q)
+        self.q.requires_grad_(False)
+        self.q_target.requires_grad_(False)
+        self.online = FlatQ(self.q, config.activation)
+        self.target = FlatQ(self.q_target, config.activation)
+        self.optimizer = FusedAdam(self.online.flat, config.lr, eps=ADAM_EPS)
         self.rng = np.random.default_rng(config.seed)
         if p.prioritized:
             self.replay: ReplayBuffer = PrioritizedReplayBuffer(
@@ -157,19 +340,20 @@ class DQN:
         self._apply_pending()
         self.book.start()
         stats: list[dict[str, torch.Tensor]] = []
-        for _ in range(self.config.n_steps):
-            self._env_step()
-            if self._since_train >= self.config.params.train_freq:
-                self._since_train = 0
-                if self.book.env_steps > self.config.params.learning_starts:
-                    stats.append(self._train(self.config.params.gradient_steps))
+        with torch.no_grad():
+            for _ in range(self.config.n_steps):
+                self._env_step()
+                if self._since_train >= self.config.params.train_freq:
+                    self._since_train = 0
+                    if self.book.env_steps > self.config.params.learning_starts:
+                        stats.append(self._train(self.config.params.gradient_steps))
         return self.book.finish(self._metrics(stats), self._evaluate_for_book)
 
     def evaluate(self, n_episodes: int) -> list[float]:
         """Returns of the greedy policy argmax_a q(s, a; θ) (fixed evaluation seeds)."""
         return evaluate_policy(
             self.config.env_id,
-            lambda obs: self.q(obs).argmax(-1),
+            lambda obs: self.online.forward(obs).argmax(-1),
             n_episodes,
             seed=self.config.seed + 10_000,
         )
@@ -192,10 +376,10 @@ class DQN:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.config = RunConfig.from_json(state["config"])
         self._pending = None
-        self.q.load_state_dict(state["q"])
+        self.q.load_state_dict(state["q"])  # copies into the views of the flat tensors
         self.q_target.load_state_dict(state["q_target"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self._set_lr(self.config.lr)
+        self.optimizer.lr = self.config.lr
         self.replay.load_state_dict(state["replay"])
         self.book.load_state_dict(state["book"])
         self.epsilon = float(state["epsilon"])
@@ -233,82 +417,75 @@ class DQN:
             return actions
         greedy = self.rng.random(n) >= self.epsilon
         if greedy.any():
-            with torch.inference_mode():
-                q = self.q(torch.as_tensor(obs, dtype=torch.float32))
+            q = self.online.forward(torch.as_tensor(obs, dtype=torch.float32))
             actions = np.where(greedy, q.argmax(-1).numpy(), actions)
         return actions
 
     def _update_target(self) -> None:
         """θ⁻ ← τθ + (1 − τ)θ⁻ (τ = 1: hard copy)."""
         tau = self.config.params.tau
-        with torch.no_grad():
-            online, target = list(self.q.parameters()), list(self.q_target.parameters())
-            if tau >= 1.0:
-                torch._foreach_copy_(target, online)
-            else:
-                torch._foreach_lerp_(target, online, tau)
+        if tau >= 1.0:
+            self.target.flat.copy_(self.online.flat)
+        else:
+            self.target.flat.lerp_(self.online.flat, tau)
         self.target_updates += 1
 
     # -- learning -------------------------------------------------------------------------------
 
     def _train(self, n_steps: int) -> dict[str, torch.Tensor]:
-        """``n_steps`` gradient steps; returns stacked per-step statistics (tensors)."""
+        """``n_steps`` gradient steps; returns per-step δ and q(s, a; θ) stacked ([n_steps, B])."""
         p = self.config.params
         if p.prioritized:
             return self._train_prioritized(n_steps)
         block = self.replay.sample((n_steps, p.batch_size), self.rng)
-        with torch.no_grad():
-            q_next_target = self.q_target(block.next_obs)  # θ⁻ is fixed during the block
-            y_plain = None
-            if not p.double:
-                y_plain = td_target(
-                    block.rewards, block.terminated, q_next_target, self.config.gamma
-                )
-        losses, q_sa = [], []
+        q_next_target = self.target.forward(block.next_obs)  # θ⁻ is fixed during the block
+        y_plain = None
+        if not p.double:
+            y_plain = td_target(block.rewards, block.terminated, q_next_target, self.config.gamma)
+        actions = block.actions.unsqueeze(-1)
+        onehot_over_b = functional.one_hot(block.actions, self.n_actions) / p.batch_size
+        tds, q_sa = [], []
         for g in range(n_steps):
             if y_plain is None:
-                with torch.no_grad():
-                    y = td_target(
-                        block.rewards[g],
-                        block.terminated[g],
-                        q_next_target[g],
-                        self.config.gamma,
-                        q_next_online=self.q(block.next_obs[g]),
-                    )
+                y = td_target(
+                    block.rewards[g],
+                    block.terminated[g],
+                    q_next_target[g],
+                    self.config.gamma,
+                    q_next_online=self.online.forward(block.next_obs[g]),
+                )
             else:
                 y = y_plain[g]
-            loss, q, _ = self._gradient_step(block.obs[g], block.actions[g], y, None)
-            losses.append(loss)
+            td, q = self._gradient_step(block.obs[g], actions[g], onehot_over_b[g], y, None)
+            tds.append(td)
             q_sa.append(q)
-        return {"td_loss": torch.stack(losses), "q_sa": torch.stack(q_sa)}
+        return {"td": torch.stack(tds), "q_sa": torch.stack(q_sa)}
 
     def _train_prioritized(self, n_steps: int) -> dict[str, torch.Tensor]:
         """Gradient steps on prioritized minibatches; priorities refresh after every step."""
         p = self.config.params
         replay: PrioritizedReplayBuffer = self.replay  # type: ignore[assignment]
         beta = self.per_beta
-        losses, q_sa, weights = [], [], []
+        tds, q_sa, weights = [], [], []
         for _ in range(n_steps):
             batch = replay.sample_prioritized(p.batch_size, beta, self.rng)
-            with torch.no_grad():
-                y = self._targets(batch)
-            loss, q, td = self._gradient_step(batch.obs, batch.actions, y, batch.weights)
+            y = self._targets(batch)
+            onehot_over_b = functional.one_hot(batch.actions, self.n_actions) / p.batch_size
+            td, q = self._gradient_step(
+                batch.obs, batch.actions.unsqueeze(-1), onehot_over_b, y, batch.weights
+            )
             replay.update_priorities(batch.idx, td.numpy())
-            losses.append(loss)
+            tds.append(td)
             q_sa.append(q)
             weights.append(batch.weights)
-        return {
-            "td_loss": torch.stack(losses),
-            "q_sa": torch.stack(q_sa),
-            "weights": torch.stack(weights),
-        }
+        return {"td": torch.stack(tds), "q_sa": torch.stack(q_sa), "weights": torch.stack(weights)}
 
     def _targets(self, batch: ReplaySample) -> torch.Tensor:
-        online = self.q(batch.next_obs) if self.config.params.double else None
+        online = self.online.forward(batch.next_obs) if self.config.params.double else None
         return td_target(
             batch.rewards,
             batch.terminated,
-            self.q_target(batch.next_obs),
+            self.target.forward(batch.next_obs),
             self.config.gamma,
             q_next_online=online,
         )
@@ -317,28 +494,23 @@ class DQN:
         self,
         obs: torch.Tensor,
         actions: torch.Tensor,
+        onehot_over_b: torch.Tensor,
         y: torch.Tensor,
         weights: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One Adam step on mean_i w_i · ℓ(q(s_i, a_i; θ) − y_i); returns (loss, q_sa, δ)."""
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One Adam step on L(θ) with ‖∇L‖ clipped; returns (δ, q(s_i, a_i; θ) before the step).
+
+        Clipping as ``torch.nn.utils.clip_grad_norm_``: g ← g · min(1, c / (‖g‖ + 10⁻⁶)).
+        """
         p = self.config.params
-        q_sa = self.q(obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        if p.loss == "huber":
-            per_sample = functional.smooth_l1_loss(
-                q_sa, y, reduction="none" if weights is not None else "mean"
-            )
-        else:
-            per_sample = functional.mse_loss(
-                q_sa, y, reduction="none" if weights is not None else "mean"
-            )
-        loss = per_sample if weights is None else (weights * per_sample).mean()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.q.parameters(), p.max_grad_norm, foreach=True)
-        self.optimizer.step()
+        td, q_sa = self.online.td_grad(obs, actions, onehot_over_b, y, weights, p.loss == "huber")
+        grad = self.online.grad
+        coef = p.max_grad_norm / (grad.norm().item() + 1e-6)
+        if coef < 1.0:
+            grad.mul_(coef)
+        self.optimizer.step(grad)
         self.gradient_steps_done += 1
-        q_sa = q_sa.detach()
-        return loss.detach(), q_sa, q_sa - y
+        return td, q_sa
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
@@ -363,8 +535,10 @@ class DQN:
         }
         if stats:
             q_sa = torch.cat([s["q_sa"].flatten() for s in stats])
+            huber = self.config.params.loss == "huber"
+            losses = [td_loss(s["td"], s.get("weights"), huber) for s in stats]
             metrics.update(
-                td_loss=torch.cat([s["td_loss"] for s in stats]).mean().item(),
+                td_loss=torch.cat(losses).mean().item(),
                 q_mean=q_sa.mean().item(),
                 q_max=q_sa.max().item(),
             )
@@ -381,8 +555,4 @@ class DQN:
     def _apply_pending(self) -> None:
         if self._pending is not None:
             self.config, self._pending = self._pending, None
-            self._set_lr(self.config.lr)
-
-    def _set_lr(self, lr: float) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            self.optimizer.lr = self.config.lr
