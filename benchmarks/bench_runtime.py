@@ -180,11 +180,14 @@ def read_speed(root: Path, n_updates: int = 2000, n_runs: int = 4, n_metrics: in
             store.append_update(rid, {"update": u, "env_steps": 256 * u, **values}, [])
     store.flush()
     write = time.perf_counter() - t0
-    full, incr = [], []
+    full, narrow, incr = [], [], []
     for _ in range(5):
         t0 = time.perf_counter()
         df = store.metrics(run_ids)
         full.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        store.metrics(run_ids, columns=["metric_0", "metric_1"])
+        narrow.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         store.metrics(run_ids, after_update=n_updates - 10)
         incr.append(time.perf_counter() - t0)
@@ -194,7 +197,8 @@ def read_speed(root: Path, n_updates: int = 2000, n_runs: int = 4, n_metrics: in
         f"({n_runs * n_updates / write:,.0f} updates/s)"
     )
     print(
-        f"   full read: median {1e3 * statistics.median(full):.1f} ms; "
+        f"   full read: median {1e3 * statistics.median(full):.1f} ms; two named columns: "
+        f"{1e3 * statistics.median(narrow):.1f} ms; "
         f"incremental (last 10 per run): median {1e3 * statistics.median(incr):.2f} ms"
     )
     store.close()

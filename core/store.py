@@ -566,21 +566,37 @@ class RunStore:
             ).fetchall()
         return dict(rows)
 
-    def metrics(self, run_ids: str | list[str], after_update: int = 0) -> pd.DataFrame:
+    def metrics(
+        self,
+        run_ids: str | list[str],
+        after_update: int = 0,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
         """One row per update: run_id, update, env_steps, wall_time, then every reported metric.
 
         Metric columns are floats, NaN where a run does not report a name (or reported NaN).
+        ``columns`` limits the metrics to those names (each present, NaN if never reported),
+        which makes wide reads of many updates proportionally cheaper.
         """
         ids = list(dict.fromkeys(_as_ids(run_ids)))
         marks = ", ".join("?" * len(ids))
         with self._read() as conn:
-            names: list[str] = []
+            reported: list[str] = []
             for (text,) in conn.execute(
                 f"SELECT metric_names FROM runs WHERE run_id IN ({marks})", ids
             ):
-                names.extend(n for n in json.loads(text) if n not in names)
-            cols = ", ".join(_q(c) for c in (*FIXED_METRICS, *names))
-            sql = f'SELECT {cols} FROM metrics WHERE run_id = ? AND "update" > ? ORDER BY "update"'
+                reported.extend(n for n in json.loads(text) if n not in reported)
+            names = reported
+            if columns is not None:
+                names = [c for c in dict.fromkeys(columns) if c not in FIXED_METRICS]
+            selected = [
+                _q(c) if c in reported or c in FIXED_METRICS else "NULL"
+                for c in (*FIXED_METRICS, *names)
+            ]
+            sql = (
+                f"SELECT {', '.join(selected)} FROM metrics "
+                'WHERE run_id = ? AND "update" > ? ORDER BY "update"'
+            )
             blocks = [conn.execute(sql, (rid, int(after_update))).fetchall() for rid in ids]
         # one C-level conversion per run (None → NaN), one DataFrame constructor call
         values = [np.array(b, dtype=float).reshape(len(b), len(names) + 3) for b in blocks]

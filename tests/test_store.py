@@ -219,3 +219,19 @@ def test_concurrent_incremental_readers_see_every_update_once_in_order(tmp_path)
         t.join()
     assert all(s == list(range(1, n + 1)) for s in seen)
     store.close()
+
+
+def test_metrics_read_can_be_limited_to_named_columns(store):
+    a = store.create_run(fake_config())
+    store.append_update(a, _metrics(1, kl_mean=0.5, entropy=0.7, clip_frac=0.1), [])
+    store.flush()
+    df = store.metrics(a, columns=["entropy", "never_reported", "update"])
+    assert list(df.columns) == [
+        "run_id",
+        "update",
+        "env_steps",
+        "wall_time",
+        "entropy",
+        "never_reported",
+    ]
+    assert df.entropy.tolist() == [0.7] and df.never_reported.isna().all()
