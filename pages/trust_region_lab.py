@@ -295,7 +295,7 @@ def _step_numbers(step, delta: float) -> None:
     )
     c2.metric("quadratic ½sᵀFs", f"{step.quadratic_kl:.4f}")
     c1.metric("accepted αʲ", "none: keep θ_old" if accepted is None else f"{accepted.frac:.4g}")
-    c2.metric("ΔJ of the update", f"{accepted.objective_change:+.4g}" if accepted else "0")
+    c2.metric("ΔJ of the update", f"{accepted.objective_change:+.4f}" if accepted else "0")
     with st.expander("The numbers at θ_old"):
         F = step.fisher
         st.markdown(
@@ -341,7 +341,7 @@ def _step_view(scenario: Scenario, window: str):
     """The traced step and both figures for a scenario (pure; cached per scenario)."""
     problem, theta0 = scenario.build(), scenario.theta0()
     step = lab_step(problem, theta0, scenario.settings())
-    bounds = step_bounds(step, scenario.delta) if window == "trust" else problem.bounds
+    bounds = step_bounds(problem, step, scenario.delta) if window == "trust" else problem.bounds
     grid = grid_values(problem, theta0, bounds, n=101)
     ellipse = quadratic_ellipse(step.fisher, scenario.delta)
     fig = step_figure(

@@ -8,19 +8,24 @@ import torch
 from scipy import integrate, stats
 
 from core.labs.toy import (
+    PRESETS,
+    START_LIMIT,
     GaussianBandit,
     Rescaled,
+    Scenario,
     SoftmaxBandit,
     StepSettings,
     TwoStateMDP,
     as_theta,
     escape_iteration,
     grid_values,
+    kl_ball_radii,
     lab_step,
     make_problem,
     quadratic_ellipse,
     run_updates,
     slice_along,
+    step_bounds,
     update,
 )
 
@@ -294,3 +299,61 @@ def test_update_stops_when_policy_is_numerically_deterministic():
 def test_make_problem_rejects_unknown_key():
     with pytest.raises(ValueError, match="unknown problem"):
         make_problem("cartpole")
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_scenario_survives_the_url_round_trip(name):
+    scenario = PRESETS[name]
+    again = Scenario.from_query(scenario.to_query())
+    assert again.to_query() == scenario.to_query()
+    assert again.settings() == scenario.settings()
+    torch.testing.assert_close(again.theta0(), scenario.theta0())
+
+
+def test_scenario_from_malformed_query_is_valid_and_clipped():
+    scenario = Scenario.from_query(
+        {"problem": "kakade", "gamma": "7", "delta": "nan", "start": "1e9,-2", "mode": "?"}
+    )
+    assert scenario.values()["gamma"] == 0.99
+    assert scenario.delta == 0.01
+    assert scenario.start == (START_LIMIT, -2.0)
+    assert scenario.mode == "step"
+    assert Scenario.from_query({"problem": "cartpole"}).problem == "softmax"
+
+
+def test_documented_preset_is_the_documented_case():
+    scenario = PRESETS["Rejected full step"]
+    step = lab_step(scenario.build(), scenario.theta0(), scenario.settings())
+    assert [t.accepted for t in step.trials] == [False, True]
+
+
+@pytest.mark.parametrize("problem", [PROBLEMS["softmax"], PROBLEMS["gaussian"], PROBLEMS["kakade"]])
+def test_best_value_bounds_the_objective_and_is_approached(problem):
+    thetas = 4 * torch.randn(
+        500, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1)
+    )
+    assert float(problem.objective(thetas).max()) <= problem.best_value() + 1e-12
+    path = run_updates(problem, problem.start, "trpo", StepSettings(delta=0.05), 30)
+    assert float(path.objectives[-1]) > problem.best_value() - 0.05
+
+
+def test_kl_ball_radii_hit_the_delta_level_set():
+    bandit = SoftmaxBandit()
+    old = as_theta(bandit.start)
+    radii = kl_ball_radii(bandit, old, 0.01, r_max=5.0, n_rays=8)
+    for r, angle in zip(radii, torch.linspace(0, 2 * math.pi, 9, dtype=torch.float64)[:-1]):
+        u = torch.stack([torch.cos(angle), torch.sin(angle)])
+        assert float(bandit.kl(old, old + r * u)) > 0.01
+        assert float(bandit.kl(old, old + (r - 5.0 / 240) * u)) <= 0.01
+
+
+def test_step_window_holds_the_trials_and_the_kl_ball():
+    bandit = SoftmaxBandit()
+    step = lab_step(bandit, bandit.start, StepSettings(delta=0.01))
+    (x0, x1), (y0, y1) = step_bounds(bandit, step, 0.01)
+    assert x1 - x0 == pytest.approx(y1 - y0)
+    for t in step.trials:
+        assert x0 < float(t.theta[0]) < x1 and y0 < float(t.theta[1]) < y1
+    grid = grid_values(bandit, bandit.start, ((x0, x1), (y0, y1)), n=41)
+    edge = torch.cat([grid.kl[0], grid.kl[-1], grid.kl[:, 0], grid.kl[:, -1]])
+    assert float(edge.min()) > 0.01

@@ -534,16 +534,32 @@ def quadratic_ellipse(F: Tensor, delta: float, n: int = 200) -> Tensor:
     return math.sqrt(2 * delta) * (circle / torch.sqrt(lam)) @ U.T
 
 
-def step_bounds(step: LabStep, delta: float, margin: float = 1.6) -> Bounds:
-    """A square window around θ_old that holds the ellipse ½dᵀFd = δ, both arrows and every
-    trial, with room (``margin`` × the largest extent) for the exact KL ball around them."""
+def kl_ball_radii(
+    problem: ToyProblem, theta_old: Tensor, delta: float, r_max: float, n_rays: int = 72
+) -> Tensor:
+    """Along n_rays directions u from θ_old, the distance to the first point with
+    D̄_KL(θ_old, θ_old + r·u) > δ, searched on r ∈ [0, r_max] (r_max if none)."""
+    angles = torch.linspace(0, 2 * math.pi, n_rays + 1, dtype=DTYPE)[:-1]
+    rays = torch.stack([torch.cos(angles), torch.sin(angles)], -1)
+    r = torch.linspace(0, r_max, 241, dtype=DTYPE)
+    kl = problem.kl(theta_old, theta_old + r[:, None, None] * rays)  # (r, ray)
+    outside = kl > delta
+    first = torch.where(outside.any(0), outside.float().argmax(0), len(r) - 1)
+    return r[first]
+
+
+def step_bounds(problem: ToyProblem, step: LabStep, delta: float, pad: float = 1.15) -> Bounds:
+    """A square window around θ_old holding the ellipse ½dᵀFd = δ, both arrows, every trial and
+    the exact KL ball (up to 3 × the ellipse's size: the exact ball need not be bounded), padded."""
     points = torch.cat(
         [
             quadratic_ellipse(step.fisher, delta, n=64),
             torch.stack([step.vanilla_step, step.natural_step, step.step]),
         ]
     )
-    half = margin * float(points.abs().max())
+    model = float(points.abs().max())
+    ball = float(kl_ball_radii(problem, step.theta_old, delta, 3 * model).max())
+    half = pad * max(model, ball)
     x, y = step.theta_old.tolist()
     return (x - half, x + half), (y - half, y + half)
 
