@@ -129,6 +129,11 @@ def minibatches(
     ]
 
 
+def mean_over_steps(stats: list[StepStats], name: str) -> float:
+    """Mean of one loss term over the gradient steps taken (NaN if an early stop took none)."""
+    return float(torch.stack([getattr(s, name) for s in stats]).mean()) if stats else math.nan
+
+
 def normalized(adv: torch.Tensor) -> torch.Tensor:
     """(Â − mean) / (std + 1e-8), as SB3 does per minibatch."""
     return (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
@@ -191,10 +196,10 @@ class PPO:
             "kl_mean": kl_mean,
             "kl_max": float(final.kl.max()),
             "approx_kl": float((log_ratio.exp() - 1 - log_ratio).mean()),
-            "clip_frac": float(torch.stack([s.clip_frac for s in stats]).mean()),
+            "clip_frac": mean_over_steps(stats, "clip_frac"),
             "epochs_run": len(stats) / steps_per_epoch,
-            "policy_loss": float(torch.stack([s.policy_loss for s in stats]).mean()),
-            "value_loss": float(torch.stack([s.value_loss for s in stats]).mean()),
+            "policy_loss": mean_over_steps(stats, "policy_loss"),
+            "value_loss": mean_over_steps(stats, "value_loss"),
             "entropy": float(final.entropy.mean()),
             "explained_variance": explained_variance(batch.values, batch.returns),
             "lr": lr,
