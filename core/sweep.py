@@ -433,6 +433,10 @@ def sweep_progress(store: RunStore, sweep_id: str) -> SweepProgress:
     runs = sweep_runs(store, sweep_id)
     if runs.empty:
         raise SweepError(f"no sweep {sweep_id!r} in {store.path}")
+    return _progress(sweep_id, runs)
+
+
+def _progress(sweep_id: str, runs: pd.DataFrame) -> SweepProgress:
     replaced = set(runs["parent_id"].dropna())
     trials = runs[~runs["run_id"].isin(replaced)].sort_values("created_at").reset_index(drop=True)
     counts = {str(k): int(v) for k, v in trials["status"].value_counts().items()}
@@ -472,12 +476,12 @@ def sweep_points(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweeps(store: RunStore) -> pd.DataFrame:
-    """One row per sweep in the store: id, algorithms, env, trials, counts, status, created_at."""
+    """One row per sweep in the store, newest first: id, algorithms, env, trial counts, status."""
     runs = store.runs()
     runs = runs[runs["sweep_id"].notna()]
     rows = []
     for sweep_id, group in runs.groupby("sweep_id", sort=False):
-        p = sweep_progress(store, str(sweep_id))
+        p = _progress(str(sweep_id), group)
         rows.append(
             {
                 "sweep_id": sweep_id,
@@ -492,7 +496,8 @@ def sweeps(store: RunStore) -> pd.DataFrame:
             }
         )
     columns = ["sweep_id", "algos", "env_id", "trials", "finished", "failed", "active", "status"]
-    return pd.DataFrame(rows, columns=[*columns, "created_at"])
+    table = pd.DataFrame(rows, columns=[*columns, "created_at"])
+    return table.sort_values("created_at", ascending=False, ignore_index=True)
 
 
 def wait_sweep(

@@ -49,11 +49,42 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 UPLOAD_EXCLUDES = [".venv", ".git", "data", "node_modules", "**/__pycache__"]
 
 
+_CONNECT_LOCK = threading.Lock()
+
+
 def connect(num_cpus: int = LOCAL_CPUS) -> None:
     """Join ``RAY_ADDRESS`` (shipping this repository as the workers' working dir) or start a
-    local runtime with ``num_cpus`` CPUs; a no-op when Ray is already initialised."""
-    if ray.is_initialized():
-        return
+    local runtime with ``num_cpus`` CPUs; a no-op when Ray is already initialised.
+
+    A local runtime's processes get the parent-death signal of the *thread* that started them,
+    so off the main thread (a Streamlit script run ends with its thread) Ray is started from a
+    thread that lives as long as the process.
+    """
+    with _CONNECT_LOCK:
+        if ray.is_initialized():
+            return
+        if threading.current_thread() is threading.main_thread():
+            _init(num_cpus)
+            return
+        started = threading.Event()
+        errors: list[BaseException] = []
+
+        def own_ray() -> None:
+            try:
+                _init(num_cpus)
+            except BaseException as e:
+                errors.append(e)
+            finally:
+                started.set()
+            threading.Event().wait()  # keep this thread, and so the Ray processes, alive
+
+        threading.Thread(target=own_ray, name="ray-owner", daemon=True).start()
+        started.wait()
+        if errors:
+            raise errors[0]
+
+
+def _init(num_cpus: int) -> None:
     if os.environ.get("RAY_ADDRESS"):
         runtime_env = {"working_dir": str(REPO_ROOT), "excludes": UPLOAD_EXCLUDES}
         ray.init(runtime_env=runtime_env, log_to_driver=False)

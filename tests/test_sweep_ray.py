@@ -13,13 +13,18 @@ from core.config import RunConfig
 from core.runner import RunManager
 from core.store import RunStore
 from core.sweep import stop_sweep, sweep_progress
-from core.sweep_ray import launch_ray
+from core.sweep_ray import connect, launch_ray
 from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
 
 
 @pytest.fixture(scope="module")
 def ray_runtime():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    """``ray.init(num_cpus=2)``, started as the app starts it: from a thread that then ends (a
+    Streamlit script run). Ray's processes must outlive that thread, or every test below fails."""
+    script_run = threading.Thread(target=connect, args=(2,))
+    script_run.start()
+    script_run.join()
+    assert ray.cluster_resources().get("CPU") == 2
     yield
     ray.shutdown()
 
