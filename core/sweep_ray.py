@@ -122,7 +122,10 @@ def run_trial(
     state: dict | None,
     checkpoint_every: int,
 ) -> str:
-    """Train one trial inside a Ray worker; returns ``finished`` or ``stopped``, or raises."""
+    """Train one trial inside a Ray worker; returns ``finished`` or ``stopped``, or raises.
+
+    Every push is awaited, so the hub holds all of a trial's reports before its task returns.
+    """
     import torch
 
     from core.algos import make_trainer
@@ -132,6 +135,7 @@ def run_trial(
     trainer = (factory or make_trainer)(config)
     if state is not None:
         trainer.load_state_dict(state)
+    saved = trainer.book.update
     outcome = "stopped" if ray.get(hub.push.remote(run_id, "started", os.getpid())) else None
     while outcome is None and not trainer.done:
         report = trainer.update()
@@ -139,8 +143,9 @@ def run_trial(
         if ray.get(hub.push.remote(run_id, "update", (report.metrics, episodes))):
             outcome = "stopped"
         elif trainer.book.update % checkpoint_every == 0:
-            hub.push.remote(run_id, "checkpoint", _snapshot(trainer))
-    if trainer.book.update > 0:
+            ray.get(hub.push.remote(run_id, "checkpoint", _snapshot(trainer)))
+            saved = trainer.book.update
+    if trainer.book.update > saved:
         ray.get(hub.push.remote(run_id, "checkpoint", _snapshot(trainer)))
     return outcome or "finished"
 
