@@ -170,25 +170,30 @@ def report(results: dict[str, list[Run]], args: argparse.Namespace) -> str:
     lines = [
         f"## DQN on {ENV_ID}: ours vs Stable-Baselines3 (RL-Zoo settings)",
         "",
-        f"{args.steps} env steps, seeds {' '.join(map(str, args.seeds))}, one torch thread, "
+        f"{args.steps} env steps, seeds {' '.join(map(str, args.seeds))} (runs done so far "
+        "listed per seed), one torch thread, "
         f"greedy evaluation of {args.eval_episodes} episodes every {args.eval_every} env steps "
         "(evaluation time excluded from the speeds). "
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}.",
         "",
-        "| variant | env-steps/s (wall) | env-steps per CPU-s | ×SB3 (CPU) "
+        "| variant | env-steps/s (wall) | env-steps per CPU-s | ×SB3 (wall / CPU) "
         "| steps to greedy 475 (per seed) | training return at end (per seed) |",
         "|---|---|---|---|---|---|",
     ]
     for name, runs in results.items():
-        ratio = "1.0"
-        if sb3 is not None and name != "sb3":
-            ratio = f"{statistics.mean(r.cpu_fps for r in runs) / statistics.mean(r.cpu_fps for r in sb3):.1f}"
+        if not runs:
+            continue
+        wall, cpu = [r.fps for r in runs], [r.cpu_fps for r in runs]
+        ratio = "1.0 / 1.0"
+        if sb3 and name != "sb3":
+            ratio_wall = statistics.mean(wall) / statistics.mean(r.fps for r in sb3)
+            ratio_cpu = statistics.mean(cpu) / statistics.mean(r.cpu_fps for r in sb3)
+            ratio = f"{ratio_wall:.1f} / {ratio_cpu:.1f}"
         solved = ", ".join("—" if r.solved_at is None else str(r.solved_at) for r in runs)
         finals = ", ".join(f"{r.final_return:.0f}" for r in runs)
         label = "SB3 DQN" if name == "sb3" else f"ours: {name}"
         lines.append(
-            f"| {label} | {_mean_sd([r.fps for r in runs])} | {_mean_sd([r.cpu_fps for r in runs])} "
-            f"| {ratio} | {solved} | {finals} |"
+            f"| {label} | {_mean_sd(wall)} | {_mean_sd(cpu)} | {ratio} | {solved} | {finals} |"
         )
     lines += ["", "Greedy evaluation curves (env step: mean return):", ""]
     for name, runs in results.items():
@@ -224,10 +229,9 @@ def main() -> None:
                 f"{run.final_return:.0f}",
                 flush=True,
             )
-    text = report(results, args)
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(report(results, args))  # partial results survive an interrupt
+    print(report(results, args))
 
 
 if __name__ == "__main__":

@@ -226,6 +226,19 @@ class FlatQ:
         """
         inputs: list[torch.Tensor] = []
         q = self.forward(obs, inputs)
+        return self.td_backward(inputs, q, actions, onehot_over_b, y, weights, huber)
+
+    def td_backward(
+        self,
+        inputs: list[torch.Tensor],
+        q: torch.Tensor,
+        actions: torch.Tensor,
+        onehot_over_b: torch.Tensor,
+        y: torch.Tensor,
+        weights: torch.Tensor | None,
+        huber: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The part of :meth:`td_grad` after the forward pass that gave ``q`` and ``inputs``."""
         q_sa = q.gather(-1, actions).squeeze(-1)
         td = q_sa - y
         dl = td.clamp(-1.0, 1.0) if huber else 2.0 * td
@@ -442,21 +455,37 @@ class DQN:
         y_plain = None
         if not p.double:
             y_plain = td_target(block.rewards, block.terminated, q_next_target, self.config.gamma)
+        else:  # Double DQN: one forward pass over [s; s′] gives q(s, ·; θ) and q(s′, ·; θ)
+            obs_and_next = torch.cat([block.obs, block.next_obs], dim=1)
         actions = block.actions.unsqueeze(-1)
         onehot_over_b = functional.one_hot(block.actions, self.n_actions) / p.batch_size
+        B, huber = p.batch_size, p.loss == "huber"
         tds, q_sa = [], []
         for g in range(n_steps):
             if y_plain is None:
+                inputs: list[torch.Tensor] = []
+                q_both = self.online.forward(obs_and_next[g], inputs)
                 y = td_target(
                     block.rewards[g],
                     block.terminated[g],
                     q_next_target[g],
                     self.config.gamma,
-                    q_next_online=self.online.forward(block.next_obs[g]),
+                    q_next_online=q_both[B:],
+                )
+                td, q = self.online.td_backward(
+                    [h[:B] for h in inputs],
+                    q_both[:B],
+                    actions[g],
+                    onehot_over_b[g],
+                    y,
+                    None,
+                    huber,
                 )
             else:
-                y = y_plain[g]
-            td, q = self._gradient_step(block.obs[g], actions[g], onehot_over_b[g], y, None)
+                td, q = self.online.td_grad(
+                    block.obs[g], actions[g], onehot_over_b[g], y_plain[g], None, huber
+                )
+            self._clipped_adam_step()
             tds.append(td)
             q_sa.append(q)
         return {"td": torch.stack(tds), "q_sa": torch.stack(q_sa)}
@@ -465,15 +494,16 @@ class DQN:
         """Gradient steps on prioritized minibatches; priorities refresh after every step."""
         p = self.config.params
         replay: PrioritizedReplayBuffer = self.replay  # type: ignore[assignment]
-        beta = self.per_beta
+        beta, huber = self.per_beta, p.loss == "huber"
         tds, q_sa, weights = [], [], []
         for _ in range(n_steps):
             batch = replay.sample_prioritized(p.batch_size, beta, self.rng)
             y = self._targets(batch)
             onehot_over_b = functional.one_hot(batch.actions, self.n_actions) / p.batch_size
-            td, q = self._gradient_step(
-                batch.obs, batch.actions.unsqueeze(-1), onehot_over_b, y, batch.weights
+            td, q = self.online.td_grad(
+                batch.obs, batch.actions[:, None], onehot_over_b, y, batch.weights, huber
             )
+            self._clipped_adam_step()
             replay.update_priorities(batch.idx, td.numpy())
             tds.append(td)
             q_sa.append(q)
@@ -490,27 +520,17 @@ class DQN:
             q_next_online=online,
         )
 
-    def _gradient_step(
-        self,
-        obs: torch.Tensor,
-        actions: torch.Tensor,
-        onehot_over_b: torch.Tensor,
-        y: torch.Tensor,
-        weights: torch.Tensor | None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One Adam step on L(θ) with ‖∇L‖ clipped; returns (δ, q(s_i, a_i; θ) before the step).
+    def _clipped_adam_step(self) -> None:
+        """One Adam step on the gradient in ``online.grad``, its norm clipped first.
 
         Clipping as ``torch.nn.utils.clip_grad_norm_``: g ← g · min(1, c / (‖g‖ + 10⁻⁶)).
         """
-        p = self.config.params
-        td, q_sa = self.online.td_grad(obs, actions, onehot_over_b, y, weights, p.loss == "huber")
         grad = self.online.grad
-        coef = p.max_grad_norm / (grad.norm().item() + 1e-6)
+        coef = self.config.params.max_grad_norm / (grad.norm().item() + 1e-6)
         if coef < 1.0:
             grad.mul_(coef)
         self.optimizer.step(grad)
         self.gradient_steps_done += 1
-        return td, q_sa
 
     # -- bookkeeping ----------------------------------------------------------------------------
 
