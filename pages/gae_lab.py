@@ -25,6 +25,7 @@ BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 MSE_CHOICES = {"mse_centred": "centred bias² (policy gradient)", "mse": "raw bias² (advantage)"}
 SWEEP_PREFIX = "gae-"
 SWEEP_LAMS = [0.0, 0.5, 0.9, 0.95, 1.0]
+MAX_BARS = 20
 
 # URL parameter → (session key, default, parser). The scenario is a link.
 URL = {
@@ -292,10 +293,12 @@ with left:
     )
 with right:
     table = pairs_of(scenario, float(lam))
-    st.plotly_chart(figs.pair_bars_figure(table, lam=float(lam), large=large))
+    shown = table.nlargest(MAX_BARS, "weight").sort_index()
+    st.plotly_chart(figs.pair_bars_figure(shown, lam=float(lam), large=large))
+    note = f" The {MAX_BARS} most visited of {len(table)} pairs." if len(table) > MAX_BARS else ""
     st.caption(
         "Grey: the true advantage. Blue: the estimator's mean with ± one standard deviation of a "
-        "single sample."
+        "single sample." + note
     )
 
 left, right = st.columns([1, 1])
@@ -434,7 +437,8 @@ else:
         r.sweep_id: f"{r.sweep_id} · {r.algos} · {r.trials} runs · {r.status}"
         for r in available.itertuples()
     }
-    sweep_id = st.selectbox(
+    pick, thresh = st.columns([3, 1])
+    sweep_id = pick.selectbox(
         "Sweep",
         ids,
         key="gae.sweep",
@@ -443,10 +447,12 @@ else:
         args=("gae.sweep",),
     )
     st.query_params["sweep"] = sweep_id
-    threshold = st.slider("Threshold for 'steps to threshold'", 100, 500, 400, step=25)
+    threshold = thresh.slider("Return threshold (steps to threshold)", 100, 500, 400, step=25)
 
     def sweep_panel() -> None:
         progress = sweep_progress(store, sweep_id)
+        if active and progress.is_done:
+            st.rerun()  # the whole page: stops this fragment's polling
         runs = progress.runs
         episodes = store.episodes(list(runs["run_id"]))
         summary = figs.sweep_table(runs, episodes, threshold=float(threshold))
@@ -492,12 +498,24 @@ else:
                 runs=("run_id", "size"),
                 final_return=("final_return", "mean"),
                 auc=("auc", "mean"),
+                reached=("steps_to_threshold", "count"),
                 steps_to_threshold=("steps_to_threshold", "mean"),
             )
             .reset_index()
         )
-        b.markdown("**Mean over seeds**")
-        b.dataframe(per_lam.style.format(precision=1), hide_index=True)
+        b.markdown("**Mean over seeds** (steps to threshold: over the runs that reached it)")
+        b.dataframe(
+            per_lam,
+            hide_index=True,
+            column_config={
+                "lam": st.column_config.NumberColumn("λ", format="%.2f"),
+                "runs": st.column_config.NumberColumn("runs"),
+                "final_return": st.column_config.NumberColumn("final return", format="%.1f"),
+                "auc": st.column_config.NumberColumn("AUC / T", format="%.1f"),
+                "reached": st.column_config.NumberColumn(f"reached {threshold}"),
+                "steps_to_threshold": st.column_config.NumberColumn("steps to it", format="%d"),
+            },
+        )
 
     active = not sweep_progress(store, sweep_id).is_done
     st.fragment(run_every=2.0 if active else None)(sweep_panel)()

@@ -20,8 +20,14 @@ VARIANCE = "#2563eb"
 MSE = REFERENCE
 TRUE_A = "#9ca3af"
 
-def _legend_below(fig: go.Figure, hovermode: str = "closest") -> go.Figure:
-    """Legend in rows under the x axis, so long entries never run into the title."""
+
+def _readable(fig: go.Figure, hovermode: str = "closest") -> go.Figure:
+    """Legend in rows under the x axis, so long entries never run into the title; tick labels as
+    large as the text (readable from the back of a lecture hall in presentation mode)."""
+    size = fig.layout.font.size
+    fig.update_xaxes(tickfont={"size": size}, title_font={"size": size + 1})
+    fig.update_yaxes(tickfont={"size": size}, title_font={"size": size + 1})
+    fig.update_traces(selector={"type": "heatmap"}, colorbar={"tickfont": {"size": size}})
     fig.update_layout(
         hovermode=hovermode,
         legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0, "yref": "paper"},
@@ -93,13 +99,21 @@ def lambda_curves_figure(
         annotation_position="top left" if lam > 0.5 else "top right",
     )
     fig.update_xaxes(title_text="λ", range=[-0.02, 1.02], dtick=0.1)
-    fig.update_yaxes(
-        title_text="visitation-weighted error",
-        type="log" if log_y else "linear",
-        exponentformat="e",
-    )
+    fig.update_yaxes(title_text="visitation-weighted error", exponentformat="e")
+    if log_y:
+        fig.update_yaxes(type="log", range=_log_range(curve, [c for c, *_ in series]))
     finish(fig, title="Bias and variance of GAE against λ", large=large, height=500)
-    return _legend_below(fig, "x unified")
+    return _readable(fig, "x unified")
+
+
+def _log_range(curve: pd.DataFrame, columns: list[str], decades: float = 5.0) -> list[float]:
+    """A log-axis range spanning at most ``decades`` below the largest value, so a curve that
+    reaches exactly zero (centred bias² at λ = 1) drops off the bottom instead of squashing the
+    others."""
+    data = curve[columns].to_numpy()
+    top = np.log10(data.max())
+    positive = data[data > 10 ** (top - decades)]
+    return [float(np.log10(positive.min())) - 0.2, float(top) + 0.2]
 
 
 def gamma_lambda_heatmap(
@@ -165,7 +179,7 @@ def gamma_lambda_heatmap(
         f"{MSE_LABELS[mse_column].split(' (')[0]} over γ × λ (target: A at γ_true = {gamma_true:g})"
     )
     finish(fig, title=title, large=large, height=500)
-    return _legend_below(fig)
+    return _readable(fig)
 
 
 def pair_bars_figure(table: pd.DataFrame, *, lam: float, large: bool = False) -> go.Figure:
@@ -194,11 +208,11 @@ def pair_bars_figure(table: pd.DataFrame, *, lam: float, large: bool = False) ->
             ),
         )
     )
-    fig.update_xaxes(title_text="state, action", tickangle=-60 if len(table) > 20 else 0)
+    fig.update_xaxes(title_text="state, action", tickangle=-45 if len(table) > 12 else 0)
     fig.update_yaxes(title_text="advantage", zeroline=True, zerolinecolor="#9ca3af")
     finish(fig, title=f"True A vs the estimator at λ = {lam:.2f}", large=large, height=500)
     fig.update_layout(barmode="group", bargap=0.25)
-    return _legend_below(fig)
+    return _readable(fig)
 
 
 def critic_figure(
@@ -229,7 +243,7 @@ def critic_figure(
     fig.update_xaxes(title_text="state")
     fig.update_yaxes(title_text="value")
     finish(fig, title="The critic's error", large=large, height=360)
-    return _legend_below(fig, "x unified")
+    return _readable(fig, "x unified")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -326,7 +340,7 @@ def sweep_scatter_figure(
     fig.update_xaxes(title_text="λ", range=[-0.05, 1.05])
     fig.update_yaxes(title_text=y_title)
     finish(fig, title=title, large=large, height=400)
-    return _legend_below(fig)
+    return _readable(fig)
 
 
 def sweep_curves_figure(
@@ -357,4 +371,4 @@ def sweep_curves_figure(
     fig.update_xaxes(title_text="env steps")
     fig.update_yaxes(title_text=f"return (moving average of {smooth})")
     finish(fig, title="Learning curves by λ", large=large, height=400)
-    return _legend_below(fig)
+    return _readable(fig)
