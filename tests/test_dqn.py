@@ -132,8 +132,9 @@ def test_fused_adam_matches_torch_adam():
     assert torch.allclose(theta, reference.detach(), atol=1e-6)
 
 
-def test_gradient_step_regresses_online_prediction_on_target_bootstrap():
-    trainer = DQN(_config(learning_starts=10_000, double=True))
+@pytest.mark.parametrize("double", [False, True])
+def test_gradient_step_regresses_online_prediction_on_target_bootstrap(double):
+    trainer = DQN(_config(learning_starts=10_000, double=double))
     trainer.update()  # fill the buffer with random play
     with torch.no_grad():  # make θ⁻ differ from θ, so using the wrong network would show
         for t in trainer.q_target.parameters():
@@ -144,7 +145,8 @@ def test_gradient_step_regresses_online_prediction_on_target_bootstrap():
     stats = trainer._train(1)
     b = trainer.replay.gather(trainer.replay.sample_indices((16,), rng))
     with torch.no_grad():
-        a_star = online_before(b.next_obs).argmax(-1, keepdim=True)
+        chooser = online_before if double else target_before
+        a_star = chooser(b.next_obs).argmax(-1, keepdim=True)
         boot = target_before(b.next_obs).gather(-1, a_star).squeeze(-1)
         y = b.rewards + 0.99 * (1 - b.terminated) * boot
         q_sa = online_before(b.obs).gather(-1, b.actions[:, None]).squeeze(-1)
