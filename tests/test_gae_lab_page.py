@@ -169,3 +169,17 @@ def test_sweep_panel_plots_final_return_against_lambda_from_the_store(page):
     mean = trace(chart_specs(at), "mean over seeds")
     np.testing.assert_allclose(values(mean["x"]), [0.0, 1.0])
     np.testing.assert_allclose(values(mean["y"]), [expected[0.0], expected[1.0]])
+
+
+def test_longer_gamma_true_shows_gammas_own_bias_at_lambda_one(page):
+    at, _ = page
+    at.query_params.update({"gamma": "0.9", "longer": "1", "gtrue": "1", "lam": "1", "size": "0"})
+    run_ok(at)
+    assert at.toggle(key="gae.longer").value is True
+    centred = next(m for m in at.metric if m.label == "centred bias² at λ")
+    expected = lab.lambda_curve(
+        lab.Scenario(error_size=0.0, gamma=0.9, gamma_true=1.0), [1.0]
+    ).iloc[0]["bias2_centred"]
+    assert expected > 1e-4
+    assert float(centred.value) == pytest.approx(expected, rel=1e-2)
+    assert any("γ_true = 1" in s["layout"]["title"]["text"] for s in chart_specs(at))
