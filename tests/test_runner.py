@@ -300,26 +300,29 @@ def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interru
         stdout=subprocess.PIPE,
         text=True,
     )
-    run_id, flushed = None, 0
+    run_id, flushed, lines_after = None, 0, 0
     try:
-        for line in proc.stdout:
+        for line in proc.stdout:  # kill ~0.6 s after the flush: only periodic commits since
             kind, value = line.split()
             if kind == "run":
                 run_id = value
-            elif int(value) >= 150:
+            elif kind == "flushed":
                 flushed = int(value)
-                break
+            elif flushed:
+                lines_after += 1
+                if lines_after == 2:
+                    break
         os.kill(proc.pid, 9)
         killed_at = time.time()
     finally:
         proc.kill()
         proc.wait()
-    assert run_id is not None and flushed >= 150
+    assert run_id is not None and flushed >= 100
     store = RunStore(data)
     m = store.metrics(run_id)
     updates = m["update"].tolist()
     assert updates == list(range(1, len(updates) + 1))  # no holes
-    assert updates[-1] >= flushed >= 150
+    assert updates[-1] >= flushed >= 100
     lost = killed_at - m.t.iloc[-1]  # training time after the last committed update
     assert lost < 1.0, f"{lost:.2f} s of training lost"
     assert store.run(run_id)["status"] == "running"

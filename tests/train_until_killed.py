@@ -1,8 +1,9 @@
 """Helper process for the kill -9 test: trains a fake run forever, reporting commits on stdout.
 
-Usage: ``python -m tests.train_until_killed DATA_DIR``. Prints ``run RUN_ID``, then every ~0.1 s
-``flushed N`` after ``store.flush()`` returned with N updates committed. Each update reports ``t``,
-the wall-clock time it was produced, so the test can bound how much training a kill loses.
+Usage: ``python -m tests.train_until_killed DATA_DIR``. Prints ``run RUN_ID``; then every ~0.3 s
+``alive N`` (N updates committed so far, by the store's own periodic batches), except once, when
+100 updates are committed: ``store.flush()`` and ``flushed N``. Each update reports ``t``, the
+wall-clock time it was produced, so the test can bound how much training a kill loses.
 """
 
 from __future__ import annotations
@@ -33,10 +34,16 @@ def main(data_dir: str) -> None:
     run_id = manager.start(fake_config(total_steps=10**8), trainer_factory=ClockedTrainer)
     print(f"run {run_id}", flush=True)
     tick = threading.Event()
+    flushed = False
     while True:
-        store.flush()
-        print(f"flushed {store.run(run_id)['updates']}", flush=True)
-        tick.wait(0.1)
+        committed = store.run(run_id)["updates"]
+        if not flushed and committed >= 100:
+            store.flush()
+            flushed = True
+            print(f"flushed {store.run(run_id)['updates']}", flush=True)
+        else:
+            print(f"alive {committed}", flush=True)
+        tick.wait(0.3)
 
 
 if __name__ == "__main__":
