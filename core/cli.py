@@ -1,4 +1,4 @@
-"""The headless CLI: ``python -m core train|runs|export|sweep``.
+"""The headless CLI: ``python -m core train|continue|runs|export|sweep``.
 
 Every subcommand is one ``add_*(subparsers)`` function that registers its parser and sets
 ``func``; adding a subcommand is one more entry in :func:`subcommands`. Bad input exits with
@@ -37,7 +37,7 @@ def subcommands() -> list[Callable[[Any], argparse.ArgumentParser]]:
     """The ``add_*`` functions of every subcommand, in help order."""
     from core import sweep
 
-    return [add_train, add_runs, add_export, sweep.add_parser]
+    return [add_train, add_continue, add_runs, add_export, sweep.add_parser]
 
 
 def build_parser() -> Parser:
@@ -222,9 +222,19 @@ class Progress:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    config = train_config(args)
+    return _train_in_foreground(
+        args, lambda manager, on_update: manager.start(config, name=args.name, on_update=on_update)
+    )
+
+
+def _train_in_foreground(args: argparse.Namespace, start: Callable[[Any, Any], str]) -> int:
+    """Start a run with ``start(manager, on_update)``, print its id, follow it to the end.
+
+    Exit code: 0 finished, 130 stopped by Ctrl-C, 1 otherwise.
+    """
     from core.runner import RunError, RunManager
 
-    config = train_config(args)
     store = RunStore(args.data_dir)
     try:
         sink = CsvSink(args.out) if args.out else None
@@ -232,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         store.close()
         raise
     manager = RunManager(store, max_concurrent=1)
-    progress = Progress(config.total_steps)
+    progress = Progress(1)
 
     def on_update(run_id: str, report: Any) -> None:
         if sink is not None:
@@ -241,8 +251,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     try:
-        run_id = manager.start(config, name=args.name, on_update=on_update)
+        run_id = start(manager, on_update)
         print(run_id, flush=True)
+        progress.total = int(store.run(run_id)["total_steps"])
         try:
             status = _follow(manager, run_id, progress)
         except KeyboardInterrupt:
@@ -281,6 +292,30 @@ def _summary(store: RunStore, run_id: str, status: str, seconds: float) -> None:
     print(text, file=sys.stderr)
     if status == "failed" and row.get("error"):
         print(row["error"].strip().splitlines()[-1], file=sys.stderr)
+
+
+def add_continue(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "continue",
+        help="continue a stopped, interrupted or finished run from its last checkpoint",
+        description="Continue a run from its last checkpoint as a new run linked to it. Without "
+        "--steps an interrupted or stopped run finishes its budget.",
+    )
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--steps", type=int, help="extra env steps beyond the checkpoint")
+    p.add_argument("--out", type=Path, metavar="CSV", help="also write metrics to this CSV file")
+    _data_dir_option(p)
+    p.set_defaults(func=cmd_continue)
+    return p
+
+
+def cmd_continue(args: argparse.Namespace) -> int:
+    return _train_in_foreground(
+        args,
+        lambda manager, on_update: manager.continue_run(
+            args.run_id, args.steps, on_update=on_update
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -214,6 +214,7 @@ class RunManager:
         extra_steps: int | None = None,
         *,
         trainer_factory: TrainerFactory | None = None,
+        on_update: UpdateCallback | None = None,
     ) -> str:
         """Start a new run from ``run_id``'s last checkpoint, linked to it by ``parent_id``.
 
@@ -256,6 +257,7 @@ class RunManager:
         return self.start(
             config,
             trainer_factory=trainer_factory,
+            on_update=on_update,
             name=f"{row['name']} (continued)",
             parent_id=run_id,
             sweep_id=row["sweep_id"],

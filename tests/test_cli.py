@@ -32,6 +32,8 @@ BAD_INPUTS = [
     ["train", "--algo", "ppo", "--env", "CartPole-v1", "--preset", "nope"],
     ["train", "--algo", "ppo"],
     ["export", "missing-run"],
+    ["continue", "missing-run"],
+    ["continue", "x", "--steps", "many"],
     ["export", "x", "--format", "parquet"],
     ["frobnicate"],
 ]
@@ -78,6 +80,11 @@ def test_train_prints_run_id_first_and_writes_one_csv_row_per_update(capsys, tmp
     row = store.run(run_id)
     assert row["name"] == "cli" and row["updates"] == 10 and row["status"] == "finished"
     assert store.config(run_id).seed == 3
+
+    assert main(["continue", run_id, "--steps", "16", "--data-dir", str(tmp_path / "d")]) == 0
+    child = capsys.readouterr().out.splitlines()[0]
+    m = store.metrics(child)
+    assert store.run(child)["parent_id"] == run_id and m["update"].tolist() == [11, 12]
 
 
 def test_csv_sink_widens_the_header_when_a_metric_first_appears(tmp_path):
