@@ -112,6 +112,9 @@ class Hub:
     def stop(self) -> None:
         self._stop = True
 
+    def stopped(self) -> bool:
+        return self._stop
+
 
 @ray.remote(max_retries=0)
 def run_trial(
@@ -130,6 +133,8 @@ def run_trial(
 
     from core.algos import make_trainer
 
+    if ray.get(hub.stopped.remote()):
+        return "stopped"  # the sweep was stopped before this trial got a CPU
     torch.set_num_threads(1)
     config = RunConfig.from_json(config_json)
     trainer = (factory or make_trainer)(config)
@@ -188,8 +193,6 @@ class RaySweep:
             task.remote(r, j.config.to_json(), self._hub, trainer_factory, _state(j), every): r
             for r, j in zip(self.run_ids, jobs)
         }
-        self._started: set[str] = set()
-        self._lock = threading.Lock()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._drive, name=f"ray-{sweep_id}", daemon=True)
         register_remote(self)
@@ -200,12 +203,8 @@ class RaySweep:
         return self._done.is_set()
 
     def stop(self) -> None:
-        """Stop every trial after its current update; trials not started yet are cancelled."""
+        """Stop every trial after its current update; trials not started yet end at once."""
         self._hub.stop.remote()
-        with self._lock:
-            waiting = [ref for ref, run_id in self._pending.items() if run_id not in self._started]
-        for ref in waiting:
-            ray.cancel(ref)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until every trial has ended and its last report is stored."""
@@ -219,9 +218,7 @@ class RaySweep:
                 )
                 self._drain()
                 for ref in ready:
-                    with self._lock:
-                        run_id = self._pending.pop(ref)
-                    self._settle(run_id, ref)
+                    self._settle(self._pending.pop(ref), ref)
         except Exception as e:  # Ray went away under the driver: say so on every open trial
             reason = f"lost the Ray runtime: {' '.join(str(e).split())[:200]}"
             for run_id in self._pending.values():
@@ -240,8 +237,6 @@ class RaySweep:
 
         for run_id, kind, payload in ray.get(self._hub.drain.remote()):
             if kind == "started":
-                with self._lock:
-                    self._started.add(run_id)
                 self.store.set_status(run_id, "running")
                 event = {"backend": "ray", "pid": payload}
                 self.store.add_event(run_id, "started", self._env_steps[run_id], event)
@@ -277,8 +272,6 @@ class RaySweep:
         env_step = self._env_steps[run_id]
         try:
             status = ray.get(ref)
-        except ray.exceptions.TaskCancelledError:
-            status = "stopped"
         except Exception as e:  # a failing trial must not stop the others
             error = str(e)
             line = next((s for s in reversed(error.splitlines()) if s.strip()), "failed")

@@ -12,7 +12,7 @@ from core.cli import main as cli_main
 from core.config import RunConfig
 from core.runner import RunManager
 from core.store import RunStore
-from core.sweep import stop_sweep, sweep_progress
+from core.sweep import resume_sweep, stop_sweep, sweep_progress
 from core.sweep_ray import connect, launch_ray
 from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
 
@@ -69,20 +69,43 @@ def test_ray_sweep_streams_metrics_while_running_and_a_failing_trial_fails_alone
     assert store.episodes(list(finished))["ret"].gt(0).all()
 
 
-def test_stopping_a_ray_sweep_stops_every_trial(manager):
+def test_stopped_ray_sweep_stops_every_trial_and_resumes_from_checkpoints(manager):
     store = manager.store
     sweep = launch_ray(manager, short_sweep(total_updates=2000))
-    tick = threading.Event()
-    deadline = time.monotonic() + 120
-    while store.metrics(sweep.run_ids).empty and time.monotonic() < deadline:
-        tick.wait(0.1)
-    assert not store.metrics(sweep.run_ids).empty
+    assert wait_until(lambda: len(store.metrics(sweep.run_ids)) >= 2, 120)
     assert len(stop_sweep(manager, sweep.sweep_id)) == 8
     assert sweep.wait(timeout=120)
     progress = sweep_progress(store, sweep.sweep_id)
     assert progress.status == "stopped"
     assert progress.counts == {"stopped": 8}
-    assert store.metrics(sweep.run_ids)["env_steps"].max() < 2000 * 2 * 64
+    trained = store.metrics(sweep.run_ids).groupby("run_id")["env_steps"].max()
+    assert trained.max() < 2000 * 2 * 64
+    assert all(not store.checkpoints(r).empty for r in trained.index)  # saved on stop
+
+    relaunched = resume_sweep(manager, sweep.sweep_id, backend="ray")
+    assert set(relaunched) == set(sweep.run_ids)
+    new = sweep_progress(store, sweep.sweep_id).runs.set_index("parent_id")["run_id"]
+    first, parent = new[trained.idxmax()], trained.idxmax()
+
+    def continued() -> bool:
+        steps = store.metrics(first)["env_steps"]
+        return not steps.empty and steps.min() > trained[parent]
+
+    assert wait_until(continued, 120)  # its first update goes on from the checkpoint
+    stop_sweep(manager, sweep.sweep_id)
+    assert wait_until(lambda: sweep_progress(store, sweep.sweep_id).is_done, 120)
+    assert sweep_progress(store, sweep.sweep_id).total == 8
+
+
+def wait_until(condition, timeout: float) -> bool:
+    """Poll ``condition`` every 0.1 s until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    tick = threading.Event()
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        tick.wait(0.1)
+    return True
 
 
 def test_cli_sweep_on_ray_stores_every_trial(ray_runtime, tmp_path, capsys):
