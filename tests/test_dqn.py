@@ -44,19 +44,27 @@ def test_double_target_differs_from_plain_on_handcrafted_batch():
     assert double.tolist() == pytest.approx([1.0 + 0.9 * 1.0, 0.5 + 0.9 * 2.0])
 
 
-def test_terminated_zeroes_the_bootstrap_and_truncated_does_not():
-    trainer = DQN(_config(double=True))
-    s_next = np.array([[0.1, 0.2, 0.03, -0.1]] * 2, dtype=np.float32)
+@pytest.mark.parametrize("prioritized", [False, True])
+def test_terminated_zeroes_the_bootstrap_and_truncated_does_not(prioritized):
+    trainer = DQN(_config(double=True, prioritized=prioritized))
+    s, s_next = np.zeros((2, 4), dtype=np.float32), np.array([[0.1, 0.2, 0.03, -0.1]] * 2)
     trainer.replay.add(
-        s_next, np.array([0, 1]), np.array([1.0, 1.0]), s_next, np.array([1, 0]), np.array([0, 1])
+        s, np.array([0, 0]), np.array([1.0, 1.0]), s_next, np.array([1, 0]), np.array([0, 1])
     )
-    batch = trainer.replay.gather(np.array([0, 1]))
     with torch.no_grad():
-        y = trainer._targets(batch)
-        a_star = trainer.q(batch.next_obs[1]).argmax()
-        bootstrap = trainer.q_target(batch.next_obs[1])[a_star]
-    assert y[0].item() == pytest.approx(1.0)  # terminated: y = r
-    assert y[1].item() == pytest.approx(1.0 + 0.99 * bootstrap.item())  # truncated: bootstraps
+        s_next_t = torch.as_tensor(s_next[:1], dtype=torch.float32)
+        bootstrap = trainer.q_target(s_next_t)[0, trainer.q(s_next_t).argmax()].item()
+        q_sa = trainer.q(torch.as_tensor(s[:1]))[0, 0].item()
+    rng = copy.deepcopy(trainer.rng)
+    td = trainer._train(1)["td"][0]
+    if prioritized:
+        idx = trainer.replay.tree.sample((16,), rng)
+    else:
+        idx = trainer.replay.sample_indices((1, 16), rng)[0]
+    y = q_sa - td.numpy()  # the targets the trainer used, row by row
+    assert np.allclose(y[idx == 0], 1.0)  # terminated: y = r
+    assert np.allclose(y[idx == 1], 1.0 + 0.99 * bootstrap, atol=1e-5)  # truncated: bootstraps
+    assert (idx == 0).any() and (idx == 1).any()
 
 
 def test_episode_end_stores_the_final_observation_not_the_reset_one():

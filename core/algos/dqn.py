@@ -44,7 +44,7 @@ from torch.nn import functional
 from core.config import RunConfig
 from core.envs import final_observations, make_vec_env
 from core.nets import QNetwork
-from core.replay import PrioritizedReplayBuffer, ReplayBuffer, ReplaySample
+from core.replay import PrioritizedReplayBuffer, ReplayBuffer
 from core.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
 
 ADAM_EPS = 1e-8  # torch.optim.Adam's default, which SB3's DQN uses
@@ -459,27 +459,18 @@ class DQN:
             obs_and_next = torch.cat([block.obs, block.next_obs], dim=1)
         actions = block.actions.unsqueeze(-1)
         onehot_over_b = functional.one_hot(block.actions, self.n_actions) / p.batch_size
-        B, huber = p.batch_size, p.loss == "huber"
+        huber = p.loss == "huber"
         tds, q_sa = [], []
         for g in range(n_steps):
             if y_plain is None:
-                inputs: list[torch.Tensor] = []
-                q_both = self.online.forward(obs_and_next[g], inputs)
-                y = td_target(
+                td, q = self._double_td_grad(
+                    obs_and_next[g],
+                    actions[g],
+                    onehot_over_b[g],
                     block.rewards[g],
                     block.terminated[g],
                     q_next_target[g],
-                    self.config.gamma,
-                    q_next_online=q_both[B:],
-                )
-                td, q = self.online.td_backward(
-                    [h[:B] for h in inputs],
-                    q_both[:B],
-                    actions[g],
-                    onehot_over_b[g],
-                    y,
                     None,
-                    huber,
                 )
             else:
                 td, q = self.online.td_grad(
@@ -498,11 +489,24 @@ class DQN:
         tds, q_sa, weights = [], [], []
         for _ in range(n_steps):
             batch = replay.sample_prioritized(p.batch_size, beta, self.rng)
-            y = self._targets(batch)
+            actions = batch.actions.unsqueeze(-1)
             onehot_over_b = functional.one_hot(batch.actions, self.n_actions) / p.batch_size
-            td, q = self.online.td_grad(
-                batch.obs, batch.actions[:, None], onehot_over_b, y, batch.weights, huber
-            )
+            q_next_target = self.target.forward(batch.next_obs)
+            if p.double:
+                td, q = self._double_td_grad(
+                    torch.cat([batch.obs, batch.next_obs]),
+                    actions,
+                    onehot_over_b,
+                    batch.rewards,
+                    batch.terminated,
+                    q_next_target,
+                    batch.weights,
+                )
+            else:
+                y = td_target(batch.rewards, batch.terminated, q_next_target, self.config.gamma)
+                td, q = self.online.td_grad(
+                    batch.obs, actions, onehot_over_b, y, batch.weights, huber
+                )
             self._clipped_adam_step()
             replay.update_priorities(batch.idx, td.numpy())
             tds.append(td)
@@ -510,14 +514,28 @@ class DQN:
             weights.append(batch.weights)
         return {"td": torch.stack(tds), "q_sa": torch.stack(q_sa), "weights": torch.stack(weights)}
 
-    def _targets(self, batch: ReplaySample) -> torch.Tensor:
-        online = self.online.forward(batch.next_obs) if self.config.params.double else None
-        return td_target(
-            batch.rewards,
-            batch.terminated,
-            self.target.forward(batch.next_obs),
-            self.config.gamma,
-            q_next_online=online,
+    def _double_td_grad(
+        self,
+        obs_and_next: torch.Tensor,
+        actions: torch.Tensor,
+        onehot_over_b: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        q_next_target: torch.Tensor,
+        weights: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Double DQN's TD gradient from one forward pass over the rows [s; s′].
+
+        The first B rows give q(s, ·; θ) (the prediction, and the backward pass), the last B give
+        q(s′, ·; θ), which picks a* = argmax_a q(s′, a; θ) for the target.
+        """
+        B = len(rewards)
+        inputs: list[torch.Tensor] = []
+        q_both = self.online.forward(obs_and_next, inputs)
+        y = td_target(rewards, terminated, q_next_target, self.config.gamma, q_both[B:])
+        huber = self.config.params.loss == "huber"
+        return self.online.td_backward(
+            [h[:B] for h in inputs], q_both[:B], actions, onehot_over_b, y, weights, huber
         )
 
     def _clipped_adam_step(self) -> None:
