@@ -162,9 +162,15 @@ def test_gradient_step_regresses_online_prediction_on_target_bootstrap(double):
     assert td_loss(stats["td"], None, True).item() == pytest.approx(expected.item(), rel=1e-5)
     for t, t0 in zip(trainer.q_target.parameters(), target_before.parameters()):
         assert torch.equal(t, t0)  # gradient steps never touch θ⁻
-    assert any(
-        not torch.equal(p, p0) for p, p0 in zip(trainer.q.parameters(), online_before.parameters())
-    )
+    # the parameters moved as one clipped torch.optim.Adam step on the autograd gradient would
+    reference = copy.deepcopy(online_before).requires_grad_(True)
+    adam = torch.optim.Adam(reference.parameters(), lr=trainer.config.lr, eps=1e-8)
+    q_ref = reference(b.obs).gather(-1, b.actions[:, None]).squeeze(-1)
+    functional.smooth_l1_loss(q_ref, y).backward()
+    torch.nn.utils.clip_grad_norm_(reference.parameters(), trainer.config.params.max_grad_norm)
+    adam.step()
+    for p, p_ref in zip(trainer.q.parameters(), reference.parameters()):
+        assert torch.allclose(p, p_ref.detach(), atol=1e-6)
 
 
 def test_target_refresh_counts_env_steps_and_soft_update_interpolates():
