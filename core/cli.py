@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
     except Exception as e:
         if not isinstance(e, _user_errors()):
             raise
@@ -252,9 +255,9 @@ def _train_in_foreground(args: argparse.Namespace, start: Callable[[Any, Any], s
     t0 = time.perf_counter()
     try:
         run_id = start(manager, on_update)
-        print(run_id, flush=True)
         progress.total = int(store.run(run_id)["total_steps"])
         try:
+            print(run_id, flush=True)
             status = _follow(manager, run_id, progress)
         except KeyboardInterrupt:
             print("\nstopping …", file=sys.stderr, flush=True)
