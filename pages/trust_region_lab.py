@@ -399,7 +399,7 @@ def _paths_view(scenario: Scenario):
 
 def _show_updates(scenario: Scenario, problem) -> None:
     paths, fig, objective_fig = _paths_view(scenario)
-    left, right = st.columns([1.5, 1], gap="large")
+    left, right = st.columns([1.8, 1], gap="medium")
     with left:
         st.plotly_chart(
             fig,

@@ -149,3 +149,16 @@ def test_saturated_start_shows_a_warning_instead_of_a_step():
     at = _run({"problem": "kakade", "start": "-50,50"})
     assert not at.exception
     assert any("no trust-region step" in w.value for w in at.warning)
+
+
+def test_lab_state_survives_leaving_the_page_and_coming_back():
+    app = str(Path(PAGE).parents[1] / "app.py")
+    at = AppTest.from_file(app, default_timeout=120).run()
+    at = at.switch_page("pages/trust_region_lab.py").run()
+    at = at.sidebar.number_input(key="trl_delta").set_value(0.03).run()
+    at = at.switch_page("pages/home.py").run()
+    assert not at.exception
+    at = at.switch_page("pages/trust_region_lab.py").run()
+    assert not at.exception
+    assert at.sidebar.number_input(key="trl_delta").value == 0.03
+    _assert_step_figure(at, 0.03)

@@ -283,11 +283,12 @@ def paths_figure(
         )
     fig.add_trace(_start_marker(_np(theta0), "θ₀"))
     fig.update_layout(
-        legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
+        legend=dict(orientation="h", yanchor="top", y=-0.14, x=0),
         clickmode="event+select",
         hovermode="closest",
     )
-    return _layout(fig, height=860)
+    aspect = (bounds[1][1] - bounds[1][0]) / (bounds[0][1] - bounds[0][0])
+    return _layout(fig, height=int(min(max(700 * aspect + 170, 450), 870)))
 
 
 def objective_figure(paths: Sequence[Path], optimum: float | None = None) -> go.Figure:

@@ -840,7 +840,5 @@ PRESETS: dict[str, Scenario] = {
         start=(-2.0, 2.0),
         delta=0.01,
         scale=3.0,
-        mode="updates",
-        n_updates=15,
     ),
 }
