@@ -206,12 +206,31 @@ class DQNConfig:
     buffer_size: int = param(100_000, "Replay buffer size", low=1, high=10_000_000)
     batch_size: int = param(64, "Batch size", low=1, high=65_536)
     learning_starts: int = param(1000, "Learning starts (env steps)", low=0, high=10_000_000)
-    train_freq: int = param(4, "Train every (env steps)", low=1, high=100_000)
+    train_freq: int = param(
+        4,
+        "Train every (env steps)",
+        low=1,
+        high=100_000,
+        help="Env steps between training rounds (summed over the parallel envs).",
+    )
     gradient_steps: int = param(1, "Gradient steps per train", low=1, high=100_000)
     target_update_interval: int = param(
-        1000, "Target update every (env steps)", low=1, high=10_000_000, live=True
+        1000,
+        "Target update every (env steps)",
+        low=1,
+        high=10_000_000,
+        live=True,
+        help="Counts env steps, not gradient steps (SB3 semantics): with train_freq 256 and "
+        "interval 10, θ⁻ is refreshed once before each block of gradient steps.",
     )
-    tau: float = param(1.0, "Target update τ (1 = hard copy)", low=0, low_open=True, high=1.0)
+    tau: float = param(
+        1.0,
+        "Target update τ (1 = hard copy)",
+        low=0,
+        low_open=True,
+        high=1.0,
+        help="At each refresh θ⁻ ← τθ + (1 − τ)θ⁻.",
+    )
     exploration_fraction: float = param(0.1, "ε decay fraction of budget", low=0, high=1.0)
     exploration_initial_eps: float = param(1.0, "Initial ε", low=0, high=1.0)
     exploration_final_eps: float = param(0.05, "Final ε", low=0, high=1.0, live=True)
