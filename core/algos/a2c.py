@@ -131,7 +131,7 @@ class A2C:
         log_ratio = final.logp - batch.logp
         metrics = {
             "policy_loss": float(-(adv * batch.logp).mean()),
-            "value_loss": float(step.value_loss),
+            "value_loss": float(step.value_error.pow(2).mean()),
             "entropy": float(final.entropy.mean()),
             "explained_variance": explained_variance(batch.values, batch.returns),
             "approx_kl": float((log_ratio.exp() - 1 - log_ratio).mean()),

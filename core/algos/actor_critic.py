@@ -56,12 +56,29 @@ class OldPolicy:
 
 @dataclass
 class StepStats:
-    """Scalars of one minibatch loss (0-d tensors, so no sync happens in the loop)."""
+    """Per-sample terms of one minibatch loss, kept as computed (summaries are taken afterwards,
+    so the gradient loop spends no operations on them): log r, the objective obj_i and V − R."""
 
-    policy_loss: torch.Tensor
-    value_loss: torch.Tensor
-    clip_frac: torch.Tensor
-    approx_kl: torch.Tensor
+    log_ratio: torch.Tensor
+    objective: torch.Tensor
+    value_error: torch.Tensor
+
+    def approx_kl(self) -> float:
+        """k3 estimate of KL(π_old‖π_θ) on the minibatch: mean((r − 1) − log r)."""
+        return float((self.log_ratio.exp() - 1 - self.log_ratio).mean())
+
+
+def summarize(steps: list[StepStats], clip_eps: float) -> dict[str, float]:
+    """Means over all samples of all steps: policy loss −obj, value loss (V − R)², clip fraction
+    (share of ratios with |r − 1| > ε); NaN when no step was taken."""
+    if not steps:
+        return {"policy_loss": math.nan, "value_loss": math.nan, "clip_frac": math.nan}
+    log_ratio = torch.cat([s.log_ratio for s in steps])
+    return {
+        "policy_loss": -float(torch.cat([s.objective for s in steps]).mean()),
+        "value_loss": float(torch.cat([s.value_error for s in steps]).pow(2).mean()),
+        "clip_frac": float(((log_ratio.exp() - 1).abs() > clip_eps).float().mean()),
+    }
 
 
 @dataclass
@@ -193,7 +210,6 @@ class ActorCritic:
         else:
             obj = surrogate
             g_logp = surrogate * (-1.0 / B)
-        stats_obj = obj.mean()
         # ∂loss/∂(actor output)
         if self.discrete:
             d_out = g_logp.unsqueeze(-1) * (-p)
@@ -204,7 +220,7 @@ class ActorCritic:
             if objective == "kl":
                 p_old = torch.softmax(old.logits, -1)
                 kl = (p_old * (torch.log_softmax(old.logits, -1) - lsm)).sum(-1)
-                stats_obj = stats_obj - beta * kl.mean()
+                obj = obj - beta * kl
                 d_out += (beta / B) * (p - p_old)
         else:
             d_out = g_logp.unsqueeze(-1) * u / sigma
@@ -214,24 +230,20 @@ class ActorCritic:
                 diff2 = (out - old.mean).pow(2)
                 var_old = (2 * old.log_std).exp()
                 kl = (s - old.log_std + 0.5 * (var_old + diff2) / var - 0.5).sum(-1)
-                stats_obj = stats_obj - beta * kl.mean()
+                obj = obj - beta * kl
                 d_out += (beta / B) * (out - old.mean) / var
                 d_s += (beta / B) * (1 - (var_old + diff2) / var).sum(0)
             self.log_std_grad.copy_(d_s)
         v_err = v - returns
         self._mlp_backward(self.actor_layers, acts, d_out)
         self._mlp_backward(self.critic_layers, vacts, ((2 * vf_coef / B) * v_err).unsqueeze(-1))
-        return StepStats(
-            policy_loss=-stats_obj,
-            value_loss=v_err.pow(2).mean(),
-            clip_frac=((ratio - 1.0).abs() > clip_eps).float().mean(),
-            approx_kl=((ratio - 1) - log_ratio).mean(),
-        )
+        return StepStats(log_ratio, obj, v_err)
 
-    def clip_grad_norm(self, max_norm: float) -> torch.Tensor:
+    def clip_grad_norm(self, max_norm: float) -> float:
         """Scale ``grad`` to norm ≤ max_norm (as ``nn.utils.clip_grad_norm_``); return the norm."""
-        norm = torch.linalg.vector_norm(self.grad)
-        self.grad.mul_((max_norm / (norm + 1e-6)).clamp(max=1.0))
+        norm = float(torch.linalg.vector_norm(self.grad))
+        if norm > max_norm:
+            self.grad.mul_(max_norm / (norm + 1e-6))
         return norm
 
     # -- MLP forward / backward ---------------------------------------------------------------

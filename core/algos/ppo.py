@@ -20,11 +20,11 @@ One update:
 Reported per update (besides ``Bookkeeper.finish``'s): ``kl_mean`` (exact mean KL(π_old‖π_new) on
 the batch after the epochs), ``kl_max``, ``approx_kl`` (k3 = mean((r−1) − log r) on the same batch),
 ``clip_frac`` (share of samples with |r − 1| > ε over all gradient steps), ``epochs_run`` (gradient
-steps / minibatches per epoch, < ``epochs`` after an early stop), ``policy_loss`` and ``value_loss``
-(means over the gradient steps), ``entropy`` (after the epochs), ``explained_variance``
-(1 − Var(R − V_old)/Var(R)), ``lr``, ``clip_eps``; ``kl_beta`` (the β used in this update's
-loss) only in KL-penalty mode: the clip objective has no β, so the name is absent there rather
-than a made-up number.
+steps / minibatches per epoch, < ``epochs`` after an early stop), ``policy_loss`` (−obj) and
+``value_loss`` (means over all samples of all gradient steps), ``entropy`` (after the epochs),
+``explained_variance`` (1 − Var(R − V_old)/Var(R)), ``lr``, ``clip_eps``; ``kl_beta`` (the β
+used in this update's loss) only in KL-penalty mode: the clip objective has no β, so the name is
+absent there rather than a made-up number.
 
 The losses' gradients are derived by hand (``core.algos.actor_critic``; checked against autograd in
 the tests): the same math as autograd, ~2× faster per gradient step on small MLPs.
@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from core.algos.actor_critic import ActorCritic, FlatAdam, OldPolicy, StepStats
+from core.algos.actor_critic import ActorCritic, FlatAdam, OldPolicy, StepStats, summarize
 from core.config import RunConfig
 from core.envs import make_vec_env
 from core.nets import Critic, make_actor
@@ -129,11 +129,6 @@ def minibatches(
     ]
 
 
-def mean_over_steps(stats: list[StepStats], name: str) -> float:
-    """Mean of one loss term over the gradient steps taken (NaN if an early stop took none)."""
-    return float(torch.stack([getattr(s, name) for s in stats]).mean()) if stats else math.nan
-
-
 def normalized(adv: torch.Tensor) -> torch.Tensor:
     """(Â − mean) / (std + 1e-8), as SB3 does per minibatch."""
     return (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
@@ -196,10 +191,8 @@ class PPO:
             "kl_mean": kl_mean,
             "kl_max": float(final.kl.max()),
             "approx_kl": float((log_ratio.exp() - 1 - log_ratio).mean()),
-            "clip_frac": mean_over_steps(stats, "clip_frac"),
+            **summarize(stats, clip_eps),
             "epochs_run": len(stats) / steps_per_epoch,
-            "policy_loss": mean_over_steps(stats, "policy_loss"),
-            "value_loss": mean_over_steps(stats, "value_loss"),
             "entropy": float(final.entropy.mean()),
             "explained_variance": explained_variance(batch.values, batch.returns),
             "lr": lr,
@@ -215,11 +208,14 @@ class PPO:
         cfg, p = self.config, self.config.params
         if self.actor.discrete:
             batch = dataclasses.replace(batch, actions=batch.actions.long())
-        stats: list[StepStats] = []
         steps_per_epoch = math.ceil(len(batch) / p.minibatch_size)
+        normalize_each = cfg.normalize_advantage and steps_per_epoch > 1
+        if cfg.normalize_advantage and not normalize_each:  # one minibatch: normalize once
+            batch = dataclasses.replace(batch, advantages=normalized(batch.advantages))
+        stats: list[StepStats] = []
         for _ in range(p.epochs):
             for mb, mb_old in minibatches(batch, old, p.minibatch_size, self.generator):
-                adv = normalized(mb.advantages) if cfg.normalize_advantage else mb.advantages
+                adv = normalized(mb.advantages) if normalize_each else mb.advantages
                 step = self.ac.loss_grad(
                     mb.obs,
                     mb.actions,
@@ -233,7 +229,7 @@ class PPO:
                     vf_coef=p.vf_coef,
                     ent_coef=p.ent_coef,
                 )
-                if p.target_kl is not None and float(step.approx_kl) > p.target_kl:
+                if p.target_kl is not None and step.approx_kl() > p.target_kl:
                     return stats, steps_per_epoch
                 self.ac.clip_grad_norm(p.max_grad_norm)
                 self.optimizer.step(self.ac.grad)
