@@ -450,10 +450,11 @@ def main() -> None:
     if st.query_params.to_dict() != query:
         st.query_params.from_dict(query)
     problem, theta0 = scenario.build(), scenario.theta0()
-    if not solvable(problem, theta0, scenario.damping):
+    if not solvable(problem, theta0):
         st.warning(
-            "At this θ₀ the gradient is zero or the Fisher matrix is singular (the policy is "
-            "deterministic to float64 precision): no trust-region step is defined. Move θ₀."
+            "At this θ₀ the gradient is zero or the Fisher matrix is singular (equal rewards, a "
+            "policy that is deterministic to float64 precision, or a state that is never "
+            "visited): no trust-region step is defined. Move θ₀ or change the rewards."
         )
         return
     if scenario.mode == "step":

@@ -25,6 +25,7 @@ from core.labs.toy import (
     quadratic_ellipse,
     run_updates,
     slice_along,
+    solvable,
     step_bounds,
     update,
 )
@@ -294,6 +295,12 @@ def test_update_stops_when_policy_is_numerically_deterministic():
         new, moved = update(mdp, theta, method, StepSettings())
         assert not moved
         torch.testing.assert_close(new, theta)
+
+
+def test_lab_is_undefined_for_equal_rewards_and_unvisited_states():
+    assert not solvable(SoftmaxBandit(rewards=(0.5, 0.5, 0.5)), as_theta((0.0, 1.0)))
+    assert not solvable(TwoStateMDP(gamma=0.0), as_theta((0.0, 0.0)))
+    assert solvable(TwoStateMDP(gamma=0.5), as_theta((0.0, 0.0)))
 
 
 def test_make_problem_rejects_unknown_key():

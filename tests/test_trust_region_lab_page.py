@@ -145,8 +145,17 @@ def test_coordinate_scaling_moves_vanilla_arrow_not_natural_arrow():
     assert after[TRACE_VANILLA]["x"][1] != pytest.approx(before[TRACE_VANILLA]["x"][1], abs=1e-3)
 
 
-def test_saturated_start_shows_a_warning_instead_of_a_step():
-    at = _run({"problem": "kakade", "start": "-50,50"})
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"problem": "kakade", "start": "-50,50"},
+        {"problem": "kakade", "gamma": "0", "damping": "0.1"},
+        {"problem": "softmax", "r1": "1", "r2": "1", "r3": "1"},
+    ],
+    ids=["saturated", "unvisited-state", "equal-rewards"],
+)
+def test_degenerate_scenario_shows_a_warning_instead_of_a_step(query):
+    at = _run(query)
     assert not at.exception
     assert any("no trust-region step" in w.value for w in at.warning)
 

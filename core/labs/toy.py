@@ -577,11 +577,15 @@ class Path:
     accepted: list[bool]
 
 
-def solvable(problem: ToyProblem, theta: Tensor, damping: float) -> bool:
-    """Whether a step is defined at θ: g ≠ 0 and F + cI is positive-definite. False once the
-    policy is deterministic to float64 precision (a saturated sigmoid makes F and g underflow)."""
+def solvable(problem: ToyProblem, theta: Tensor) -> bool:
+    """Whether the lab's picture is defined at θ: F positive-definite and gᵀF⁻¹g > 1e-24 (zero up
+    to round-off, e.g. equal rewards). False when the policy is deterministic to float64
+    precision (a saturated sigmoid or softmax makes F and g underflow) or a state is never
+    visited (γ = 0 in the two-state MDP)."""
     g, F = problem.grad(theta), problem.fisher(theta)
-    return bool(torch.any(g != 0)) and float(torch.linalg.eigvalsh(F).min()) + damping > 0
+    if not float(torch.linalg.eigvalsh(F).min()) > 0:
+        return False
+    return float(g @ torch.linalg.solve(F, g)) > 1e-24
 
 
 def update(
@@ -593,7 +597,7 @@ def update(
     or, with ``lr=None``, the plain-gradient direction scaled to ½ΔθᵀFΔθ = δ; npg: TRPO's full
     step s (no line search); trpo: the line-searched step.
     """
-    if not solvable(problem, theta, settings.damping):
+    if not solvable(problem, theta):
         return theta, False
     if method == "vanilla":
         opt = Rescaled(problem, settings.scale)
