@@ -15,6 +15,7 @@ all their data kept; a run owned by another live process (say, a CLI run) is lef
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import socket
@@ -22,6 +23,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -110,6 +112,9 @@ class RunManager:
         self.owner = process_owner(self._token)
         _LIVE_MANAGERS.add(self._token)
         self.interrupted = self._recover()
+        # At interpreter exit (before the store closes: atexit runs last-in, first-out), stop
+        # the runs as interrupted, with a checkpoint to continue from.
+        atexit.register(_shutdown_at_exit, weakref.ref(self))
 
     # -- start-up -----------------------------------------------------------------------------
 
@@ -486,6 +491,12 @@ class RunManager:
             self._changed.notify_all()
             if not self._closed:
                 self._schedule()
+
+
+def _shutdown_at_exit(ref: weakref.ref) -> None:
+    manager = ref()
+    if manager is not None:
+        manager.shutdown()
 
 
 # -- process ownership ------------------------------------------------------------------------

@@ -377,3 +377,23 @@ def test_real_trainer_runs_checkpoints_and_continues_through_the_manager(algo, s
     c = store.metrics(child)
     assert c["update"].tolist() == [5, 6] and c.env_steps.tolist() == [640, 768]
     manager.shutdown()
+
+
+def test_normal_process_exit_interrupts_runs_with_a_checkpoint(tmp_path):
+    data = tmp_path / "exited"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.train_until_killed", str(data), "20"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    run_id = proc.stdout.split()[1]
+    store = RunStore(data)
+    row = store.run(run_id)
+    assert row["status"] == "interrupted" and row["updates"] >= 20
+    ckpt = store.checkpoints(run_id)
+    assert ckpt["update"].iloc[-1] == row["updates"]  # the state at exit is saved
+    assert store.events(run_id).kind.tolist()[-1] == "interrupted"
+    store.close()

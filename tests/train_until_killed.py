@@ -1,9 +1,10 @@
 """Helper process for the kill -9 test: trains a fake run forever, reporting commits on stdout.
 
-Usage: ``python -m tests.train_until_killed DATA_DIR``. Prints ``run RUN_ID``; then every ~0.3 s
-``alive N`` (N updates committed so far, by the store's own periodic batches), except once, when
-100 updates are committed: ``store.flush()`` and ``flushed N``. Each update reports ``t``, the
-wall-clock time it was produced, so the test can bound how much training a kill loses.
+Usage: ``python -m tests.train_until_killed DATA_DIR [EXIT_AFTER]``. Prints ``run RUN_ID``;
+then every ~0.3 s ``alive N`` (N updates committed so far, by the store's own periodic batches),
+except once, when 100 updates are committed: ``store.flush()`` and ``flushed N``. Each update
+reports ``t``, the wall-clock time it was produced, so the test can bound how much training a
+kill loses. With EXIT_AFTER, the process exits normally once that many updates are committed.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class ClockedTrainer(FakeTrainer):
         return report
 
 
-def main(data_dir: str) -> None:
+def main(data_dir: str, exit_after: int | None = None) -> None:
     store = RunStore(data_dir)
     manager = RunManager(store, checkpoint_every=50)
     run_id = manager.start(fake_config(total_steps=10**8), trainer_factory=ClockedTrainer)
@@ -37,6 +38,8 @@ def main(data_dir: str) -> None:
     flushed = False
     while True:
         committed = store.run(run_id)["updates"]
+        if exit_after is not None and committed >= exit_after:
+            return  # a normal interpreter exit while the run trains
         if not flushed and committed >= 100:
             store.flush()
             flushed = True
@@ -47,4 +50,4 @@ def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else None)
