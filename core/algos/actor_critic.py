@@ -1,8 +1,9 @@
 """The actor-critic loss of PPO and A2C with its gradient derived by hand, on flat parameters.
 
-One gradient step of PPO on CartPole (two 64-64 MLPs, batch 256) costs ~2 ms with autograd, almost
-all of it per-operation overhead; the same step written as ~50 plain tensor operations (forward,
-hand-derived backward, one flat Adam) costs a fraction of that. The loss is the one of the papers,
+One gradient step of PPO on CartPole (two 64-64 MLPs, batch 256) costs ~2–3 ms with autograd and
+torch.optim.Adam, much of it per-operation overhead; the same step written as ~50 plain tensor
+operations (forward, hand-derived backward, one flat Adam) takes ~2.5× less
+(``benchmarks/bench_ppo.py`` prints both). The loss is the one of the papers,
 for a minibatch of B samples with ratio r_i = π_θ(a_i|s_i) / π_old(a_i|s_i):
 
     loss = −(1/B) Σ_i obj_i + c_v · (1/B) Σ_i (V(s_i) − R_i)² − c_H · (1/B) Σ_i H(π_θ(·|s_i))
@@ -185,6 +186,8 @@ class ActorCritic:
         ent_coef: float = 0.0,
     ) -> StepStats:
         """Write ∂loss/∂θ (the loss in the module docstring) into ``grad``; return its terms."""
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective {objective!r}; allowed: {', '.join(OBJECTIVES)}")
         B = len(obs)
         out, acts = self._mlp(self.actor_layers, obs)
         v, vacts = self._mlp(self.critic_layers, obs)
