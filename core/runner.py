@@ -364,8 +364,9 @@ class RunManager:
     def _end_queued(self, run: _Run, status: str) -> None:
         """End a run that never started (lock held)."""
         run.status = status
-        self.store.set_status(run.run_id, status)
-        self.store.add_event(run.run_id, status, 0)
+        with contextlib.suppress(StoreError):  # at exit the store may be closed already
+            self.store.set_status(run.run_id, status)
+            self.store.add_event(run.run_id, status, 0)
         self._changed.notify_all()
 
     def _schedule(self) -> None:
