@@ -145,8 +145,8 @@ def _controls() -> Scenario:
     )
     sb.number_input(
         SOLVER["damping"].label,
-        0.0,
-        1.0,
+        SOLVER["damping"].low,
+        SOLVER["damping"].high,
         step=0.01,
         format="%.3f",
         key="trl_damping",
@@ -154,23 +154,23 @@ def _controls() -> Scenario:
     )
     sb.slider(
         SOLVER["cg_iters"].label,
-        1,
-        20,
+        int(SOLVER["cg_iters"].low),
+        int(SOLVER["cg_iters"].high),
         key="trl_cg_iters",
         help="1 iteration gives a step along g; in 2-D, 2 iterations give F⁻¹g exactly.",
     )
     sb.slider(
         SOLVER["backtrack_coef"].label,
-        0.05,
-        0.95,
+        SOLVER["backtrack_coef"].low,
+        SOLVER["backtrack_coef"].high,
         step=0.05,
         key="trl_backtrack_coef",
         help="Trials θ_old + αʲ·s for j = 0, 1, …, 9.",
     )
     sb.slider(
         SOLVER["scale"].label,
-        0.1,
-        10.0,
+        SOLVER["scale"].low,
+        SOLVER["scale"].high,
         step=0.1,
         key="trl_scale",
         help="The optimizer sees φ₁ = θ₁ / k. The vanilla step changes with k; the "
@@ -210,7 +210,12 @@ def _controls() -> Scenario:
             horizontal=True,
         )
     else:
-        sb.slider(SOLVER["n_updates"].label, 1, 100, key="trl_n_updates")
+        sb.slider(
+            SOLVER["n_updates"].label,
+            int(SOLVER["n_updates"].low),
+            int(SOLVER["n_updates"].high),
+            key="trl_n_updates",
+        )
         sb.radio(
             "Vanilla step size",
             list(VANILLA_LABELS),

@@ -115,6 +115,17 @@ def test_malformed_url_falls_back_to_defaults():
     _assert_step_figure(at, 0.01)
 
 
+def test_url_values_at_the_edges_of_every_range_render():
+    query = {"problem": "kakade", "gamma": "0.99", "delta": "1", "damping": "1"}
+    query |= {"cg_iters": "20", "backtrack_coef": "0.33", "scale": "0.1", "lr": "100"}
+    at = _run(query | {"mode": "updates", "n_updates": "500", "vanilla": "lr"})
+    assert not at.exception
+    assert at.query_params["n_updates"] == "100"
+    at = at.sidebar.radio(key="trl_mode").set_value("step").run()
+    assert not at.exception
+    _assert_step_figure(at, 1.0)
+
+
 def test_take_this_step_moves_theta0_to_the_accepted_point():
     at = _run()
     accepted = _traces(_main_figure(at))[TRACE_ACCEPTED]

@@ -692,7 +692,7 @@ SOLVER_PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("cg_iters", "CG iterations", 10, 1, 20, integer=True),
     ParamSpec("backtrack_coef", "backtrack coefficient α", 0.5, 0.05, 0.95),
     ParamSpec("scale", "coordinate scaling k (θ₁ = k·φ₁)", 1.0, 0.1, 10.0),
-    ParamSpec("n_updates", "number of updates N", 30, 1, 200, integer=True),
+    ParamSpec("n_updates", "number of updates N", 30, 1, 100, integer=True),
     ParamSpec("lr", "vanilla learning rate η", 5.0, 1e-3, 100.0),
 )
 START_LIMIT = 50.0
