@@ -235,3 +235,17 @@ def test_metrics_read_can_be_limited_to_named_columns(store):
         "never_reported",
     ]
     assert df.entropy.tolist() == [0.7] and df.never_reported.isna().all()
+
+
+def test_a_failed_commit_surfaces_as_one_line_store_error_on_later_writes(store):
+    run_id = store.create_run(fake_config())
+    vandal = sqlite3.connect(store.path)
+    vandal.execute("DROP TABLE episodes")
+    vandal.commit()
+    vandal.close()
+    store.append_update(run_id, _metrics(1), [Episode(8, 1.0, 3)])  # queued: fails in the writer
+    with pytest.raises(StoreError, match="writing .* failed: no such table: episodes") as e:
+        store.flush()
+    assert "\n" not in str(e.value)
+    with pytest.raises(StoreError, match="no such table"):
+        store.add_event(run_id, "started", 0)
