@@ -131,7 +131,8 @@ st.markdown(
     "Generalized advantage estimation sums TD errors δₜ = rₜ + γ·V̂(sₜ₊₁) − V̂(sₜ) with weights "
     "(γλ)ᵏ: **Âₜ = Σₖ (γλ)ᵏ δₜ₊ₖ**. On a small MDP the true V, Q and A are solved exactly, so the "
     "bias and variance of Â for an imperfect critic V̂ = V + e are *exact numbers*, not noisy "
-    "estimates. Move λ and watch bias fall and variance rise."
+    "estimates. Move λ: the centred bias (what biases the policy gradient) falls and the "
+    "variance rises."
 )
 
 with st.container(border=True):
@@ -269,8 +270,9 @@ the baseline V̂(sₜ): the raw bias is −e(s), the same for every action of a 
 E[∇log π(a|s)] = 0 makes it vanish from the policy gradient (**centred bias = 0**). The whole
 random future enters, so the **variance is high**.
 
-**In between** (κ = γλ) bias falls and variance rises as λ grows. Averaging N samples divides the
-variance by N, so larger batches favour larger λ. Here the best λ is **{best:.2f}**.
+**In between** (κ = γλ) the centred bias falls and the variance rises as λ grows. Averaging N
+samples divides the variance by N but not the bias, so a larger batch affords a larger λ. Here
+the best λ is **{best:.2f}**.
 """
     )
 
