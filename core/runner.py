@@ -154,7 +154,7 @@ class RunManager:
         with self._lock:
             if request_id is not None and request_id in self._requests:
                 return self._requests[request_id]
-        config.validate()
+        config = config.with_changes()  # a validated copy: later edits by the caller don't leak in
         with self._lock:
             if request_id is not None and request_id in self._requests:
                 return self._requests[request_id]
