@@ -11,7 +11,9 @@ from core.algos import presets
 from core.config import ALGORITHMS, ConfigError, RunConfig
 from core.envs import SUPPORTED_ENVS
 from ui import charts, run_view, widgets
-from ui.state import get_manager
+from ui.state import ensure_app_navigation, get_manager
+
+ensure_app_navigation()
 
 manager = get_manager()
 store = manager.store
@@ -199,7 +201,17 @@ def comparison() -> None:
         col.plotly_chart(fig, key=f"compare.{x}", width="stretch")
     summary = charts.run_summary(metrics, labels, threshold)
     st.subheader("Summary")
-    st.dataframe(charts.group_summary(summary), hide_index=True, width="stretch")
+    st.dataframe(
+        charts.group_summary(summary),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "final return (mean)": st.column_config.NumberColumn(format="%.1f"),
+            "final return (std)": st.column_config.NumberColumn(format="%.1f"),
+            "steps to threshold (median)": st.column_config.NumberColumn(format="%d"),
+            "env steps / s": st.column_config.NumberColumn(format="%.0f"),
+        },
+    )
     with st.expander("Per run"):
         per_run = summary.merge(rows[["run_id", "status", "total_steps"]], on="run_id")
         st.dataframe(per_run, hide_index=True, width="stretch")

@@ -1,10 +1,12 @@
 """Home: what the playground is, a short tour, and what it supports."""
 
-import pandas as pd
 import streamlit as st
 
 from core.config import ALGORITHMS
 from core.envs import SUPPORTED_ENVS
+from ui.state import ensure_app_navigation, get_manager
+
+ensure_app_navigation()
 
 ALGO_BLURBS = {
     "trpo": "Trust Region Policy Optimization: natural-gradient step by conjugate gradient, "
@@ -15,6 +17,43 @@ ALGO_BLURBS = {
     "a2c": "Advantage actor-critic with GAE: one plain gradient step per rollout.",
     "dqn": "Deep Q-Network with Double, Dueling and prioritized-replay options.",
 }
+TOUR = [
+    (
+        "pages/train.py",
+        "Train",
+        "🏋️",
+        "Pick an environment and an algorithm, set the sliders, press Start. Curves update "
+        "live; change δ or λ while it runs and see the marker on every chart.",
+    ),
+    (
+        "pages/compare.py",
+        "Compare",
+        "📊",
+        "TRPO vs PPO vs DQN (or δ = 0.001 vs 0.05) over several seeds on the same budget: "
+        "mean ± band, steps to a threshold, speed.",
+    ),
+    (
+        "pages/runs.py",
+        "Runs",
+        "🗂️",
+        "Every run ever made, from the app or the CLI: open, rename, export CSV / TensorBoard, "
+        "continue, and watch the trained agent play.",
+    ),
+    (
+        "pages/trust_region_lab.py",
+        "Trust Region Lab",
+        "🎯",
+        "A 2-parameter policy: the KL ball, the Fisher ellipse, vanilla vs natural gradient, CG "
+        "iterates and every line-search trial.",
+    ),
+    (
+        "pages/gae_lab.py",
+        "GAE Lab",
+        "⚖️",
+        "Exact bias and variance of GAE against λ and γ on a solvable MDP, and the same sweep on "
+        "real training runs.",
+    ),
+]
 
 st.title("Trust Region Playground")
 st.markdown(
@@ -23,69 +62,43 @@ st.markdown(
     "exact KL against δ, whether the line search accepted the step, how far it backtracked."
 )
 
+runs = get_manager().store.runs()
+active = int(runs["status"].isin(("running", "paused", "queued")).sum()) if len(runs) else 0
+c = st.columns([1, 1, 1, 3])
+c[0].metric("Runs stored", len(runs))
+c[1].metric("Training now", active)
+c[2].metric("Algorithms", len(ALGORITHMS))
+with c[3]:
+    st.page_link(
+        "pages/train.py",
+        label="Start here: train TRPO on CartPole →",
+        icon="🚀",
+        query_params={"algo": "trpo", "env": "CartPole-v1"},
+    )
+    st.caption(
+        "Press ▶ Start with the defaults: the return climbs within a minute, the KL stays under "
+        "δ = 0.01, and most line searches accept the full step."
+    )
+
 st.subheader("A two-minute tour")
 cols = st.columns(3)
-tour = [
-    (
-        "pages/train.py",
-        "Train",
-        "Pick an environment and an algorithm, set the sliders, press "
-        "Start. Curves update live; change δ or λ while it runs and see the marker.",
-    ),
-    (
-        "pages/compare.py",
-        "Compare",
-        "TRPO vs PPO vs DQN (or δ = 0.001 vs 0.05) over several "
-        "seeds on the same budget: mean ± band, steps to a threshold, speed.",
-    ),
-    (
-        "pages/runs.py",
-        "Runs",
-        "Every run ever made, from the app or the CLI: open, rename, "
-        "export CSV / TensorBoard, resume, and watch the trained agent play.",
-    ),
-    (
-        "pages/trust_region_lab.py",
-        "Trust Region Lab",
-        "A 2-parameter policy: the KL ball, the "
-        "Fisher ellipse, vanilla vs natural gradient, CG iterates and every line-search trial.",
-    ),
-    (
-        "pages/gae_lab.py",
-        "GAE Lab",
-        "Exact bias and variance of GAE against λ and γ on a "
-        "solvable MDP, and the same sweep on real training runs.",
-    ),
-]
-for i, (path, title, text) in enumerate(tour):
-    with cols[i % 3].container(border=True):
-        st.page_link(path, label=title)
+for i, (path, title, icon, text) in enumerate(TOUR):
+    with cols[i % 3].container(border=True, height="stretch"):
+        st.page_link(path, label=f"**{title}**", icon=icon)
         st.caption(text)
 
 left, right = st.columns(2)
 with left:
     st.subheader("Algorithms")
-    st.dataframe(
-        pd.DataFrame(
-            {"algorithm": list(ALGORITHMS), "what it does": [ALGO_BLURBS[a] for a in ALGORITHMS]}
-        ),
-        hide_index=True,
-        width="stretch",
-    )
+    st.markdown("\n".join(f"- **{a}**: {ALGO_BLURBS[a]}" for a in ALGORITHMS))
 with right:
     st.subheader("Environments")
-    st.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "environment": e.env_id,
-                    "actions": "discrete" if e.discrete else "continuous",
-                    "solved at": e.solved_return,
-                    "task": e.blurb,
-                }
-                for e in SUPPORTED_ENVS.values()
-            ]
-        ),
-        hide_index=True,
-        width="stretch",
+    st.markdown(
+        "| environment | actions | solved at | task |\n|---|---|---:|---|\n"
+        + "\n".join(
+            f"| `{e.env_id}` | {'discrete' if e.discrete else 'continuous'} | "
+            f"{e.solved_return:g} | {e.blurb} |"
+            for e in SUPPORTED_ENVS.values()
+        )
     )
+    st.caption("DQN needs discrete actions; the policy-gradient methods handle both.")

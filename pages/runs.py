@@ -9,7 +9,9 @@ import streamlit as st
 
 from core.config import ConfigError, RunConfig
 from ui import exports, run_view
-from ui.state import get_manager
+from ui.state import ensure_app_navigation, get_manager
+
+ensure_app_navigation()
 
 manager = get_manager()
 store = manager.store

@@ -10,21 +10,23 @@ from core.algos import presets
 from core.config import ALGORITHMS, RunConfig
 from core.envs import SUPPORTED_ENVS
 from ui import run_view, widgets
-from ui.state import get_manager
+from ui.state import ensure_app_navigation, get_manager
+
+ensure_app_navigation()
 
 manager = get_manager()
 store = manager.store
 params = st.query_params
 
 
-def _pick(name: str, options: list[str], default: str) -> str:
+def _pick(name: str, label: str, options: list[str], default: str) -> str:
     """A selectbox whose value is also in the URL (``?name=value``) so a link reproduces it."""
     key = f"train.{name}"
     if name in params and params[name] in options and key not in st.session_state.get("_kept", {}):
         widgets.set_kept(key, params[name])
     widgets.kept(key, default)
     value = st.selectbox(
-        name.replace("_", " ").capitalize(),
+        label,
         options,
         key=key,
         on_change=widgets.remember,
@@ -72,9 +74,9 @@ st.title("Train")
 run_view.show_flash()
 top = st.columns([2, 2, 2, 2])
 with top[0]:
-    env_id = _pick("env", list(SUPPORTED_ENVS), "CartPole-v1")
+    env_id = _pick("env", "Environment", list(SUPPORTED_ENVS), "CartPole-v1")
 with top[1]:
-    algo = _pick("algo", list(ALGORITHMS), "trpo")
+    algo = _pick("algo", "Algorithm", list(ALGORITHMS), "trpo")
 available = presets(algo, env_id)
 with top[2]:
     preset = st.selectbox("Preset", ["defaults", *available], key="train.preset")
@@ -87,9 +89,11 @@ with top[2]:
 with top[3]:
     name = st.text_input("Run name (optional)", key="train.name", max_chars=200)
 
+run_id = params.get("run") or st.session_state.get("train.run")
 base = RunConfig(algo=algo, env_id=env_id)
 values: dict = {}
-with st.expander("Hyperparameters  (⚡ = can be changed while the run trains)", expanded=True):
+title = "Hyperparameters  (⚡ = can be changed while the run trains)"
+with st.expander(title, expanded=not run_id):
     tabs = st.tabs([f"{algo.upper()} parameters", *widgets.shared_groups(base)])
     with tabs[0]:
         values.update(
@@ -113,7 +117,6 @@ buttons[0].button(
 )
 
 # --- the run shown -----------------------------------------------------------------------------
-run_id = params.get("run") or st.session_state.get("train.run")
 row = store.run(run_id) if run_id else None
 if run_id and row is None:
     st.warning(f"Run {run_id} is not in the store (deleted?). Start a new one.")
@@ -130,7 +133,7 @@ buttons[1].button(
     args=("pause", manager.pause, run_id),
 )
 buttons[2].button(
-    "⏵ Resume",
+    "⏯️ Resume",
     disabled=status != "paused",
     key="train.resume",
     on_click=run_view.command,

@@ -109,9 +109,9 @@ def test_kl_figure_draws_exact_and_quadratic_kl_against_the_delta_step_line():
     ref = charts.parameter_history(0.01, ev, "delta", x_end=30_000)
     fig = charts.kl_figure(m, ev, reference=ref, reference_label="δ")
     names = [t.name for t in fig.data]
-    exact = fig.data[names.index(charts.METRIC_LABELS["kl_mean"])]
+    exact = fig.data[names.index(charts.KL_NAMES["kl_mean"])]
     np.testing.assert_array_equal(exact.y, m["kl_mean"].to_numpy())
-    assert charts.METRIC_LABELS["kl_quadratic"] in names
+    assert charts.KL_NAMES["kl_quadratic"] in names
     delta = fig.data[names.index("δ")]
     assert list(delta.x) == [0.0, 12_000.0, 30_000.0]
     assert list(delta.y) == [0.01, 0.02, 0.02]

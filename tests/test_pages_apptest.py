@@ -15,6 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
+from ui import charts
 from ui.state import get_manager
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -101,13 +102,13 @@ def test_train_starts_a_run_charts_its_updates_and_stops_it(app):
         if len(stored) < 2:
             return False
         specs = chart_specs(at)
-        kl = [t for s in specs for t in s["data"] if t.get("name", "").startswith("Exact mean KL")]
+        kl = [t for s in specs for t in s["data"] if t.get("name") == charts.KL_NAMES["kl_mean"]]
         return bool(kl) and len(values(kl[0]["x"])) >= 2
 
     rerun_until(at, charted, "two updates on the KL chart")
     specs = chart_specs(at)
     stored = manager.store.metrics(run_id).set_index("env_steps")
-    kl = trace(specs, "Exact mean KL(π_old‖π_new)")
+    kl = trace(specs, charts.KL_NAMES["kl_mean"])
     for x, y in zip(values(kl["x"]), values(kl["y"])):
         assert stored.loc[x, "kl_mean"] == pytest.approx(y)
     delta = trace(specs, "δ")

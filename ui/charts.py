@@ -47,6 +47,13 @@ METRIC_LABELS = {
     "step_norm": "Step norm ‖s‖",
     "fps": "Env steps / s",
 }
+# Trace names on the KL chart (short, so the legend fits on one line).
+KL_NAMES = {
+    "kl_mean": "exact mean KL",
+    "kl_quadratic": "quadratic ½ sᵀFs",
+    "approx_kl": "approx. KL (k3)",
+    "kl_max": "max KL",
+}
 # Charted in the diagnostics grid when a run reports them, in this order.
 DIAGNOSTICS = (
     "value_loss",
@@ -84,7 +91,8 @@ def finish(
     title: str = "",
     large: bool = False,
     revision: str | None = None,
-    height: int = 340,
+    height: int = 360,
+    legend_y: float = 1.02,
 ) -> go.Figure:
     """House style; ``large`` is the projector mode; ``revision`` keeps zoom across refreshes.
 
@@ -93,12 +101,18 @@ def finish(
     """
     base = 18 if large else 13
     fig.update_layout(
-        title={"text": title, "font": {"size": base + 4}},
+        title={"text": title, "font": {"size": base + 4}, "x": 0.01, "y": 0.98, "yanchor": "top"},
         template="plotly_white",
         font={"size": base},
         height=int(height * (1.25 if large else 1.0)),
-        margin={"l": 60, "r": 20, "t": 60 if title else 30, "b": 50},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0, "font": {"size": base}},
+        margin={"l": 60, "r": 20, "t": 110 if legend_y > 1.05 else 90, "b": 50},
+        legend={
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": legend_y,
+            "x": 0,
+            "font": {"size": base - 1},
+        },
         hovermode="x unified",
         uirevision=revision or "static",
     )
@@ -289,17 +303,18 @@ def kl_figure(
     """KL per update vs env steps, against the trust-region bound (a step line, live-changeable).
 
     Shows the exact mean KL(π_old‖π_new) on the batch, the quadratic model ½ sᵀFs that TRPO's step
-    was scaled to (= δ before the line search shrinks it), max KL and PPO's k3 estimate if reported.
+    was scaled to (= δ before the line search shrinks it) and PPO's k3 estimate if reported; the max
+    KL over states is in the legend, off by default (it dwarfs the mean).
     """
     fig = go.Figure()
     for key, color, extra in (
         ("kl_mean", COLORS[0], {"mode": "lines+markers", "marker": {"size": 5}}),
         ("kl_quadratic", COLORS[3], {"line": {"dash": "dot"}}),
         ("approx_kl", COLORS[4], {}),
-        ("kl_max", "#94a3b8", {"line": {"width": 1}}),
+        ("kl_max", "#94a3b8", {"line": {"width": 1}, "visible": "legendonly"}),
     ):
         if _has(metrics, key):
-            fig.add_trace(_line(_series(metrics, key), key, METRIC_LABELS[key], color, **extra))
+            fig.add_trace(_line(_series(metrics, key), key, KL_NAMES[key], color, **extra))
     if reference is not None and reference["value"].notna().any():
         fig.add_trace(
             go.Scatter(
@@ -384,8 +399,11 @@ def line_search_figure(
             )
     add_event_markers(fig, events, subplots=True)
     fig.update_yaxes(range=[-0.05, 1.05], row=1, col=1)
+    fig.update_yaxes(rangemode="nonnegative", row=2, col=1)
     fig.update_xaxes(title_text="env steps", row=3, col=1)
-    return finish(fig, title="Line search", large=large, revision=revision, height=520)
+    return finish(
+        fig, title="Line search", large=large, revision=revision, height=540, legend_y=1.08
+    )
 
 
 def available_diagnostics(metrics: pd.DataFrame) -> list[str]:
@@ -423,7 +441,7 @@ def diagnostics_figure(
         fig.add_trace(trace, row=i // 2 + 1, col=i % 2 + 1)
     add_event_markers(fig, events, subplots=True)
     fig.update_xaxes(title_text="env steps", row=rows)
-    return finish(fig, title="Diagnostics", large=large, revision=revision, height=80 + 200 * rows)
+    return finish(fig, title="Diagnostics", large=large, revision=revision, height=120 + 200 * rows)
 
 
 def run_figures(
@@ -557,7 +575,7 @@ def compare_figure(
     fig.update_yaxes(title_text=y_title)
     return finish(
         fig,
-        title=f"{y_title} vs {x_title} (mean ± std across seeds)",
+        title=f"{y_title.capitalize()} vs {x_title} (mean ± std across seeds)",
         large=large,
         revision=revision,
         height=420,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import streamlit as st
+
 from core.runner import RunManager
 
 
@@ -14,3 +15,22 @@ def get_manager() -> RunManager:
     training threads outlive page changes and browser refreshes.
     """
     return RunManager()
+
+
+def ensure_app_navigation() -> None:
+    """Route a page that Streamlit ran directly back through ``app.py``'s ``st.navigation``.
+
+    With a ``pages/`` folder next to ``app.py``, Streamlit starts each server process in its
+    legacy multipage mode and only leaves it when ``st.navigation`` runs. If the very first request
+    is a deep link (``/train?run=…``), the page script is run on its own, without the app's
+    navigation or layout. Leaving legacy mode and rerunning sends it through ``app.py``.
+    AppTest (whose mock runtime re-enters legacy mode on every run and runs pages directly by
+    design) is left alone.
+    """
+    from streamlit.runtime import Runtime
+    from streamlit.runtime.pages_manager import PagesManager
+
+    served = Runtime.exists() and type(Runtime.instance()) is Runtime
+    if served and PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -1,0 +1,101 @@
+"""The real app in headless Chromium: every page, a live run on Train, screenshots of each page."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.conftest import Demo, screenshot, wait_for_app, wait_idle
+
+PAGES = {
+    "home": "/",
+    "train": "/train",
+    "compare": "/compare",
+    "runs": "/runs",
+    "trust-region-lab": "/trust-region-lab",
+    "gae-lab": "/gae-lab",
+}
+
+# Number of points of the trace called `name` in the Plotly chart titled `title`.
+POINTS_JS = """([title, prefix]) => {
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    const t = (gd.layout && gd.layout.title && gd.layout.title.text) || '';
+    if (!t.includes(title)) continue;
+    for (const tr of gd.data || []) {
+      // numpy data arrives base64-encoded; Plotly keeps the decoded array in _inputArray
+      const x = tr.x && (tr.x._inputArray || tr.x);
+      if ((tr.name || '').startsWith(prefix)) return x ? x.length : 0;
+    }
+  }
+  return 0;
+}"""
+
+
+def assert_no_exception(page) -> None:
+    errors = page.locator('[data-testid="stException"]')
+    assert errors.count() == 0, errors.first.inner_text()
+
+
+def points(page, title: str, prefix: str) -> int:
+    return page.evaluate(POINTS_JS, [title, prefix])
+
+
+def wait_points_above(page, title: str, prefix: str, n: int) -> int:
+    page.wait_for_function(f"(args) => ({POINTS_JS})(args) > {n}", arg=[title, prefix])
+    return points(page, title, prefix)
+
+
+def nav_links(page) -> set[str]:
+    hrefs = page.eval_on_selector_all(
+        '[data-testid="stSidebarNav"] a', "els => els.map(e => e.getAttribute('href'))"
+    )
+    return {re.sub(r"^https?://[^/]+", "", h).rstrip("/") or "/" for h in hrefs}
+
+
+def test_a_deep_link_as_first_request_still_gets_the_app_navigation(page, app_url, demo: Demo):
+    """Runs first in this module, so it is the server's first page request: a shared link."""
+    wait_for_app(page, app_url + f"/runs?run={demo.run_ids[0]}")
+    assert nav_links(page) == set(PAGES.values())
+    page.get_by_role("tab", name=re.compile("Charts")).wait_for()
+    assert_no_exception(page)
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_every_page_renders_in_the_browser(page, app_url, demo: Demo, name):
+    query = {"compare": f"?group={demo.group}", "runs": f"?run={demo.run_ids[0]}"}.get(name, "")
+    wait_for_app(page, app_url + PAGES[name] + query)
+    assert_no_exception(page)
+    if name == "home":
+        assert nav_links(page) == set(PAGES.values()), "the sidebar lists every page"
+    if name in ("compare", "runs"):
+        page.wait_for_selector('[data-testid="stPlotlyChart"] .js-plotly-plot')
+    wait_idle(page)
+    screenshot(page, name)
+
+
+def test_train_run_charts_grow_live_and_stop(page, app_url):
+    wait_for_app(page, app_url + "/train?algo=trpo&env=CartPole-v1")
+    page.get_by_role("button", name="▶ Start").click()
+    page.wait_for_url(re.compile(r"run=[0-9a-f]+"))
+    kl = wait_points_above(page, "KL per update", "exact mean KL", 0)
+    wait_points_above(page, "KL per update", "exact mean KL", kl)  # the chart grows by itself
+    ret = wait_points_above(page, "Episode return", "episode return", 0)
+    wait_points_above(page, "Episode return", "episode return", ret)
+    assert points(page, "Line search", "accepted") + points(page, "Line search", "rejected") > 0
+    assert_no_exception(page)
+    screenshot(page, "train-live")
+    page.get_by_role("button", name="⏹ Stop").click()
+    page.get_by_text(re.compile(r"\bstopped\b")).first.wait_for()
+    assert_no_exception(page)
+
+
+def test_runs_page_plays_a_trained_agent(page, app_url, demo: Demo):
+    wait_for_app(page, app_url + f"/runs?run={demo.run_ids[0]}")
+    page.get_by_role("tab", name=re.compile("Watch it play")).click()
+    page.get_by_role("button", name=re.compile("Play one episode")).click()
+    image = page.locator('[data-testid="stImage"] img')
+    image.wait_for(timeout=120_000)
+    assert "Greedy policy" in page.locator('[data-testid="stImageCaption"]').inner_text()
+    assert_no_exception(page)
+    screenshot(page, "runs-watch")
