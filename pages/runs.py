@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from core.config import ConfigError, RunConfig
-from ui import exports, run_view
+from ui import exports, run_view, widgets
 from ui.state import ensure_app_navigation, get_manager
 
 ensure_app_navigation()
@@ -45,6 +45,12 @@ def run_table(runs: pd.DataFrame) -> pd.DataFrame:
             "id": runs["run_id"],
         }
     )
+
+
+def kept_filter(col, label: str, options: list[str], key: str) -> list[str]:
+    """A multiselect filter that survives page changes (values no longer present are dropped)."""
+    widgets.set_kept(key, [v for v in widgets.kept(key, []) if v in options])
+    return col.multiselect(label, options, key=key, on_change=widgets.remember, args=(key,))
 
 
 def select(run_id: str | None) -> None:
@@ -89,10 +95,13 @@ if runs.empty:
     st.stop()
 
 f = st.columns([2, 2, 2, 3])
-statuses = f[0].multiselect("Status", sorted(runs["status"].unique()), key="runs.f.status")
-algos = f[1].multiselect("Algorithm", sorted(runs["algo"].unique()), key="runs.f.algo")
-envs = f[2].multiselect("Environment", sorted(runs["env_id"].unique()), key="runs.f.env")
-text = f[3].text_input("Search names and ids", key="runs.f.text")
+statuses = kept_filter(f[0], "Status", sorted(runs["status"].unique()), "runs.f.status")
+algos = kept_filter(f[1], "Algorithm", sorted(runs["algo"].unique()), "runs.f.algo")
+envs = kept_filter(f[2], "Environment", sorted(runs["env_id"].unique()), "runs.f.env")
+widgets.kept("runs.f.text", "")
+text = f[3].text_input(
+    "Search names and ids", key="runs.f.text", on_change=widgets.remember, args=("runs.f.text",)
+)
 keep = pd.Series(True, index=runs.index)
 for column, chosen in (("status", statuses), ("algo", algos), ("env_id", envs)):
     if chosen:

@@ -79,7 +79,12 @@ with top[1]:
     algo = _pick("algo", "Algorithm", list(ALGORITHMS), "trpo")
 available = presets(algo, env_id)
 with top[2]:
-    preset = st.selectbox("Preset", ["defaults", *available], key="train.preset")
+    choices = ["defaults", *available]
+    if widgets.kept("train.preset", "defaults") not in choices:
+        widgets.set_kept("train.preset", "defaults")
+    preset = st.selectbox(
+        "Preset", choices, key="train.preset", on_change=widgets.remember, args=("train.preset",)
+    )
     st.button(
         "Apply preset",
         on_click=apply_preset,
@@ -87,7 +92,14 @@ with top[2]:
         help="Set every hyperparameter below to this preset (tuned values where available).",
     )
 with top[3]:
-    name = st.text_input("Run name (optional)", key="train.name", max_chars=200)
+    widgets.kept("train.name", "")
+    name = st.text_input(
+        "Run name (optional)",
+        key="train.name",
+        max_chars=200,
+        on_change=widgets.remember,
+        args=("train.name",),
+    )
 
 run_id = params.get("run") or st.session_state.get("train.run")
 base = RunConfig(algo=algo, env_id=env_id)

@@ -215,3 +215,15 @@ def test_runs_shows_a_failed_runs_traceback_in_an_expander(app):
     assert any("the environment exploded" in e.value for e in at.error)
     assert any("Traceback" in x.label for x in at.expander)
     assert not at.exception
+
+
+def test_train_widgets_survive_a_page_change_and_the_choice_is_in_the_url(app):
+    at, _ = app
+    open_page(at, "pages/train.py")
+    at.selectbox(key="train.algo").set_value("ppo").run()
+    at.slider(key="train.ppo.clip_eps").set_value(0.3).run()
+    open_page(at, "pages/compare.py")
+    open_page(at, "pages/train.py")
+    assert at.selectbox(key="train.algo").value == "ppo"
+    assert at.slider(key="train.ppo.clip_eps").value == 0.3
+    assert at.query_params["algo"] == "ppo" and at.query_params["env"] == "CartPole-v1"
