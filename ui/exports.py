@@ -15,7 +15,7 @@ from core import export
 from core.checkpoint import CheckpointError
 from core.config import ConfigError
 from core.store import RunStore, StoreError
-from ui import run_view
+from ui import charts, run_view
 
 PNG_HELP = (
     "PNG rendering uses Kaleido with the system Chromium. Without it, download the HTML, or use "
@@ -49,12 +49,14 @@ def tensorboard_zip(store: RunStore, run_id: str) -> bytes:
 
 def figure_html(fig: go.Figure) -> bytes:
     """A standalone HTML page with the interactive figure (Plotly's JS embedded, works offline)."""
-    return fig.to_html(include_plotlyjs=True, full_html=True).encode()
+    styled = go.Figure(fig).update_layout(template=charts.EXPORT_TEMPLATE)
+    return styled.to_html(include_plotlyjs=True, full_html=True).encode()
 
 
 def figure_png(fig: go.Figure) -> bytes:
     """A PNG of the figure rendered by Kaleido (headless Chromium), at 2× for sharp slides."""
-    return fig.to_image(format="png", width=1200, height=int(fig.layout.height or 500), scale=2)
+    styled = go.Figure(fig).update_layout(template=charts.EXPORT_TEMPLATE)
+    return styled.to_image(format="png", width=1200, height=int(fig.layout.height or 500), scale=2)
 
 
 def export_buttons(

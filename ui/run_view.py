@@ -22,6 +22,7 @@ from ui import charts
 ACTIVE = ("queued", "running", "paused")
 CACHE = "_run_data"
 CACHE_RUNS = 12
+FIGURES = "_run_figures"
 STATUS_ICONS = {
     "queued": "⏳",
     "running": "🏃",
@@ -132,13 +133,20 @@ def show_status(row: dict[str, Any], data: RunData) -> None:
 
 
 def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, Any]:
-    """The run's charts (return, KL vs δ, line search, diagnostics), as on the Train page."""
+    """The run's charts (return, KL vs δ, line search, diagnostics), as on the Train page.
+
+    Rebuilt only when the run has new updates, episodes or events (or the font size changed):
+    a refresh without new data reuses the figures of the previous one.
+    """
+    signature = (row["run_id"], data.last_update, data.last_step, len(data.events), large)
+    cached = st.session_state.get(FIGURES)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
     try:
-        config = store.config(row["run_id"])
-        values = config.flat()
+        values = store.config(row["run_id"]).flat()
     except (StoreError, ConfigError):
         values = {}
-    return charts.run_figures(
+    figs = charts.run_figures(
         data.metrics,
         data.episodes,
         data.events,
@@ -147,6 +155,8 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
         large=large,
         revision=str(row["run_id"]),
     )
+    st.session_state[FIGURES] = (signature, figs)
+    return figs
 
 
 def show_charts(figs: dict[str, Any], run_id: str) -> None:
