@@ -441,12 +441,6 @@ class RunStore:
             )
         )
 
-    def set_owner(self, run_id: str, owner: str | None) -> None:
-        """Queue a change of the process that owns (trains) a run."""
-        self._submit(
-            lambda conn: conn.execute("UPDATE runs SET owner = ? WHERE run_id = ?", (owner, run_id))
-        )
-
     def rename(self, run_id: str, name: str) -> None:
         """Rename a run (committed before return)."""
         name = str(name).strip()
