@@ -341,6 +341,7 @@ def resume_sweep(
     backend: str = "local",
     cpus_per_trial: float = 1.0,
     ray_cpus: int = 2,
+    max_in_flight: int | None = None,
     trainer_factory: TrainerFactory | None = None,
 ) -> list[str]:
     """Re-launch each interrupted or stopped trial as a new run linked to the old one.
@@ -366,6 +367,7 @@ def resume_sweep(
             cpus_per_trial=cpus_per_trial,
             trainer_factory=trainer_factory,
             local_cpus=ray_cpus,
+            max_in_flight=max_in_flight,
         )
     return [j.parent_id for j in jobs if j.parent_id]
 
@@ -561,7 +563,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seeds", default="1", help="a count (3) or a list of seeds (0,7,42)")
     p.add_argument("--name", default="", help="sweep name (prefix of run names)")
     p.add_argument("--backend", choices=BACKENDS, default="local")
-    p.add_argument("--max-concurrent", type=int, default=2, help="local: runs at once")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="trials at once (local default 2; ray default: the cluster's CPUs / cpus-per-trial)",
+    )
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="ray: CPUs per trial")
     p.add_argument(
         "--ray-cpus",
@@ -636,7 +642,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     store = RunStore(args.data_dir)
-    manager = RunManager(store, max_concurrent=args.max_concurrent)
+    manager = RunManager(store, max_concurrent=args.max_concurrent or 2)
     try:
         sweep_id = _start_cli(manager, args, jobs)
         print(sweep_id, flush=True)
@@ -661,6 +667,7 @@ def _start_cli(manager: RunManager, args: argparse.Namespace, jobs: list[Job]) -
             backend=args.backend,
             cpus_per_trial=args.cpus_per_trial,
             ray_cpus=args.ray_cpus,
+            max_in_flight=args.max_concurrent,
         )
         print(f"sweep {args.resume}: re-launching {len(old)} trials", file=sys.stderr)
         return args.resume
@@ -675,6 +682,7 @@ def _start_cli(manager: RunManager, args: argparse.Namespace, jobs: list[Job]) -
             sweep_id,
             cpus_per_trial=args.cpus_per_trial,
             local_cpus=args.ray_cpus,
+            max_in_flight=args.max_concurrent,
         )
     print(f"sweep {sweep_id}: {len(jobs)} trials on {args.backend}", file=sys.stderr)
     return sweep_id

@@ -7,15 +7,17 @@ started with ``ray start``), otherwise starts a local Ray runtime with ``ray.ini
 Data flow: the driver creates every trial's run in the store of its
 :class:`~core.runner.RunManager` (status ``queued``, owned by that manager, so another process
 never mistakes the rows for orphans) and submits one task per trial with
-``num_cpus=cpus_per_trial``. A task builds the trainer (``core.algos.make_trainer``, one torch
-thread) and after every ``update()`` pushes the report to the sweep's :class:`Hub` actor; the
-push answers whether the sweep was stopped. Every ``checkpoint_every`` updates, and at the end, it
-also pushes the trainer's state. A driver thread drains the hub a few times a second and writes
-each report to the store as it arrives (and each state as a checkpoint file), so the pages see
-sweep runs train live and can replay or continue them like local runs. When a task returns, its
-status (``finished`` or ``stopped``) is stored; when it raises, the run is marked ``failed`` with
-the remote traceback and the other trials go on. The tasks belong to the driver's Ray job, so a
-dead driver leaves ``running`` rows that the next run manager marks ``interrupted``
+``num_cpus=cpus_per_trial``, as many at a time as the cluster has CPUs for (so Ray reuses its
+worker processes instead of starting and killing extra ones for a backlog). A task builds the
+trainer (``core.algos.make_trainer``, one torch thread) and after every ``update()`` pushes the
+report to the sweep's :class:`Hub` actor; the push answers whether the sweep was stopped. Every
+``checkpoint_every`` updates, and at the end, it also pushes the trainer's state. A driver thread
+drains the hub a few times a second and writes each report to the store as it arrives (and each
+state as a checkpoint file), so the pages see sweep runs train live and can replay or continue
+them like local runs. When a task returns, its status (``finished`` or ``stopped``) is stored;
+when it raises, the run is marked ``failed`` with the remote traceback and the other trials go
+on. The tasks belong to the driver's Ray job, so a dead driver leaves ``running`` rows that the
+next run manager marks ``interrupted``
 (``python -m core sweep --resume SWEEP_ID`` continues them from their last checkpoints).
 """
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +173,7 @@ class RaySweep:
         jobs: list[Job],
         cpus_per_trial: float,
         trainer_factory: TrainerFactory | None,
+        max_in_flight: int | None = None,
     ) -> None:
         self.store = manager.store
         self.sweep_id = sweep_id
@@ -187,12 +191,14 @@ class RaySweep:
         self._env_steps = dict.fromkeys(self.run_ids, 0)
         self._checkpoints: dict[str, list[Path]] = {r: [] for r in self.run_ids}
         self._hub = Hub.remote()
-        task = run_trial.options(num_cpus=cpus_per_trial)
-        every = manager.checkpoint_every
-        self._pending = {
-            task.remote(r, j.config.to_json(), self._hub, trainer_factory, _state(j), every): r
-            for r, j in zip(self.run_ids, jobs)
-        }
+        self._task = run_trial.options(num_cpus=cpus_per_trial)
+        self._factory = trainer_factory
+        self._checkpoint_every = manager.checkpoint_every
+        self._cpus_per_trial = cpus_per_trial
+        self._max_in_flight = max_in_flight
+        self._waiting = deque(zip(self.run_ids, jobs))
+        self._pending: dict[Any, str] = {}
+        self._stopping = threading.Event()
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._drive, name=f"ray-{sweep_id}", daemon=True)
         register_remote(self)
@@ -204,6 +210,7 @@ class RaySweep:
 
     def stop(self) -> None:
         """Stop every trial after its current update; trials not started yet end at once."""
+        self._stopping.set()
         self._hub.stop.remote()
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -212,7 +219,7 @@ class RaySweep:
 
     def _drive(self) -> None:
         try:
-            while self._pending:
+            while self._top_up():
                 ready, _ = ray.wait(
                     list(self._pending), num_returns=len(self._pending), timeout=DRAIN_EVERY
                 )
@@ -221,7 +228,7 @@ class RaySweep:
                     self._settle(self._pending.pop(ref), ref)
         except Exception as e:  # Ray went away under the driver: say so on every open trial
             reason = f"lost the Ray runtime: {' '.join(str(e).split())[:200]}"
-            for run_id in self._pending.values():
+            for run_id in [*self._pending.values(), *(r for r, _ in self._waiting)]:
                 self.store.add_event(
                     run_id, "interrupted", self._env_steps[run_id], {"reason": reason}
                 )
@@ -230,6 +237,35 @@ class RaySweep:
             self.store.flush()
             unregister_remote(self.sweep_id)
             self._done.set()
+
+    def _top_up(self) -> bool:
+        """Submit waiting trials while the cluster has CPUs for them; return whether any trial
+        is still in flight. Submitting no more than fit keeps Ray from starting extra worker
+        processes for a backlog (and killing them idle), so workers and their imports are reused.
+        Once the sweep is stopped, waiting trials are marked stopped instead."""
+        while self._waiting and (self._stopping.is_set() or len(self._pending) < self._slots()):
+            run_id, job = self._waiting.popleft()
+            if self._stopping.is_set():
+                self.store.add_event(run_id, "stopped", self._env_steps[run_id])
+                self.store.set_status(run_id, "stopped")
+                continue
+            ref = self._task.remote(
+                run_id,
+                job.config.to_json(),
+                self._hub,
+                self._factory,
+                _state(job),
+                self._checkpoint_every,
+            )
+            self._pending[ref] = run_id
+        return bool(self._pending)
+
+    def _slots(self) -> int:
+        """How many trials may run at once: ``max_in_flight``, else the cluster's CPUs (read
+        again each time, so a cluster that grows gets more) over ``cpus_per_trial``."""
+        if self._max_in_flight is not None:
+            return self._max_in_flight
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // self._cpus_per_trial))
 
     def _drain(self) -> None:
         """Write everything the trials pushed since the last drain to the store, in order."""
@@ -297,13 +333,16 @@ def start_ray(
     cpus_per_trial: float = 1.0,
     trainer_factory: TrainerFactory | None = None,
     local_cpus: int = LOCAL_CPUS,
+    max_in_flight: int | None = None,
 ) -> RaySweep:
     """Connect to Ray (a local runtime gets ``local_cpus``) and start ``jobs`` as the trials of
     ``sweep_id`` (their configs already validated)."""
     if not cpus_per_trial > 0:
         raise ConfigError("cpus_per_trial", f"{cpus_per_trial!r} must be a positive number")
+    if max_in_flight is not None and max_in_flight < 1:
+        raise ConfigError("max_in_flight", f"{max_in_flight!r} must be at least 1")
     connect(local_cpus)
-    return RaySweep(manager, sweep_id, jobs, cpus_per_trial, trainer_factory)
+    return RaySweep(manager, sweep_id, jobs, cpus_per_trial, trainer_factory, max_in_flight)
 
 
 def launch_ray(
@@ -312,13 +351,14 @@ def launch_ray(
     *,
     cpus_per_trial: float = 1.0,
     trainer_factory: TrainerFactory | None = None,
+    max_in_flight: int | None = None,
 ) -> RaySweep:
     """Validate the whole sweep, then run it on Ray against the manager's store."""
-    jobs = jobs_of(spec)
     return start_ray(
         manager,
-        jobs,
+        jobs_of(spec),
         new_sweep_id(),
         cpus_per_trial=cpus_per_trial,
         trainer_factory=trainer_factory,
+        max_in_flight=max_in_flight,
     )

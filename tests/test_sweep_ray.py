@@ -129,3 +129,15 @@ def test_cli_sweep_on_ray_stores_every_trial(ray_runtime, tmp_path, capsys):
 def _start_backends(store: RunStore, run_ids) -> list[str]:
     events = store.events(list(run_ids))
     return [p["backend"] for p in events.loc[events["kind"] == "started", "payload"]]
+
+
+def test_ray_sweep_keeps_no_more_trials_in_flight_than_allowed(manager):
+    sweep = launch_ray(manager, short_sweep(total_updates=1, seeds=1), max_in_flight=1)
+    assert sweep.wait(timeout=120)
+    events = manager.store.events(sweep.run_ids)
+    spans = events[events["kind"].isin(["started", "finished"])].pivot(
+        index="run_id", columns="kind", values="time"
+    )
+    spans = spans.sort_values("started")
+    assert len(spans) == 4
+    assert (spans["started"].to_numpy()[1:] >= spans["finished"].to_numpy()[:-1]).all()
