@@ -8,6 +8,10 @@ fetched on each refresh, so a long run costs the same per refresh as a short one
 from __future__ import annotations
 
 import math
+import time
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +27,9 @@ ACTIVE = ("queued", "running", "paused")
 CACHE = "_run_data"
 CACHE_RUNS = 12
 FIGURES = "_run_figures"
+# Server time of the last live-chart refreshes: (wall seconds, CPU seconds of the script thread),
+# read by benchmarks/bench_app.py.
+REFRESH_SECONDS: deque[tuple[float, float]] = deque(maxlen=1000)
 STATUS_ICONS = {
     "queued": "⏳",
     "running": "🏃",
@@ -66,6 +73,16 @@ def read_run(store: RunStore, run_id: str) -> RunData:
         data.last_step = int(eps["env_step"].max())
     data.events = store.events(run_id)
     return data
+
+
+@contextmanager
+def timed_refresh() -> Iterator[None]:
+    """Record how long one refresh of the live area takes on the server (wall and CPU time)."""
+    start, cpu = time.perf_counter(), time.thread_time()
+    try:
+        yield
+    finally:
+        REFRESH_SECONDS.append((time.perf_counter() - start, time.thread_time() - cpu))
 
 
 def forget_run(run_id: str) -> None:
