@@ -634,6 +634,10 @@ def main(args: argparse.Namespace) -> int:
     from core.runner import RunManager
     from core.store import RunStore
 
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise ConfigError("max_concurrent", f"{args.max_concurrent} must be at least 1")
+    if not args.cpus_per_trial > 0:
+        raise ConfigError("cpus_per_trial", f"{args.cpus_per_trial} must be a positive number")
     try:
         jobs = [] if args.resume else jobs_of(spec_from_args(args))  # all validated up front
         if args.backend == "ray":
