@@ -43,13 +43,13 @@ def small_config(algo: str = "ppo", env_id: str = "CartPole-v1", **changes) -> R
     return RunConfig(algo=algo, env_id=env_id).with_changes(**base)
 
 
-def make_nets(discrete: bool, activation: str = "tanh", seed: int = 0):
+def make_nets(discrete: bool, activation: str = "tanh", seed: int = 0, hidden=(8, 8)):
     torch.manual_seed(seed)
     if discrete:
-        actor = CategoricalActor(4, 3, (8, 8), activation)
+        actor = CategoricalActor(4, 3, hidden, activation)
     else:
-        actor = GaussianActor(4, 2, (8, 8), activation)
-    critic = Critic(4, (8, 8), activation)
+        actor = GaussianActor(4, 2, hidden, activation)
+    critic = Critic(4, hidden, activation)
     return actor, critic, ActorCritic(actor, critic, activation)
 
 
@@ -89,15 +89,19 @@ def flat_grad_of(ac: ActorCritic, params, grads) -> torch.Tensor:
 
 @pytest.mark.parametrize("discrete", [True, False], ids=["categorical", "gaussian"])
 @pytest.mark.parametrize("objective", ["clip", "kl", "pg"])
-@pytest.mark.parametrize("activation", ["tanh", "relu"])
-def test_hand_derived_gradient_matches_autograd(discrete, objective, activation):
-    actor, critic, ac = make_nets(discrete, activation)
-    obs = torch.randn(64, 4)
+@pytest.mark.parametrize(
+    "activation, hidden, B",
+    [("tanh", (8, 8), 64), ("relu", (8, 8), 64), ("tanh", (64, 64), 256)],
+    ids=["tanh", "relu", "tanh-zoo-size"],  # the zoo size takes the large-batch tanh path
+)
+def test_hand_derived_gradient_matches_autograd(discrete, objective, activation, hidden, B):
+    actor, critic, ac = make_nets(discrete, activation, hidden=hidden)
+    obs = torch.randn(B, 4)
     with torch.no_grad():
         actions, logp_old = actor.act(obs)
         old = ac.old_policy(obs)
         ac.flat.add_(0.1 * torch.randn_like(ac.flat))  # move θ away from θ_old: r ≠ 1
-    adv, ret = torch.randn(64), torch.randn(64)
+    adv, ret = torch.randn(B), torch.randn(B)
     kwargs = dict(objective=objective, clip_eps=0.1, beta=0.7, vf_coef=0.4, ent_coef=0.05)
     stats = ac.loss_grad(obs, actions, logp_old, adv, ret, old, **kwargs)
     params = [*actor.parameters(), *critic.parameters()]
