@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -84,6 +85,8 @@ def test_train_run_charts_grow_live_and_stop(page, app_url):
     wait_points_above(page, "Episode return", "episode return", ret)
     assert points(page, "Line search", "accepted") + points(page, "Line search", "rejected") > 0
     assert_no_exception(page)
+    if os.environ.get("PLAYGROUND_DOCS_SCREENSHOTS") == "1":  # a fuller picture for the README
+        wait_points_above(page, "KL per update", "exact mean KL", 12)
     screenshot(page, "train-live")
     page.get_by_role("button", name="⏹ Stop").click()
     page.get_by_text(re.compile(r"\bstopped\b")).first.wait_for()
