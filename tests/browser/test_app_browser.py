@@ -42,8 +42,10 @@ def points(page, title: str, prefix: str) -> int:
     return page.evaluate(POINTS_JS, [title, prefix])
 
 
-def wait_points_above(page, title: str, prefix: str, n: int) -> int:
-    page.wait_for_function(f"(args) => ({POINTS_JS})(args) > {n}", arg=[title, prefix])
+def wait_points_above(page, title: str, prefix: str, n: int, timeout: float = 60_000) -> int:
+    page.wait_for_function(
+        f"(args) => ({POINTS_JS})(args) > {n}", arg=[title, prefix], timeout=timeout
+    )
     return points(page, title, prefix)
 
 
@@ -86,7 +88,7 @@ def test_train_run_charts_grow_live_and_stop(page, app_url):
     assert points(page, "Line search", "accepted") + points(page, "Line search", "rejected") > 0
     assert_no_exception(page)
     if os.environ.get("PLAYGROUND_DOCS_SCREENSHOTS") == "1":  # a fuller picture for the README
-        wait_points_above(page, "KL per update", "exact mean KL", 12)
+        wait_points_above(page, "KL per update", "exact mean KL", 12, timeout=300_000)
     screenshot(page, "train-live")
     page.get_by_role("button", name="⏹ Stop").click()
     page.get_by_text(re.compile(r"\bstopped\b")).first.wait_for()
