@@ -1,20 +1,22 @@
 """Does the open Train page slow training down, and how long does one page refresh take?
 
-Two phases of ``--window`` seconds each, in one process (as in ``streamlit run``):
-1. headless: ``--runs`` runs train through the RunManager, nothing reads them;
-2. page open: the same runs (fresh, same configs) while the Train page (Streamlit's AppTest, same
-   process) is rerun once a second, as its live fragment does, showing one of them.
-Prints total env steps/s in both phases, their ratio (target ≥ 90%), and the page's server time
-(median and p95; target < 300 ms): for the live-chart refresh (the fragment that reruns every
-second, timed inside the page: wall time, which includes waiting for the GIL held by the trainer
-threads, and the script thread's own CPU time) and for a whole-page rerun (a widget interaction).
+``--runs`` runs train through the RunManager in this process (as in ``streamlit run``), and
+windows of ``--window`` seconds alternate ``--rounds`` times between
+1. headless: nothing reads the runs;
+2. page open: the Train page shows one of them: its live area (the fragment Streamlit reruns
+   every second: store reads, figures, Plotly serialisation) runs once a second, plus a whole-page
+   rerun (Streamlit's AppTest, same process) every 10 s, as when a user touches a widget.
+Prints total env steps/s in both modes, their ratio (target ≥ 90%), and the page's server time
+(median and p95; target < 300 ms) of the live-area refresh (wall time, which includes waiting
+for the GIL held by the trainer threads, and the thread's own CPU time) and of a whole-page rerun.
 
-    .venv/bin/python benchmarks/bench_app.py [--runs 4] [--window 30] [--algo trpo]
+    .venv/bin/python benchmarks/bench_app.py [--runs 4] [--window 10] [--rounds 4] [--algo trpo]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -31,10 +33,13 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from core.config import RunConfig  # noqa: E402
 from core.runner import RunManager  # noqa: E402
+from ui import run_view  # noqa: E402
 from ui.run_view import REFRESH_SECONDS  # noqa: E402
 from ui.state import get_manager  # noqa: E402
 
 WARMUP_S = 5.0
+PAGE_EVERY = 10
+TICKS: list[float] = []
 
 
 def configs(algo: str, n: int) -> list[RunConfig]:
@@ -47,57 +52,67 @@ def steps(manager: RunManager, run_ids: list[str]) -> int:
     return int(manager.store.runs(run_ids)["env_steps"].sum())
 
 
-def phase(
-    manager: RunManager, cfgs: list[RunConfig], window: float, page: bool
-) -> tuple[float, list[float]]:
-    """Env steps/s summed over the runs during ``window`` s (after a warm-up), refresh times."""
+def measure(manager: RunManager, cfgs: list[RunConfig], window: float, rounds: int):
+    """Alternate windows without and with the page open on the same runs; env steps/s of each.
+
+    Interleaving (A B A B …) cancels most of the drift in machine load between the two modes.
+    """
     run_ids = [manager.start(c) for c in cfgs]
-    refresh: list[float] = []
-    at = None
-    if page:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-        at.run()
-        at.query_params["run"] = run_ids[0]
-        at.switch_page("pages/train.py").run()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.query_params["run"] = run_ids[0]
+    at.switch_page("pages/train.py").run()
+    view = (at, manager, run_ids[0])
     deadline = time.monotonic() + WARMUP_S
     while time.monotonic() < deadline:
-        tick(at, refresh)
-    refresh.clear()
+        tick(None, [])
+    totals = {False: [0, 0.0], True: [0, 0.0]}
+    refresh: list[float] = []
     REFRESH_SECONDS.clear()
-    s0, t0 = steps(manager, run_ids), time.monotonic()
-    while time.monotonic() - t0 < window:
-        tick(at, refresh)
-    s1, t1 = steps(manager, run_ids), time.monotonic()
+    for _ in range(rounds):
+        for page in (False, True):
+            s0, t0 = steps(manager, run_ids), time.monotonic()
+            while time.monotonic() - t0 < window:
+                tick(view if page else None, refresh)
+            totals[page][0] += steps(manager, run_ids) - s0
+            totals[page][1] += time.monotonic() - t0
     for run_id in run_ids:
         manager.stop(run_id)
     for run_id in run_ids:
         manager.wait(run_id, timeout=60)
-    return (s1 - s0) / (t1 - t0), refresh
+    rate = {page: n / t for page, (n, t) in totals.items()}
+    return rate[False], rate[True], refresh
 
 
-def tick(at: AppTest | None, refresh: list[float]) -> None:
-    """One second of wall time; with the page open, one refresh at its start."""
+def tick(view: tuple[AppTest, RunManager, str] | None, refresh: list[float]) -> None:
+    """One second of wall time; with the page open, one live refresh at its start and a
+    whole-page rerun every ``PAGE_EVERY`` ticks."""
     start = time.perf_counter()
-    if at is not None:
-        at.run()
-        if at.exception:
-            raise RuntimeError(at.exception[0].message)
-        refresh.append(time.perf_counter() - start)
+    if view is not None:
+        at, manager, run_id = view
+        run_view.live_charts(manager.store, run_id, large=False)
+        TICKS.append(start)
+        if len(TICKS) % PAGE_EVERY == 0:
+            at.run()
+            if at.exception:
+                raise RuntimeError(at.exception[0].message)
+            refresh.append(time.perf_counter() - start)
     time.sleep(max(0.0, 1.0 - (time.perf_counter() - start)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=4)
-    parser.add_argument("--window", type=float, default=30.0)
+    parser.add_argument("--window", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--algo", default="trpo")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    logging.getLogger("streamlit").setLevel(logging.ERROR)  # bare-mode warnings of the live area
     manager = get_manager()  # the page's manager: same process, same store
     manager.max_concurrent = args.runs
     cfgs = configs(args.algo, args.runs)
-    headless, _ = phase(manager, cfgs, args.window, page=False)
-    with_page, refresh = phase(manager, cfgs, args.window, page=True)
+    headless, with_page, refresh = measure(manager, cfgs, args.window, args.rounds)
     manager.shutdown()
     charts_ms = milliseconds(wall for wall, _ in REFRESH_SECONDS)
     charts_cpu = milliseconds(cpu for _, cpu in REFRESH_SECONDS)
@@ -108,7 +123,7 @@ def main() -> None:
     print(f"ratio:                    {100 * with_page / headless:9.1f} %   (target ≥ 90 %)")
     print(f"live-chart refresh, wall: {summary(charts_ms)}  (target < 300 ms)")
     print(f"live-chart refresh, CPU:  {summary(charts_cpu)}  (script thread only)")
-    print(f"whole-page rerun:         {summary(page_ms)}")
+    print(f"whole-page rerun:         {summary(page_ms)}  (AppTest, every {PAGE_EVERY} s)")
 
 
 def milliseconds(seconds) -> list[float]:

@@ -146,12 +146,7 @@ tabs = st.tabs(["📈 Charts", "⚙️ Hyperparameters", "🎬 Watch it play", "
 
 
 def charts_area() -> None:
-    fresh = store.run(run_id)
-    if fresh is None:
-        return
-    data = run_view.read_run(store, run_id)
-    run_view.show_status(fresh, data)
-    run_view.show_charts(run_view.figures(store, fresh, data, large=large), run_id)
+    run_view.live_charts(store, run_id, large=large)
 
 
 with tabs[0]:

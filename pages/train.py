@@ -182,15 +182,8 @@ if status in run_view.ACTIVE:
 
 def live_area() -> None:
     """Status, progress and charts; re-runs on its own every second while the run is active."""
-    with run_view.timed_refresh():
-        fresh = store.run(run_id)
-        if fresh is None:
-            st.warning("This run was deleted.")
-            return
-        data = run_view.read_run(store, run_id)
-        run_view.show_status(fresh, data)
-        run_view.show_charts(run_view.figures(store, fresh, data, large=large), run_id)
-    if fresh["status"] != status:  # controls above depend on the status: redraw them
+    fresh = run_view.live_charts(store, run_id, large=large)
+    if fresh is not None and fresh["status"] != status:  # the controls above depend on it
         st.rerun()
 
 

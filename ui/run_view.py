@@ -186,6 +186,19 @@ def show_charts(figs: dict[str, Any], run_id: str) -> None:
                 st.plotly_chart(figs[name], key=f"chart.{run_id}.{name}", width="stretch")
 
 
+def live_charts(store: RunStore, run_id: str, *, large: bool) -> dict[str, Any] | None:
+    """One refresh of a run's live area (status, progress, charts), timed; the run's row."""
+    with timed_refresh():
+        fresh = store.run(run_id)
+        if fresh is None:
+            st.warning("This run was deleted.")
+            return None
+        data = read_run(store, run_id)
+        show_status(fresh, data)
+        show_charts(figures(store, fresh, data, large=large), run_id)
+        return fresh
+
+
 def command(action: str, fn: Any, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
     """Run a manager command from a callback: (True, result), or (False, None) with the refusal
     left as a message for the page (never a traceback)."""
