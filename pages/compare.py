@@ -11,11 +11,11 @@ from core.algos import presets
 from core.config import ALGORITHMS, ConfigError, RunConfig
 from core.envs import SUPPORTED_ENVS
 from ui import charts, run_view, widgets
-from ui.state import ensure_app_navigation, get_manager
+from ui.state import ensure_app_navigation, require_manager
 
 ensure_app_navigation()
 
-manager = get_manager()
+manager = require_manager()
 store = manager.store
 params = st.query_params
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.config import ALGORITHMS
 from core.envs import SUPPORTED_ENVS
-from ui.state import ensure_app_navigation, get_manager
+from ui.state import ensure_app_navigation, require_manager
 
 ensure_app_navigation()
 
@@ -62,7 +62,7 @@ st.markdown(
     "exact KL against δ, whether the line search accepted the step, how far it backtracked."
 )
 
-runs = get_manager().store.runs()
+runs = require_manager().store.runs()
 active = int(runs["status"].isin(("running", "paused", "queued")).sum()) if len(runs) else 0
 c = st.columns([1, 1, 1, 3])
 c[0].metric("Runs stored", len(runs))
@@ -81,24 +81,24 @@ with c[3]:
     )
 
 st.subheader("A two-minute tour")
-cols = st.columns(3)
-for i, (path, title, icon, text) in enumerate(TOUR):
-    with cols[i % 3].container(border=True, height="stretch"):
-        st.page_link(path, label=f"**{title}**", icon=icon)
-        st.caption(text)
+for start in range(0, len(TOUR), 3):
+    for col, (path, title, icon, text) in zip(st.columns(3), TOUR[start : start + 3]):
+        with col.container(border=True, height="stretch"):
+            st.page_link(path, label=f"**{title}**", icon=icon)
+            st.caption(text)
 
-left, right = st.columns(2)
-with left:
-    st.subheader("Algorithms")
-    st.markdown("\n".join(f"- **{a}**: {ALGO_BLURBS[a]}" for a in ALGORITHMS))
-with right:
-    st.subheader("Environments")
-    st.markdown(
-        "| environment | actions | solved at | task |\n|---|---|---:|---|\n"
-        + "\n".join(
-            f"| `{e.env_id}` | {'discrete' if e.discrete else 'continuous'} | "
-            f"{e.solved_return:g} | {e.blurb} |"
-            for e in SUPPORTED_ENVS.values()
-        )
+st.subheader("Algorithms")
+st.markdown(
+    "| algorithm | what it does |\n|---|---|\n"
+    + "\n".join(f"| **{a}** | {ALGO_BLURBS[a]} |" for a in ALGORITHMS)
+)
+st.subheader("Environments")
+st.markdown(
+    "| environment | actions | solved at | task |\n|---|---|---:|---|\n"
+    + "\n".join(
+        f"| {e.env_id} | {'discrete' if e.discrete else 'continuous'} | "
+        f"{e.solved_return:g} | {e.blurb} |"
+        for e in SUPPORTED_ENVS.values()
     )
-    st.caption("DQN needs discrete actions; the policy-gradient methods handle both.")
+)
+st.caption("DQN needs discrete actions; the policy-gradient methods handle both.")

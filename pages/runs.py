@@ -9,11 +9,11 @@ import streamlit as st
 
 from core.config import ConfigError, RunConfig
 from ui import exports, run_view, widgets
-from ui.state import ensure_app_navigation, get_manager
+from ui.state import ensure_app_navigation, require_manager
 
 ensure_app_navigation()
 
-manager = get_manager()
+manager = require_manager()
 store = manager.store
 params = st.query_params
 

@@ -227,3 +227,19 @@ def test_train_widgets_survive_a_page_change_and_the_choice_is_in_the_url(app):
     assert at.selectbox(key="train.algo").value == "ppo"
     assert at.slider(key="train.ppo.clip_eps").value == 0.3
     assert at.query_params["algo"] == "ppo" and at.query_params["env"] == "CartPole-v1"
+
+
+def test_an_unusable_run_store_is_a_message_not_a_traceback(tmp_path, monkeypatch):
+    not_a_folder = tmp_path / "data"
+    not_a_folder.write_text("a file where the data folder should be")
+    monkeypatch.setenv("PLAYGROUND_DATA_DIR", str(not_a_folder))
+    get_manager.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.run()
+        for page in ("pages/home.py", "pages/train.py", "pages/runs.py"):
+            at.switch_page(page).run()
+            assert not at.exception, [e.message for e in at.exception]
+            assert any("run store cannot be opened" in e.value for e in at.error)
+    finally:
+        get_manager.clear()

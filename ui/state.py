@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.runner import RunManager
+from core.store import StoreError
 
 
 @st.cache_resource
@@ -34,3 +35,15 @@ def ensure_app_navigation() -> None:
     if served and PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+
+def require_manager() -> RunManager:
+    """The manager, or a clear message (and the page stops) when the run store cannot be opened."""
+    try:
+        return get_manager()
+    except StoreError as err:
+        st.error(
+            f"The run store cannot be opened: {err}. Set `PLAYGROUND_DATA_DIR` to a writable "
+            "folder (default: ./data) and reload."
+        )
+        st.stop()
