@@ -243,3 +243,33 @@ def test_an_unusable_run_store_is_a_message_not_a_traceback(tmp_path, monkeypatc
             assert any("run store cannot be opened" in e.value for e in at.error)
     finally:
         get_manager.clear()
+
+
+def test_compare_adds_stored_runs_and_links_them_in_the_url(app):
+    at, manager = app
+    run_ids = [manager.start(tiny_trpo(seed=s), name=f"stored · seed {s}") for s in (0, 1)]
+    for run_id in run_ids:
+        assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
+    manager.store.flush()
+    open_page(at, "pages/compare.py")
+    at.multiselect(key="compare.extra").set_value(run_ids).run()
+    assert set(at.query_params["runs"].split(",")) == set(run_ids)
+    rerun_until(at, lambda: len(chart_specs(at)) == 2, "the comparison charts")
+    assert trace(chart_specs(at), "stored")  # both seeds in one group, labelled by name
+    assert at.dataframe[0].value.iloc[0]["runs"] == 2
+
+
+def test_runs_continues_a_finished_run_as_a_linked_new_run(app):
+    at, manager = app
+    run_id = manager.start(tiny_trpo(), name="short")
+    assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
+    manager.store.flush()
+    at.query_params["run"] = run_id
+    open_page(at, "pages/runs.py")
+    at.number_input(key=f"runs.extra.{run_id}").set_value(256).run()
+    at.button(key="runs.continue").click().run()
+    new_id = at.query_params["run"]
+    assert new_id != run_id
+    assert manager.store.run(new_id)["parent_id"] == run_id
+    assert manager.wait(new_id, timeout=DEADLINE_S) == "finished"
+    assert manager.store.config(new_id).total_steps == 1024 + 256
