@@ -172,7 +172,8 @@ if len(env_ids) > 1:
 solved = SUPPORTED_ENVS[env_ids[0]].solved_return if env_ids[0] in SUPPORTED_ENVS else 0.0
 t = st.columns([1, 1, 2])
 threshold = t[0].number_input("Return threshold", value=float(solved), key="compare.threshold")
-large = t[1].toggle("Presentation mode (large fonts)", key="ui.large")
+with t[1]:
+    large = widgets.presentation_toggle()
 active = chosen[chosen["status"].isin(run_view.ACTIVE)]["run_id"].tolist()
 if active:
     t[2].button(f"⏹ Stop the {len(active)} active runs", on_click=stop_all, args=(active,))

@@ -140,7 +140,8 @@ if row is None:
 st.divider()
 head = st.columns([4, 2])
 head[0].subheader(run_view.run_label(row))
-large = head[1].toggle("Presentation mode (large fonts)", key="ui.large")
+with head[1]:
+    large = widgets.presentation_toggle()
 active = row["status"] in run_view.ACTIVE
 tabs = st.tabs(["📈 Charts", "⚙️ Hyperparameters", "🎬 Watch it play", "⬇️ Export", "🛠️ Manage"])
 

@@ -159,7 +159,7 @@ buttons[3].button(
     args=("stop", manager.stop, run_id),
 )
 with buttons[4]:
-    large = st.toggle("Presentation mode (large fonts)", key="ui.large")
+    large = widgets.presentation_toggle()
 
 st.subheader(run_view.run_label(row))
 if status in run_view.ACTIVE:

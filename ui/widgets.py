@@ -208,3 +208,11 @@ def changed(cfg: RunConfig, values: dict[str, Any]) -> dict[str, Any]:
     if new is None:
         return dict(values)
     return {k: new.get(k) for k in values if new.get(k) != cfg.get(k)}
+
+
+def presentation_toggle() -> bool:
+    """The large-font (projector) switch, shared by every page and kept across page changes."""
+    kept("ui.large", False)
+    return st.toggle(
+        "Presentation mode (large fonts)", key="ui.large", on_change=remember, args=("ui.large",)
+    )
