@@ -16,7 +16,7 @@ from core.labs import gae_lab as lab
 from core.sweep import SweepError, SweepSpec, launch_local, stop_sweep, sweep_progress, sweeps
 from ui import gae_figures as figs
 from ui import widgets
-from ui.state import get_manager
+from ui.state import ensure_app_navigation, require_manager
 
 LAMS = np.round(np.linspace(0.0, 1.0, 101), 3)
 GRID_LAMS = np.round(np.linspace(0.0, 1.0, 41), 3)
@@ -53,7 +53,8 @@ ALLOWED = {
     "gae.mse": lambda v: v in MSE_CHOICES,
 }
 
-manager = get_manager()
+ensure_app_navigation()
+manager = require_manager()
 store = manager.store
 
 

@@ -28,6 +28,7 @@ from core.labs.toy import (
     solvable,
     step_bounds,
 )
+from ui.state import ensure_app_navigation
 from ui.toy_figures import (
     METHOD_NAMES,
     objective_figure,
@@ -35,6 +36,8 @@ from ui.toy_figures import (
     slice_figure,
     step_figure,
 )
+
+ensure_app_navigation()
 
 MEMORY = "trl_values"  # every control's last value: survives page changes and problem switches
 SOLVER = {p.name: p for p in SOLVER_PARAMS}
