@@ -20,21 +20,26 @@ Prints a Markdown report and writes it to ``--out``.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from benchmarks.common import (
+    WINDOW,
+    Clock,
+    Run,
+    argument_parser,
+    machine,
+    md_table,
+    steps_to_threshold,
+    write_report,
+)
 from core.algos import make_trainer, preset_config
 from core.trainer import evaluate_policy
 
-SOLVED = 475.0
-WINDOW = 20
 ENV_ID = "CartPole-v1"
 VARIANTS: dict[str, dict[str, bool]] = {
     "dqn": {},
@@ -45,46 +50,14 @@ VARIANTS: dict[str, dict[str, bool]] = {
 
 
 @dataclass
-class Run:
-    """One training run (times exclude the greedy evaluations)."""
+class GreedyRun(Run):
+    """A training run with its greedy evaluation curve; times exclude the evaluations, and
+    ``steps_to_solve`` is the first evaluation at 475."""
 
-    wall: float
-    cpu: float
-    steps: int
-    solved_at: int | None
-    final_return: float
     evals: list[tuple[int, float]] = field(default_factory=list)
 
-    @property
-    def fps(self) -> float:
-        return self.steps / self.wall
 
-    @property
-    def cpu_fps(self) -> float:
-        return self.steps / self.cpu
-
-
-class Clock:
-    """Wall and CPU time, with evaluation time taken out."""
-
-    def __init__(self) -> None:
-        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
-        self.eval_wall = self.eval_cpu = 0.0
-
-    def timed_eval(self, fn: Callable[[], list[float]]) -> float:
-        w, c = time.perf_counter(), time.process_time()
-        value = float(np.mean(fn()))
-        self.eval_wall += time.perf_counter() - w
-        self.eval_cpu += time.process_time() - c
-        return value
-
-    def totals(self) -> tuple[float, float]:
-        wall = time.perf_counter() - self.wall0 - self.eval_wall
-        cpu = time.process_time() - self.cpu0 - self.eval_cpu
-        return wall, cpu
-
-
-def run_ours(variant: str, seed: int, steps: int, eval_every: int, eval_episodes: int) -> Run:
+def run_ours(variant: str, seed: int, steps: int, eval_every: int, eval_episodes: int) -> GreedyRun:
     config = preset_config(
         "dqn", ENV_ID, "zoo", seed=seed, total_steps=steps, eval_every=0, **VARIANTS[variant]
     )
@@ -99,10 +72,10 @@ def run_ours(variant: str, seed: int, steps: int, eval_every: int, eval_episodes
             ret = clock.timed_eval(lambda: _greedy_eval(trainer.q, seed, eval_episodes))
             evals.append((trainer.book.env_steps, ret))
     wall, cpu = clock.totals()
-    return Run(wall, cpu, trainer.book.env_steps, _solved_at(evals), final, evals)
+    return GreedyRun(wall, cpu, trainer.book.env_steps, steps_to_threshold(evals), final, evals)
 
 
-def run_sb3(seed: int, steps: int, eval_every: int, eval_episodes: int) -> Run:
+def run_sb3(seed: int, steps: int, eval_every: int, eval_episodes: int) -> GreedyRun:
     """SB3 DQN with rl-baselines3-zoo's hyperparams/dqn.yml CartPole-v1 entry."""
     from stable_baselines3 import DQN as SB3DQN
     from stable_baselines3.common.callbacks import BaseCallback
@@ -142,16 +115,12 @@ def run_sb3(seed: int, steps: int, eval_every: int, eval_episodes: int) -> Run:
     wall, cpu = clock.totals()
     returns = [ep["r"] for ep in list(model.ep_info_buffer)[-WINDOW:]]
     final = float(np.mean(returns)) if returns else float("nan")
-    return Run(wall, cpu, model.num_timesteps, _solved_at(evals), final, evals)
+    return GreedyRun(wall, cpu, model.num_timesteps, steps_to_threshold(evals), final, evals)
 
 
 def _greedy_eval(q_net: torch.nn.Module, seed: int, episodes: int) -> list[float]:
     """argmax_a q(s, a) over ``episodes`` CartPole episodes with fixed seeds (same for both)."""
     return evaluate_policy(ENV_ID, lambda obs: q_net(obs).argmax(-1), episodes, seed + 10_000)
-
-
-def _solved_at(evals: list[tuple[int, float]]) -> int | None:
-    return next((step for step, ret in evals if ret >= SOLVED), None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,36 +134,33 @@ def _mean_sd(xs: list[float], fmt: str = "{:.0f}") -> str:
     return f"{fmt.format(statistics.mean(xs))} ± {fmt.format(statistics.stdev(xs))}"
 
 
-def report(results: dict[str, list[Run]], args: argparse.Namespace) -> str:
-    sb3 = results.get("sb3")
+def _speed_row(name: str, runs: list[GreedyRun], sb3: list[GreedyRun] | None) -> list[str]:
+    wall, cpu = [r.fps for r in runs], [r.cpu_fps for r in runs]
+    ratio = "1.0 / 1.0"
+    if sb3 and name != "sb3":
+        ratio_wall = statistics.mean(wall) / statistics.mean(r.fps for r in sb3)
+        ratio_cpu = statistics.mean(cpu) / statistics.mean(r.cpu_fps for r in sb3)
+        ratio = f"{ratio_wall:.1f} / {ratio_cpu:.1f}"
+    solved = ", ".join("—" if r.steps_to_solve is None else str(r.steps_to_solve) for r in runs)
+    finals = ", ".join(f"{r.final_mean:.0f}" for r in runs)
+    label = "SB3 DQN" if name == "sb3" else f"ours: {name}"
+    return [label, _mean_sd(wall), _mean_sd(cpu), ratio, solved, finals]
+
+
+def report(results: dict[str, list[GreedyRun]], args: argparse.Namespace) -> str:
+    header = ["variant", "env-steps/s (wall)", "env-steps per CPU-s", "×SB3 (wall / CPU)"]
+    header += ["steps to greedy 475 (per seed)", "training return at end (per seed)"]
+    rows = [_speed_row(name, runs, results.get("sb3")) for name, runs in results.items() if runs]
     lines = [
         f"## DQN on {ENV_ID}: ours vs Stable-Baselines3 (RL-Zoo settings)",
         "",
         f"{args.steps} env steps, seeds {' '.join(map(str, args.seeds))} (runs done so far "
         "listed per seed), one torch thread, "
         f"greedy evaluation of {args.eval_episodes} episodes every {args.eval_every} env steps "
-        "(evaluation time excluded from the speeds). "
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}.",
+        f"(evaluation time excluded from the speeds). {machine()}.",
         "",
-        "| variant | env-steps/s (wall) | env-steps per CPU-s | ×SB3 (wall / CPU) "
-        "| steps to greedy 475 (per seed) | training return at end (per seed) |",
-        "|---|---|---|---|---|---|",
+        *md_table(header, rows),
     ]
-    for name, runs in results.items():
-        if not runs:
-            continue
-        wall, cpu = [r.fps for r in runs], [r.cpu_fps for r in runs]
-        ratio = "1.0 / 1.0"
-        if sb3 and name != "sb3":
-            ratio_wall = statistics.mean(wall) / statistics.mean(r.fps for r in sb3)
-            ratio_cpu = statistics.mean(cpu) / statistics.mean(r.cpu_fps for r in sb3)
-            ratio = f"{ratio_wall:.1f} / {ratio_cpu:.1f}"
-        solved = ", ".join("—" if r.solved_at is None else str(r.solved_at) for r in runs)
-        finals = ", ".join(f"{r.final_return:.0f}" for r in runs)
-        label = "SB3 DQN" if name == "sb3" else f"ours: {name}"
-        lines.append(
-            f"| {label} | {_mean_sd(wall)} | {_mean_sd(cpu)} | {ratio} | {solved} | {finals} |"
-        )
     lines += ["", "Greedy evaluation curves (env step: mean return):", ""]
     for name, runs in results.items():
         for seed, r in zip(args.seeds, runs):
@@ -204,9 +170,7 @@ def report(results: dict[str, list[Run]], args: argparse.Namespace) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=50_000)
+    parser = argument_parser(__doc__, steps=50_000)
     parser.add_argument(
         "--variants", nargs="+", default=["sb3", *VARIANTS], choices=["sb3", *VARIANTS]
     )
@@ -215,7 +179,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/dqn.md"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    results: dict[str, list[Run]] = {v: [] for v in args.variants}
+    results: dict[str, list[GreedyRun]] = {v: [] for v in args.variants}
     for seed in args.seeds:
         for variant in args.variants:
             if variant == "sb3":
@@ -225,12 +189,11 @@ def main() -> None:
             results[variant].append(run)
             print(
                 f"{variant:8s} seed {seed}: {run.fps:6.0f} steps/s wall, {run.cpu_fps:6.0f} per "
-                f"CPU-s, greedy 475 at {run.solved_at}, final training return "
-                f"{run.final_return:.0f}",
+                f"CPU-s, greedy 475 at {run.steps_to_solve}, final training return "
+                f"{run.final_mean:.0f}",
                 flush=True,
             )
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(report(results, args))  # partial results survive an interrupt
+            write_report(args.out, report(results, args))  # partial results survive an interrupt
     print(report(results, args))
 
 

@@ -8,7 +8,6 @@ import math
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -17,8 +16,7 @@ from core import runner
 from core.cli import CsvSink, main, progress_line
 from core.store import RunStore
 from tests.fake_trainer import FakeTrainer
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, run_module
 
 BAD_INPUTS = [
     ["train", "--algo", "ppo", "--env", "Foo-v0"],
@@ -109,15 +107,11 @@ def test_progress_line_shows_fraction_speed_and_returns():
 
 def test_python_m_core_trains_a_real_run_then_lists_and_exports_it(tmp_path, capsys):
     data = tmp_path / "d"
-    proc = subprocess.run(
-        [sys.executable, "-m", "core", "train", "--algo", "ppo", "--env", "CartPole-v1"]
-        + ["--steps", "256", "--set", "n_envs=2", "--set", "n_steps=64"]
-        + ["--set", "minibatch_size=64", "--data-dir", str(data)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    settings = ["--set", "n_envs=2", "--set", "n_steps=64", "--set", "minibatch_size=64"]
+    proc = run_module(
+        "core", "train", "--algo", "ppo", "--env", "CartPole-v1", "--steps", "256",
+        *settings, "--data-dir", str(data),
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.splitlines()[0]
     assert main(["runs", "--json", "--data-dir", str(data)]) == 0

@@ -15,6 +15,7 @@ from core.algos.ppo import adapt_beta, minibatches
 from core.config import ConfigError, RunConfig
 from core.nets import CategoricalActor, Critic, GaussianActor
 from core.rollout import Batch
+from tests.helpers import BOOKKEEPER_METRICS
 
 PPO_METRICS = (
     "approx_kl",
@@ -28,12 +29,7 @@ PPO_METRICS = (
     "explained_variance",
     "lr",
     "clip_eps",
-    "env_steps",
-    "update",
-    "wall_time",
-    "fps",
-    "episode_return_mean",
-    "episode_length_mean",
+    *BOOKKEEPER_METRICS,
 )
 
 

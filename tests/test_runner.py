@@ -20,8 +20,7 @@ from core.config import ConfigError, RunConfig
 from core.runner import RunError, RunManager
 from core.store import RunStore, process_owner
 from tests.fake_trainer import Concurrency, FakeTrainer, Gate, fake_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT, run_module
 
 
 @pytest.fixture
@@ -381,13 +380,7 @@ def test_real_trainer_runs_checkpoints_and_continues_through_the_manager(algo, s
 
 def test_normal_process_exit_interrupts_runs_with_a_checkpoint(tmp_path):
     data = tmp_path / "exited"
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.train_until_killed", str(data), "20"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_module("tests.train_until_killed", str(data), "20")
     assert proc.returncode == 0, proc.stderr
     run_id = proc.stdout.split()[1]
     store = RunStore(data)

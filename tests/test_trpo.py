@@ -14,6 +14,7 @@ import core.algos.trpo as trpo_module
 from core.algos import make_trainer, preset_config
 from core.config import ConfigError, RunConfig
 from core.nets import CategoricalActor, Critic, GaussianActor
+from tests.helpers import BOOKKEEPER_METRICS
 
 TRPO_METRICS = [
     "kl_mean",
@@ -30,12 +31,7 @@ TRPO_METRICS = [
     "entropy",
     "value_loss",
     "explained_variance",
-    "env_steps",
-    "update",
-    "wall_time",
-    "fps",
-    "episode_return_mean",
-    "episode_length_mean",
+    *BOOKKEEPER_METRICS,
 ]
 
 
