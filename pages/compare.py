@@ -1,7 +1,8 @@
-"""Compare: algorithms (or values of one hyperparameter) × seeds on one env and budget."""
+"""Compare: sweeps (algorithms × a hyperparameter grid × seeds) and stored runs, side by side."""
 
 from __future__ import annotations
 
+import shlex
 import uuid
 
 import pandas as pd
@@ -10,6 +11,16 @@ import streamlit as st
 from core.algos import presets
 from core.config import ALGORITHMS, ConfigError, RunConfig
 from core.envs import SUPPORTED_ENVS
+from core.sweep import (
+    SweepError,
+    SweepProgress,
+    SweepSpec,
+    launch_local,
+    stop_sweep,
+    sweep_points,
+    sweep_progress,
+    sweeps,
+)
 from ui import charts, run_view, widgets
 from ui.state import ensure_app_navigation, require_manager
 
@@ -18,6 +29,7 @@ ensure_app_navigation()
 manager = require_manager()
 store = manager.store
 params = st.query_params
+SWEEPS_KEY = "compare.sweeps"
 
 
 def _kept_widget(fn, label: str, key: str, default, **kw):
@@ -25,64 +37,125 @@ def _kept_widget(fn, label: str, key: str, default, **kw):
     return fn(label, key=key, on_change=widgets.remember, args=(key,), **kw)
 
 
-def group_label(name: str | None, algo: str) -> str:
-    """The comparison group of a run: its name without the trailing ' · seed N'."""
-    return (name or algo).split(" · seed ")[0]
+def sweep_specs(
+    env_id: str,
+    budget: int,
+    algos: list[str],
+    seeds: int,
+    grid: dict[str, list[str]],
+    tuned: bool,
+    name: str,
+) -> list[SweepSpec]:
+    """The sweeps to launch, every trial validated (raises ConfigError naming the bad field).
+
+    Without presets: one sweep over all algorithms, as ``python -m core sweep --algos …`` runs it.
+    With each algorithm's tuned preset the bases differ, so each algorithm is its own sweep (with
+    the grid keys it has).
+    """
+    if not algos:
+        raise ConfigError("algo", "pick at least one algorithm")
+    for key, values in grid.items():
+        if not values:
+            raise ConfigError(key, "give at least one value, e.g. 0.001, 0.01, 0.05")
+
+    def base(algo: str, preset: dict) -> RunConfig:
+        changes = preset | {"total_steps": budget, "seed": 0}
+        return RunConfig(algo=algo, env_id=env_id).with_changes(**changes)
+
+    if not tuned:
+        specs = [SweepSpec(base(algos[0], {}), grid, seeds, algos, name or " vs ".join(algos))]
+    else:
+        specs = []
+        for algo in algos:
+            b = base(algo, next(iter(presets(algo, env_id).values()), {}))
+            own = {k: v for k, v in grid.items() if k in set(b.keys())}
+            label = f"{name} {algo}" if name and len(algos) > 1 else name or algo
+            specs.append(SweepSpec(b, own, seeds, None, label))
+    for spec in specs:
+        spec.trials()
+    return specs
 
 
-def plan(
-    env_id: str, budget: int, algos: list[str], seeds: int, vary: str, raw_values: str, tuned: bool
-) -> list[tuple[str, RunConfig]]:
-    """(run name, validated config) for every algorithm × value × seed; raises ConfigError."""
-    values = [v.strip() for v in raw_values.split(",") if v.strip()] if vary != "—" else [None]
-    if not values:
-        raise ConfigError(vary, "give at least one value, e.g. 0.001, 0.01, 0.05")
-    out = []
-    for algo in algos:
-        preset = presets(algo, env_id) if tuned else {}
-        base = RunConfig(algo=algo, env_id=env_id).with_changes(**next(iter(preset.values()), {}))
-        for value in values:
-            label = algo if value is None else f"{algo} {vary}={value}"
-            changes = {"total_steps": budget} | ({vary: value} if value is not None else {})
-            for seed in range(seeds):
-                name = f"{label} · seed {seed}"
-                out.append((name, base.with_changes(**changes, seed=seed, name=name)))
-    return out
+def cli_command(spec: SweepSpec) -> str:
+    """The CLI line that launches the same (untuned) sweep."""
+    algos = spec.algos or [spec.base.algo]
+    parts = ["python -m core sweep", f"--algos {','.join(algos)}", f"--env {spec.base.env_id}"]
+    parts += [f"--grid {k}={','.join(map(str, v))}" for k, v in spec.grid.items()]
+    parts += [f"--seeds {spec.seeds}", f"--steps {spec.base.total_steps}"]
+    return " ".join(parts + ([f"--name {shlex.quote(spec.name)}"] if spec.name else []))
 
 
-def launch(configs: list[tuple[str, RunConfig]]) -> None:
-    """Start the group (the manager queues what exceeds its concurrency cap); ids go in the URL."""
+def launch(specs: list[SweepSpec]) -> None:
+    """Start the sweeps on the run manager (it queues what exceeds its cap); select them.
+
+    The sweep ids come from a per-request token, so a double click starts each trial once.
+    """
     request = st.session_state.setdefault("compare.request", uuid.uuid4().hex)
-    group = f"cmp-{request[:12]}"
-    for i, (name, config) in enumerate(configs):
-        ok, _ = run_view.command(
-            "start the group",
-            manager.start,
-            config,
-            name=name,
-            request_id=f"{request}:{i}",
-            sweep_id=group,
+    ids = []
+    for spec in specs:
+        suffix = f"-{spec.base.algo}" if len(specs) > 1 else ""
+        ok, sweep_id = run_view.command(
+            "launch the sweep", launch_local, manager, spec, sweep_id=f"sw-{request[:10]}{suffix}"
         )
         if not ok:
             return
+        ids.append(sweep_id)
     st.session_state["compare.request"] = uuid.uuid4().hex
-    params["group"] = group
-    st.session_state["_flash"] = ("success", f"Launched {len(configs)} runs as group {group}.")
+    widgets.set_kept(SWEEPS_KEY, ids)
+    params["group"] = st.session_state["compare.group_in_url"] = ",".join(ids)
+    runs = sum(len(s.trials()) for s in specs)
+    st.session_state["_flash"] = ("success", f"Launched {runs} runs as {', '.join(ids)}.")
 
 
-def stop_all(run_ids: list[str]) -> None:
+def stop(sweep_ids: list[str], run_ids: list[str]) -> None:
+    """Stop the selected sweeps (every run, queued ones included) and the added active runs."""
+    try:
+        stopped = sum(len(stop_sweep(manager, s)) for s in sweep_ids)
+    except SweepError as err:
+        st.session_state["_flash"] = ("error", f"Could not stop: {err}")
+        return
     for run_id in run_ids:
         run_view.command("stop", manager.stop, run_id)
+    st.session_state["_flash"] = ("success", f"Stopped {stopped + len(run_ids)} runs.")
+
+
+def sweep_label(table: pd.DataFrame, names: dict[str, str], sweep_id: str) -> str:
+    row = table[table["sweep_id"] == sweep_id].iloc[0]
+    name = names.get(sweep_id, sweep_id)
+    return (
+        f"{name} · {row['algos']} on {row['env_id']} · {row['trials']} trials, {row['status']}"
+        + (f" · {sweep_id}" if name != sweep_id else "")
+    )
+
+
+def show_progress(progress: SweepProgress, name: str) -> None:
+    """One sweep's progress bar and its trial counts by status."""
+    counts = " · ".join(
+        f"{progress.counts.get(s, 0)} {s}" for s in ("running", "queued", "finished", "failed")
+    )
+    others = " · ".join(
+        f"{progress.counts[s]} {s}"
+        for s in ("paused", "stopped", "interrupted")
+        if s in progress.counts
+    )
+    title = f"**{name}**" + (f" ({progress.sweep_id})" if name != progress.sweep_id else "")
+    tail = f" · {others}" if others else ""
+    st.progress(
+        min(1.0, progress.fraction),
+        text=f"{title} — {progress.done}/{progress.total} trials done · {counts}{tail} · "
+        f"{100 * progress.fraction:.0f}%",
+    )
 
 
 st.title("Compare")
 st.caption(
-    "Several seeds of each algorithm (or of each value of one hyperparameter) on the same "
-    "environment and budget. Curves are the mean across seeds with a ± one standard deviation band."
+    "Sweep algorithms × a grid of hyperparameters × seeds on one environment and budget, or pick "
+    "any stored sweep (from this page, the CLI or the GAE lab). Each grid point is one curve: the "
+    "mean across its seeds with a ± one standard deviation band."
 )
 run_view.show_flash()
 
-with st.expander("New comparison", expanded="group" not in params):
+with st.expander("New sweep", expanded="group" not in params):
     c = st.columns(4)
     with c[0]:
         env_id = _kept_widget(
@@ -104,53 +177,100 @@ with st.expander("New comparison", expanded="group" not in params):
         tuned = _kept_widget(
             st.checkbox, "Use each algorithm's tuned preset", "compare.tuned", True
         )
-    algos = _kept_widget(
-        st.multiselect, "Algorithms", "compare.algos", ["trpo", "ppo"], options=list(ALGORITHMS)
-    )
+    a = st.columns([2, 1])
+    with a[0]:
+        algos = _kept_widget(
+            st.multiselect, "Algorithms", "compare.algos", ["trpo", "ppo"], options=list(ALGORITHMS)
+        )
+    with a[1]:
+        name = _kept_widget(
+            st.text_input, "Sweep name", "compare.name", "", placeholder="e.g. delta study"
+        )
     keys = sorted(set().union(*(RunConfig(algo=a).keys() for a in algos)) - set(widgets.PAGE_KEYS))
-    v = st.columns([1, 2])
-    with v[0]:
-        vary = _kept_widget(
-            st.selectbox, "Vary one hyperparameter", "compare.vary", "—", options=["—", *keys]
-        )
-    with v[1]:
-        raw_values = _kept_widget(
-            st.text_input,
-            "Its values (comma-separated)",
-            "compare.values",
-            "",
-            disabled=vary == "—",
-            placeholder="e.g. 0.001, 0.01, 0.05",
-        )
-    configs: list = []
+    keys = [k for k in keys if k not in ("seed", "total_steps")]
+    widgets.kept("compare.vary", [])
+    widgets.set_kept("compare.vary", [k for k in st.session_state["compare.vary"] if k in keys])
+    vary = st.multiselect(
+        "Grid: hyperparameters to vary",
+        options=keys,
+        key="compare.vary",
+        on_change=widgets.remember,
+        args=("compare.vary",),
+        placeholder="none: one curve per algorithm",
+    )
+    grid: dict[str, list[str]] = {}
+    value_cols = st.columns(max(len(vary), 1))
+    for col, key in zip(value_cols, vary):
+        with col:
+            raw = _kept_widget(
+                st.text_input,
+                f"{key} values (comma-separated)",
+                f"compare.values.{key}",
+                "",
+                placeholder="e.g. 0.001, 0.01, 0.05",
+            )
+        grid[key] = [v.strip() for v in raw.split(",") if v.strip()]
+    specs: list[SweepSpec] = []
     try:
-        if not algos:
-            raise ConfigError("algo", "pick at least one algorithm")
-        configs = plan(env_id, int(budget), algos, int(seeds), vary, raw_values, tuned)
+        specs = sweep_specs(env_id, int(budget), algos, int(seeds), grid, tuned, name.strip())
     except ConfigError as err:
         st.error(f"**{err.field}**: {err.message}")
-    st.button(
-        f"🚀 Launch {len(configs)} runs",
+    n_runs = sum(len(s.trials()) for s in specs)
+    b = st.columns([1, 3])
+    b[0].button(
+        f"🚀 Launch {n_runs} runs",
         type="primary",
-        disabled=not configs,
+        disabled=not specs,
         on_click=launch,
-        args=(configs,),
+        args=(specs,),
         key="compare.launch",
     )
-    st.caption(
-        f"At most {getattr(manager, 'max_concurrent', 2)} runs train at once; the rest queue."
-    )
+    note = f"At most {getattr(manager, 'max_concurrent', 2)} runs train at once; the rest queue."
+    if len(specs) > 1:
+        note += f" The tuned presets differ, so this is {len(specs)} sweeps, one per algorithm."
+    b[1].caption(note)
+    if specs and not tuned:
+        st.caption("The same sweep from a terminal:")
+        st.code(cli_command(specs[0]), language="bash")
 
 # --- which runs are compared -------------------------------------------------------------------
 all_runs = store.runs()
-group = params.get("group")
-in_group = all_runs[all_runs["sweep_id"] == group]["run_id"].tolist() if group else []
+table = sweeps(store)
+names = {}
+for sid, g in all_runs[all_runs["sweep_id"].notna()].groupby("sweep_id"):
+    prefixes = {charts.seed_group(n, a).split(" · ")[0] for n, a in zip(g["name"], g["algo"])}
+    names[str(sid)] = prefixes.pop() if len(prefixes) == 1 else str(sid)
+widgets.kept(SWEEPS_KEY, [])
+if params.get("group", "") != st.session_state.get("compare.group_in_url"):
+    # the URL came from outside (a shared link): it wins over the remembered choice
+    url_sweeps = [s for s in params.get("group", "").split(",") if s in set(table["sweep_id"])]
+    if url_sweeps:
+        widgets.set_kept(SWEEPS_KEY, url_sweeps)
+widgets.set_kept(
+    SWEEPS_KEY, [s for s in st.session_state[SWEEPS_KEY] if s in set(table["sweep_id"])]
+)
+chosen_sweeps = st.multiselect(
+    "Sweeps to compare",
+    options=table["sweep_id"].tolist(),
+    format_func=lambda s: sweep_label(table, names, s),
+    key=SWEEPS_KEY,
+    on_change=widgets.remember,
+    args=(SWEEPS_KEY,),
+    placeholder="launch one above, or pick a stored sweep",
+)
+if chosen_sweeps:
+    params["group"] = ",".join(chosen_sweeps)
+elif "group" in params:
+    del params["group"]
+st.session_state["compare.group_in_url"] = params.get("group", "")
+progress = {s: sweep_progress(store, s) for s in chosen_sweeps}
+in_sweeps = [r for p in progress.values() for r in p.runs["run_id"]]
 labels_all = {r["run_id"]: run_view.run_label(r) for _, r in all_runs.iterrows()}
 extra_default = [r for r in params.get("runs", "").split(",") if r in labels_all]
 extra = st.multiselect(
     "Add stored runs to the comparison",
-    options=[r for r in labels_all if r not in in_group],
-    default=[r for r in extra_default if r not in in_group],
+    options=[r for r in labels_all if r not in in_sweeps],
+    default=[r for r in extra_default if r not in in_sweeps],
     format_func=labels_all.get,
     key="compare.extra",
 )
@@ -158,9 +278,9 @@ if extra:
     params["runs"] = ",".join(extra)
 elif "runs" in params:
     del params["runs"]
-run_ids = in_group + extra
+run_ids = in_sweeps + extra
 if not run_ids:
-    st.info("Launch a comparison above, or add stored runs to compare them.")
+    st.info("Launch a sweep above, pick a stored sweep, or add stored runs to compare them.")
     st.stop()
 
 chosen = all_runs[all_runs["run_id"].isin(run_ids)]
@@ -175,21 +295,34 @@ threshold = t[0].number_input("Return threshold", value=float(solved), key="comp
 with t[1]:
     large = widgets.presentation_toggle()
 active = chosen[chosen["status"].isin(run_view.ACTIVE)]["run_id"].tolist()
+active_sweeps = [s for s, p in progress.items() if not p.is_done]
+active_extra = [r for r in active if r in extra]
 if active:
-    t[2].button(f"⏹ Stop the {len(active)} active runs", on_click=stop_all, args=(active,))
+    what = [f"{len(active_sweeps)} sweeps"] if active_sweeps else []
+    what += [f"{len(active_extra)} added runs"] if active_extra else []
+    t[2].button(
+        f"⏹ Stop the {' and the '.join(what)}",
+        on_click=stop,
+        args=(active_sweeps, active_extra),
+        key="compare.stop",
+    )
 
 
 def comparison() -> None:
-    """Mean ± std curves, the summary table and the export; refreshes while runs train."""
+    """Sweep progress, mean ± std curves per grid point, the summary table and the export;
+    refreshes while runs train."""
+    for sweep_id in chosen_sweeps:
+        show_progress(sweep_progress(store, sweep_id), names.get(sweep_id, sweep_id))
     rows = store.runs(run_ids)
-    labels = {r["run_id"]: group_label(r["name"], r["algo"]) for _, r in rows.iterrows()}
+    fallback = {r["run_id"]: charts.seed_group(r["name"], r["algo"]) for _, r in rows.iterrows()}
+    labels = charts.point_labels(sweep_points(rows), fallback)
     metrics = pd.concat([run_view.read_run(store, r).metrics for r in run_ids], ignore_index=True)
     if rows["run_id"][rows["status"].isin(run_view.ACTIVE)].tolist() != active:
         st.rerun()  # a run finished or left the queue: redraw the controls above
     if metrics.empty:
         st.info("Waiting for the first updates…")
         return
-    revision = group or ",".join(run_ids)
+    revision = ",".join(chosen_sweeps) or ",".join(run_ids)
     cols = st.columns(2)
     for col, x, title in (
         (cols[0], "env_steps", "env steps"),

@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from core.config import RunConfig
+from core.sweep import sweep_points
 from ui import charts
 from ui.downsample import downsample
 
@@ -227,3 +229,54 @@ def test_run_summary_finds_final_return_threshold_step_and_speed():
     assert np.isnan(never["steps_to_threshold"])
     groups = charts.group_summary(pd.concat([summary, never.to_frame().T]))
     assert groups.iloc[0]["runs"] == 2 and groups.iloc[0]["reached threshold"] == 1
+
+
+def _runs(configs: list) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"run_id": [f"r{i}" for i in range(len(configs))], "config": [c.to_json() for c in configs]}
+    )
+
+
+def test_point_labels_give_the_seeds_of_one_grid_point_one_label():
+    base = RunConfig(algo="trpo")
+    configs = [
+        base.with_changes(delta=d, gae_lambda=lam, seed=s)
+        for d in (0.01, 0.05)
+        for lam in (0.9, 0.97)
+        for s in (0, 1)
+    ]
+    runs = _runs(configs)
+    labels = charts.point_labels(sweep_points(runs), dict.fromkeys(runs["run_id"], "x"))
+    for run_id, config in zip(runs["run_id"], configs):
+        assert (
+            labels[run_id]
+            == f"gae_lambda={config.get('gae_lambda'):g} delta={config.get('delta'):g}"
+        )
+    assert len(set(labels.values())) == 4
+
+
+def test_point_labels_name_algorithms_without_the_keys_only_one_of_them_has():
+    trpo = RunConfig(algo="trpo").with_changes(n_steps=512)
+    ppo = RunConfig(algo="ppo").with_changes(n_steps=32)
+    runs = _runs([trpo, trpo.with_changes(seed=1), ppo, ppo.with_changes(seed=1)])
+    labels = charts.point_labels(sweep_points(runs), dict.fromkeys(runs["run_id"], "x"))
+    assert labels == {"r0": "trpo", "r1": "trpo", "r2": "ppo", "r3": "ppo"}
+
+
+def test_point_labels_fall_back_when_runs_differ_only_in_seed():
+    runs = _runs([RunConfig(algo="ppo", seed=s) for s in (0, 1)])
+    fallback = {"r0": "mine", "r1": "mine"}
+    assert charts.point_labels(sweep_points(runs), fallback) == fallback
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("trpo · seed 3", "trpo"),
+        ("grid · delta=0.01 seed=2", "grid · delta=0.01"),
+        ("sweep · seed=0", "sweep"),
+        (None, "ppo"),
+    ],
+)
+def test_seed_group_drops_only_the_seed_from_a_run_name(name, expected):
+    assert charts.seed_group(name, "ppo") == expected

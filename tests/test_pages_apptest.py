@@ -15,6 +15,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
+from core.sweep import SweepSpec, launch_local, sweep_progress, sweeps
+from tests.fake_trainer import FakeTrainer
 from ui import charts
 from ui.state import get_manager
 
@@ -157,27 +159,87 @@ def test_train_live_tweak_is_recorded_and_marked_on_the_charts(app):
     manager.stop(run_id)
 
 
-def test_compare_launches_a_two_seed_group_and_draws_its_band(app):
+def test_compare_launches_a_two_seed_sweep_and_shows_its_progress(app):
     at, manager = app
     open_page(at, "pages/compare.py")
     at.multiselect(key="compare.algos").set_value(["trpo"])
     at.slider(key="compare.seeds").set_value(2)
     at.checkbox(key="compare.tuned").set_value(False)
     at.number_input(key="compare.budget").set_value(2_000).run()
+    assert "--algos trpo --env CartPole-v1 --seeds 2 --steps 2000" in at.code[0].value
     launch = at.button(key="compare.launch")
     assert launch.label.endswith("2 runs")
     launch.click().run()
-    group = at.query_params["group"]
-    runs = manager.store.runs()
-    members = runs[runs["sweep_id"] == group]
-    assert sorted(members["name"]) == ["trpo · seed 0", "trpo · seed 1"]
+    sweep_id = at.query_params["group"]
+    assert sweep_id in set(sweeps(manager.store)["sweep_id"])
+    assert at.multiselect(key="compare.sweeps").value == [sweep_id]
+    members = manager.store.runs()
+    assert set(members["sweep_id"]) == {sweep_id}
+    assert sorted(members["name"]) == ["trpo · seed=0", "trpo · seed=1"]
     assert sorted(manager.store.config(r).seed for r in members["run_id"]) == [0, 1]
+    assert sweep_id in at.get("progress")[0].proto.text
     for run_id in members["run_id"]:
         assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
     rerun_until(at, lambda: len(chart_specs(at)) == 2, "the two comparison charts")
+    assert "2/2 trials done" in at.get("progress")[0].proto.text
+    assert "2 finished · 0 failed" in at.get("progress")[0].proto.text
     mean = trace(chart_specs(at), "trpo")
     assert len(values(mean["x"])) > 0
     assert at.dataframe[0].value.iloc[0]["runs"] == 2
+
+
+def test_compare_a_bad_grid_value_names_the_field_and_launches_nothing(app):
+    at, manager = app
+    open_page(at, "pages/compare.py")
+    at.multiselect(key="compare.algos").set_value(["trpo"])
+    at.multiselect(key="compare.vary").set_value(["delta"]).run()
+    at.text_input(key="compare.values.delta").set_value("0.01, 7").run()
+    assert any("**delta**" in e.value and "7" in e.value for e in at.error)
+    launch = at.button(key="compare.launch")
+    assert launch.disabled and launch.label.endswith("0 runs")
+    assert manager.store.runs().empty
+
+
+def test_compare_picks_a_stored_sweep_and_draws_one_band_per_grid_point(app):
+    at, manager = app
+    grid = {"delta": [0.01, 0.05], "gae_lambda": [0.9, 0.97]}
+    base = RunConfig(algo="trpo").with_changes(n_envs=2, n_steps=4, total_steps=40, eval_every=0)
+    sweep_id = launch_local(
+        manager, SweepSpec(base, grid, seeds=2, name="grid"), trainer_factory=FakeTrainer
+    )
+    other = launch_local(manager, SweepSpec(base, name="other"), trainer_factory=FakeTrainer)
+    for run_id in manager.store.runs()["run_id"]:
+        assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
+    manager.store.flush()
+    at.query_params["group"] = other  # a link to another sweep; the user then picks this one
+    open_page(at, "pages/compare.py")
+    assert at.multiselect(key="compare.sweeps").value == [other]
+    at.multiselect(key="compare.sweeps").set_value([sweep_id]).run()
+    assert at.query_params["group"] == sweep_id
+    assert at.multiselect(key="compare.sweeps").value == [sweep_id]
+    rerun_until(at, lambda: len(chart_specs(at)) == 2, "the comparison charts")
+    points = {
+        f"gae_lambda={lam:g} delta={d:g}" for d in grid["delta"] for lam in grid["gae_lambda"]
+    }
+    for spec in chart_specs(at):
+        means = {t["name"] for t in spec["data"] if t.get("showlegend") is not False}
+        assert points <= means, means
+    summary = at.dataframe[0].value
+    assert set(summary["group"]) == points and set(summary["runs"]) == {2}
+    assert "8/8 trials done" in at.get("progress")[0].proto.text
+
+
+def test_compare_stops_a_running_sweep(app):
+    at, manager = app
+    base = RunConfig(algo="a2c").with_changes(n_envs=2, n_steps=4, total_steps=10**7, eval_every=0)
+    sweep_id = launch_local(manager, SweepSpec(base, seeds=3), trainer_factory=FakeTrainer)
+    at.query_params["group"] = sweep_id
+    open_page(at, "pages/compare.py")
+    assert "queued" in at.get("progress")[0].proto.text
+    at.button(key="compare.stop").click().run()
+    for run_id in manager.store.runs()["run_id"]:
+        assert manager.wait(run_id, timeout=DEADLINE_S) == "stopped"
+    assert sweep_progress(manager.store, sweep_id).status == "stopped"
 
 
 def test_runs_lists_renames_plays_and_deletes_a_run(app):

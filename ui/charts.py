@@ -10,6 +10,7 @@ step) is the same vertical marker on every chart.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -482,6 +483,47 @@ def run_figures(
 # ---------------------------------------------------------------------------------------------
 # Several runs
 # ---------------------------------------------------------------------------------------------
+
+
+def seed_group(name: str | None, algo: str) -> str:
+    """A run's name without its seed (``… · seed 3`` or ``… seed=3``): what its seeds share."""
+    return re.sub(r"\s*·?\s*seed[ =]-?\d+$", "", name or "") or algo
+
+
+def point_labels(points: pd.DataFrame, fallback: Mapping[str, str]) -> dict[str, str]:
+    """The curve of each run: its grid point, so that the seeds of one point share a label.
+
+    ``points`` is ``core.sweep.sweep_points(runs)`` (run_id, the hyperparameters that differ,
+    seed). A label names the algorithm when there are several, then every hyperparameter that
+    takes more than one value among the runs of one algorithm (``delta=0.01 gae_lambda=0.9``); a
+    key another algorithm lacks, or one that differs only because the algorithms differ, is left
+    out. A run whose label would be empty takes ``fallback[run_id]``.
+    """
+    algos = points["algo"] if "algo" in points else pd.Series("", index=points.index)
+    keys = [c for c in points.columns if c not in ("run_id", "seed", "point", "algo")]
+    varying = [
+        k for k in keys if (points[k].dropna().map(_fmt_value).groupby(algos).nunique() > 1).any()
+    ]
+    labels = {}
+    for i, run_id in enumerate(points["run_id"]):
+        parts = [algos.iloc[i]] if algos.nunique() > 1 else []
+        parts += [
+            f"{k}={_fmt_value(points[k].iloc[i])}" for k in varying if _given(points[k].iloc[i])
+        ]
+        labels[run_id] = " ".join(parts) or fallback[run_id]
+    return labels
+
+
+def _given(value: object) -> bool:
+    return not (isinstance(value, float) and math.isnan(value)) and value is not None
+
+
+def _fmt_value(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (tuple, list)):
+        return "x".join(str(v) for v in value)
+    return str(value)
 
 
 def seed_band(
