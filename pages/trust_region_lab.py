@@ -6,6 +6,8 @@ The page is widgets + calls: the math is in ``core.labs.toy`` (which runs the en
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 import torch
@@ -17,7 +19,9 @@ from core.labs.toy import (
     PROBLEMS,
     SOLVER_PARAMS,
     START_LIMIT,
+    ParamSpec,
     Scenario,
+    ToyProblem,
     escape_iteration,
     grid_values,
     lab_step,
@@ -107,6 +111,36 @@ def _on_click() -> None:
 # --- controls ----------------------------------------------------------------------------------
 
 
+def _start_spec(toy: ToyProblem, i: int) -> ParamSpec:
+    """θ₀'s i-th coordinate as a knob: the problem's label and start, range ±START_LIMIT."""
+    return ParamSpec(f"start{i + 1}", toy.param_labels[i], toy.start[i], -START_LIMIT, START_LIMIT)
+
+
+def _number(container, spec: ParamSpec, key: str, fmt: str) -> float:
+    """A number input (step 0.1) for ``spec`` under ``key``, given its remembered value or the
+    spec's default; returns the value it shows."""
+    _ensure(key, spec.default)
+    container.number_input(
+        spec.label, min_value=spec.low, max_value=spec.high, step=0.1, key=key, format=fmt
+    )
+    return float(st.session_state[key])
+
+
+def _solver_input(widget: Callable[..., object], name: str, **kwargs: object) -> None:
+    """A sidebar ``widget`` for the solver knob ``name``, with its label and range from
+    ``SOLVER_PARAMS`` (integer knobs get integer bounds, so the widget returns ints)."""
+    spec = SOLVER[name]
+    cast = int if spec.integer else float
+    widget(spec.label, cast(spec.low), cast(spec.high), key=f"trl_{name}", **kwargs)
+
+
+def _radio(label: str, labels: dict[str, str], key: str, horizontal: bool = False) -> str:
+    """A sidebar radio over the keys of ``labels``, each shown by its label."""
+    return st.sidebar.radio(
+        label, list(labels), format_func=labels.__getitem__, key=key, horizontal=horizontal
+    )
+
+
 def _controls() -> Scenario:
     """Sidebar widgets; returns the scenario they describe."""
     sb = st.sidebar
@@ -115,67 +149,40 @@ def _controls() -> Scenario:
     problem = sb.selectbox(
         "Problem", list(PROBLEMS), format_func=TITLES.__getitem__, key="trl_problem"
     )
-    params = []
-    cols = sb.columns(len(PROBLEM_PARAMS[problem]))
-    for col, spec in zip(cols, PROBLEM_PARAMS[problem]):
-        key = f"trl_{problem}_{spec.name}"
-        _ensure(key, spec.default)
-        col.number_input(
-            spec.label, min_value=spec.low, max_value=spec.high, step=0.1, key=key, format="%.3g"
-        )
-        params.append((spec.name, float(st.session_state[key])))
-    start_default = PROBLEMS[problem]().start
+    params = [
+        (spec.name, _number(col, spec, f"trl_{problem}_{spec.name}", "%.3g"))
+        for col, spec in zip(sb.columns(len(PROBLEM_PARAMS[problem])), PROBLEM_PARAMS[problem])
+    ]
+    toy = PROBLEMS[problem]()
     sb.caption("Start θ₀ (or click the chart)")
-    cols = sb.columns(2)
-    labels = PROBLEMS[problem]().param_labels
-    start = []
-    for i, col in enumerate(cols):
-        key = f"trl_{problem}_start{i + 1}"
-        _ensure(key, start_default[i])
-        col.number_input(labels[i], -START_LIMIT, START_LIMIT, step=0.1, key=key, format="%.3f")
-        start.append(float(st.session_state[key]))
+    start = [
+        _number(col, _start_spec(toy, i), f"trl_{problem}_start{i + 1}", "%.3f")
+        for i, col in enumerate(sb.columns(2))
+    ]
 
     sb.header("Solver")
     for name in ("delta", "damping", "cg_iters", "backtrack_coef", "scale"):
         _ensure(f"trl_{name}", SOLVER[name].default)
-    sb.number_input(
-        SOLVER["delta"].label,
-        SOLVER["delta"].low,
-        SOLVER["delta"].high,
-        step=0.005,
-        format="%.4f",
-        key="trl_delta",
-    )
-    sb.number_input(
-        SOLVER["damping"].label,
-        SOLVER["damping"].low,
-        SOLVER["damping"].high,
+    _solver_input(sb.number_input, "delta", step=0.005, format="%.4f")
+    _solver_input(
+        sb.number_input,
+        "damping",
         step=0.01,
         format="%.3f",
-        key="trl_damping",
         help="CG solves (F + c·I)x = g. Damping shortens the step inside the ellipse.",
     )
-    sb.slider(
-        SOLVER["cg_iters"].label,
-        int(SOLVER["cg_iters"].low),
-        int(SOLVER["cg_iters"].high),
-        key="trl_cg_iters",
+    _solver_input(
+        sb.slider,
+        "cg_iters",
         help="1 iteration gives a step along g; in 2-D, 2 iterations give F⁻¹g exactly.",
     )
-    sb.slider(
-        SOLVER["backtrack_coef"].label,
-        SOLVER["backtrack_coef"].low,
-        SOLVER["backtrack_coef"].high,
-        step=0.05,
-        key="trl_backtrack_coef",
-        help="Trials θ_old + αʲ·s for j = 0, 1, …, 9.",
+    _solver_input(
+        sb.slider, "backtrack_coef", step=0.05, help="Trials θ_old + αʲ·s for j = 0, 1, …, 9."
     )
-    sb.slider(
-        SOLVER["scale"].label,
-        SOLVER["scale"].low,
-        SOLVER["scale"].high,
+    _solver_input(
+        sb.slider,
+        "scale",
         step=0.1,
-        key="trl_scale",
         help="The optimizer sees φ₁ = θ₁ / k. The vanilla step changes with k; the "
         "natural step does not (with damping 0).",
     )
@@ -190,45 +197,15 @@ def _controls() -> Scenario:
         ("trl_lr", 5.0),
     ):
         _ensure(key, default)
-    mode = sb.radio(
-        "Mode",
-        list(MODE_LABELS),
-        format_func=MODE_LABELS.__getitem__,
-        key="trl_mode",
-        horizontal=True,
-    )
+    mode = _radio("Mode", MODE_LABELS, "trl_mode", horizontal=True)
     if mode == "step":
-        sb.radio(
-            "Contours",
-            list(VIEW_LABELS),
-            format_func=VIEW_LABELS.__getitem__,
-            key="trl_view",
-            horizontal=True,
-        )
-        sb.radio(
-            "Window",
-            list(WINDOW_LABELS),
-            format_func=WINDOW_LABELS.__getitem__,
-            key="trl_window",
-            horizontal=True,
-        )
+        _radio("Contours", VIEW_LABELS, "trl_view", horizontal=True)
+        _radio("Window", WINDOW_LABELS, "trl_window", horizontal=True)
     else:
-        sb.slider(
-            SOLVER["n_updates"].label,
-            int(SOLVER["n_updates"].low),
-            int(SOLVER["n_updates"].high),
-            key="trl_n_updates",
-        )
-        sb.radio(
-            "Vanilla step size",
-            list(VANILLA_LABELS),
-            format_func=VANILLA_LABELS.__getitem__,
-            key="trl_vanilla",
-        )
+        _solver_input(sb.slider, "n_updates")
+        _radio("Vanilla step size", VANILLA_LABELS, "trl_vanilla")
         if st.session_state["trl_vanilla"] == "lr":
-            sb.number_input(
-                SOLVER["lr"].label, SOLVER["lr"].low, SOLVER["lr"].high, step=0.5, key="trl_lr"
-            )
+            _solver_input(sb.number_input, "lr", step=0.5)
     keys = [k for k in st.session_state if isinstance(k, str) and k.startswith("trl_")]
     _remember(*[k for k in keys if k not in (MEMORY, "trl_chart", "trl_loaded")])
     ss = st.session_state
