@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 import torch
 
@@ -321,6 +322,18 @@ def _trials_table(step) -> None:
 # --- the page ----------------------------------------------------------------------------------
 
 
+def _main_chart(fig: go.Figure) -> None:
+    """The main θ-plane chart; clicking a point sets θ₀ (:func:`_on_click`)."""
+    st.plotly_chart(
+        fig,
+        key="trl_chart",
+        on_select=_on_click,
+        selection_mode="points",
+        config={"displaylogo": False},
+        theme=None,
+    )
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def _step_view(scenario: Scenario, window: str):
     """The traced step and both figures for a scenario (pure; cached per scenario)."""
@@ -340,14 +353,7 @@ def _show_step(scenario: Scenario, problem) -> None:
     step, fig, cut_fig = _step_view(scenario, st.session_state["trl_window"])
     left, right = st.columns([2.5, 1], gap="medium")
     with left:
-        st.plotly_chart(
-            fig,
-            key="trl_chart",
-            on_select=_on_click,
-            selection_mode="points",
-            config={"displaylogo": False},
-            theme=None,
-        )
+        _main_chart(fig)
     with right:
         _step_numbers(step, scenario.delta)
         st.button(
@@ -386,14 +392,7 @@ def _show_updates(scenario: Scenario, problem) -> None:
     paths, fig, objective_fig = _paths_view(scenario)
     left, right = st.columns([1.8, 1], gap="medium")
     with left:
-        st.plotly_chart(
-            fig,
-            key="trl_chart",
-            on_select=_on_click,
-            selection_mode="points",
-            config={"displaylogo": False},
-            theme=None,
-        )
+        _main_chart(fig)
     with right:
         best = problem.best_value()
         st.plotly_chart(objective_fig, key="trl_objective", theme=None)

@@ -64,8 +64,20 @@ class ToyProblem(Protocol):
 # ---------------------------------------------------------------------------------------------
 
 
+class OneStateBandit:
+    """A bandit (one state, exact expectations): the old and new visitations are the same, so
+    TRPO's surrogate is the true improvement, L_{θ_old}(θ) − L_{θ_old}(θ_old) = J(θ) − J(θ_old).
+    """
+
+    def objective(self, theta: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def surrogate(self, theta: Tensor, theta_old: Tensor) -> Tensor:
+        return self.objective(theta) - self.objective(theta_old)
+
+
 @dataclass(frozen=True)
-class SoftmaxBandit:
+class SoftmaxBandit(OneStateBandit):
     """Three-action bandit, π = softmax(θ₁, θ₂, 0), rewards r ∈ ℝ³.
 
     J = Σᵢ pᵢ rᵢ;  ∂J/∂θⱼ = pⱼ (rⱼ − J);  F = diag(p₁, p₂) − p̃p̃ᵀ with p̃ = (p₁, p₂);
@@ -98,9 +110,6 @@ class SoftmaxBandit:
     def objective(self, theta: Tensor) -> Tensor:
         return self.probs(theta) @ self._r()
 
-    def surrogate(self, theta: Tensor, theta_old: Tensor) -> Tensor:
-        return self.objective(theta) - self.objective(theta_old)
-
     def grad(self, theta: Tensor) -> Tensor:
         p = self.probs(theta)
         J = p @ self._r()
@@ -122,7 +131,7 @@ class SoftmaxBandit:
 
 
 @dataclass(frozen=True)
-class GaussianBandit:
+class GaussianBandit(OneStateBandit):
     """Gaussian policy a ~ N(μ, σ²), σ = e^ω, θ = (μ, ω), on a 1-D bandit with reward −(a − a*)².
 
     J = E[−(a − a*)²] + α·H(π) = −(μ − a*)² − e^{2ω} + α(ω + ½ log 2πe);
@@ -148,9 +157,6 @@ class GaussianBandit:
         mu, omega = theta[..., 0], theta[..., 1]
         entropy = omega + 0.5 * math.log(2 * math.pi * math.e)
         return -((mu - self.target) ** 2) - torch.exp(2 * omega) + self.entropy_coef * entropy
-
-    def surrogate(self, theta: Tensor, theta_old: Tensor) -> Tensor:
-        return self.objective(theta) - self.objective(theta_old)
 
     def grad(self, theta: Tensor) -> Tensor:
         mu, omega = theta[..., 0], theta[..., 1]
