@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import tempfile
 import zipfile
@@ -33,6 +34,10 @@ def episodes_csv(store: RunStore, run_id: str) -> bytes:
 
 def events_csv(store: RunStore, run_id: str) -> bytes:
     return export.events_frame(store, run_id).to_csv(index=False).encode()
+
+
+CSV_TABLES = {"metrics": metrics_csv, "episodes": episodes_csv, "events": events_csv}
+"""The run's tables offered as CSV downloads, in column order."""
 
 
 def tensorboard_zip(store: RunStore, run_id: str) -> bytes:
@@ -67,27 +72,14 @@ def export_buttons(
     stem = (row["name"] or row["algo"]).replace(" ", "_")[:40] + f"-{run_id[:8]}"
     st.markdown("**Data**")
     c = st.columns(4)
-    c[2].download_button(
-        "Events (CSV)",
-        lambda: events_csv(store, run_id),
-        file_name=f"{stem}-events.csv",
-        mime="text/csv",
-        on_click="ignore",
-    )
-    c[0].download_button(
-        "Metrics (CSV)",
-        lambda: metrics_csv(store, run_id),
-        file_name=f"{stem}-metrics.csv",
-        mime="text/csv",
-        on_click="ignore",
-    )
-    c[1].download_button(
-        "Episodes (CSV)",
-        lambda: episodes_csv(store, run_id),
-        file_name=f"{stem}-episodes.csv",
-        mime="text/csv",
-        on_click="ignore",
-    )
+    for col, (table, make_csv) in zip(c, CSV_TABLES.items()):
+        col.download_button(
+            f"{table.capitalize()} (CSV)",
+            functools.partial(make_csv, store, run_id),
+            file_name=f"{stem}-{table}.csv",
+            mime="text/csv",
+            on_click="ignore",
+        )
     with c[3]:
         if st.button("Prepare TensorBoard files", key="runs.tb"):
             try:

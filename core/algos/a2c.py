@@ -23,13 +23,10 @@ from typing import Any
 
 import torch
 
-from core.algos.actor_critic import ActorCritic, FlatAdam, FlatRMSprop
-from core.algos.ppo import EVAL_SEED_OFFSET, explained_variance, normalized
+from core.algos.actor_critic import FlatAdam, FlatRMSprop
+from core.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
 from core.config import RunConfig
-from core.envs import make_vec_env
-from core.nets import Critic, make_actor
-from core.rollout import RolloutBuffer
-from core.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
+from core.trainer import UpdateReport
 
 OPTIMIZER_EPS = 1e-5
 RMSPROP_ALPHA = 0.99
@@ -67,48 +64,27 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-class A2C:
+class A2C(OnPolicyTrainer):
     """A2C trainer (one gradient step per rollout)."""
 
     def __init__(self, config: RunConfig) -> None:
-        self.config = self._next_config = config.validate()
-        torch.manual_seed(config.seed)
-        self.env = make_vec_env(config.env_id, config.n_envs, config.seed)
-        self.obs, _ = self.env.reset(seed=config.seed)
-        obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
-        self.actor = make_actor(obs_space, act_space, config.hidden_sizes, config.activation)
-        if not self.actor.discrete:
-            with torch.no_grad():
-                self.actor.log_std.fill_(config.params.log_std_init)
-        self.critic = Critic(obs_space.shape[0], config.hidden_sizes, config.activation)
-        self.ac = ActorCritic(self.actor, self.critic, config.activation)
+        super().__init__(config)
         if config.params.optimizer == "adam":
             self.optimizer = FlatAdam(self.ac.flat, config.lr, eps=OPTIMIZER_EPS)
         else:
             self.optimizer = FlatRMSprop(
                 self.ac.flat, config.lr, eps=OPTIMIZER_EPS, alpha=RMSPROP_ALPHA
             )
-        self.buffer = RolloutBuffer(config.n_steps, config.n_envs, obs_space, act_space)
-        self.book = Bookkeeper(config)
-
-    @property
-    def done(self) -> bool:
-        return self.book.env_steps >= self.config.total_steps
 
     def update(self) -> UpdateReport:
-        self.config = self._next_config
-        cfg, p = self.config, self.config.params
-        self.book.start()
-
         # 1. rollout, advantages by GAE
-        self.obs = self.buffer.collect(self.env, self.obs, self.ac, self.ac.values, self.book)
-        batch = self.buffer.batch(cfg.gamma, cfg.gae_lambda)
+        batch = self.start_update()
+        cfg, p = self.config, self.config.params
         adv = normalized(batch.advantages) if cfg.normalize_advantage else batch.advantages
         actions = batch.actions.long() if self.actor.discrete else batch.actions
 
         # 2. one clipped-gradient step on policy loss + c_v · value loss − c_H · entropy
-        remaining = max(0.0, 1.0 - self.book.env_steps / cfg.total_steps)
-        self.optimizer.lr = cfg.lr * remaining if p.anneal_lr else cfg.lr
+        self.optimizer.lr = cfg.lr * self.remaining() if p.anneal_lr else cfg.lr
         with torch.no_grad():
             old = self.ac.old_policy(batch.obs)
         step = self.ac.loss_grad(
@@ -128,50 +104,12 @@ class A2C:
         # 3. report: KL between the policies before and after the step
         with torch.no_grad():
             final = self.ac.evaluate(batch.obs, actions, old)
-        log_ratio = final.logp - batch.logp
         metrics = {
             "policy_loss": float(-(adv * batch.logp).mean()),
             "value_loss": float(step.value_error.pow(2).mean()),
             "entropy": float(final.entropy.mean()),
             "explained_variance": explained_variance(batch.values, batch.returns),
-            "approx_kl": float((log_ratio.exp() - 1 - log_ratio).mean()),
-            "kl_mean": float(final.kl.mean()),
-            "kl_max": float(final.kl.max()),
+            **kl_metrics(final, batch),
             "lr": self.optimizer.lr,
         }
         return self.book.finish(metrics, lambda: self.evaluate(cfg.eval_episodes))
-
-    def set_hyperparams(self, **changes: Any) -> dict[str, tuple[Any, Any]]:
-        """Validate live changes now; they take effect at the next ``update()``."""
-        self._next_config, diff = apply_changes(self._next_config, changes)
-        return diff
-
-    def evaluate(self, n_episodes: int) -> list[float]:
-        """Returns of the deterministic policy (greedy / mean action) on a separate env."""
-        return evaluate_policy(
-            self.config.env_id, self.policy, n_episodes, self.config.seed + EVAL_SEED_OFFSET
-        )
-
-    def policy(self, obs: torch.Tensor) -> torch.Tensor:
-        """Deterministic env actions (continuous ones clipped to the action bounds)."""
-        actions, _ = self.actor.act(obs, deterministic=True)
-        if self.actor.discrete:
-            return actions
-        space = self.env.single_action_space
-        return actions.clamp(torch.as_tensor(space.low), torch.as_tensor(space.high))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "actor": {k: v.clone() for k, v in self.actor.state_dict().items()},
-            "critic": {k: v.clone() for k, v in self.critic.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "book": self.book.state_dict(),
-            "config": self._next_config.to_json(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.config = self._next_config = RunConfig.from_json(state["config"])
-        self.actor.load_state_dict(state["actor"])
-        self.critic.load_state_dict(state["critic"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.book.load_state_dict(state["book"])

@@ -38,15 +38,13 @@ from typing import Any
 
 import torch
 
-from core.algos.actor_critic import ActorCritic, FlatAdam, OldPolicy, StepStats, summarize
+from core.algos.actor_critic import FlatAdam, OldPolicy, StepStats, summarize
+from core.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
 from core.config import RunConfig
-from core.envs import make_vec_env
-from core.nets import Critic, make_actor
-from core.rollout import Batch, RolloutBuffer
-from core.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
+from core.rollout import Batch
+from core.trainer import UpdateReport
 
 ADAM_EPS = 1e-5  # as SB3's PPO
-EVAL_SEED_OFFSET = 100_000
 
 # RL-Zoo (rl-baselines3-zoo hyperparams/ppo.yml) plus SB3's PPO defaults for what the zoo leaves
 # out: batch_size 64, lr 3e-4, clip 0.2, vf_coef 0.5, max_grad_norm 0.5, 64-64 tanh MLPs.
@@ -111,12 +109,6 @@ def adapt_beta(beta: float, d: float, d_targ: float) -> float:
     return beta
 
 
-def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
-    """1 − Var(R − V) / Var(R) (NaN when the returns do not vary)."""
-    var = returns.var()
-    return float("nan") if var == 0 else float(1 - (returns - values).var() / var)
-
-
 def minibatches(
     batch: Batch, old: OldPolicy, size: int, generator: torch.Generator
 ) -> list[tuple[Batch, OldPolicy]]:
@@ -129,50 +121,24 @@ def minibatches(
     ]
 
 
-def normalized(adv: torch.Tensor) -> torch.Tensor:
-    """(Â − mean) / (std + 1e-8), as SB3 does per minibatch."""
-    return (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
-
-
-class PPO:
+class PPO(OnPolicyTrainer):
     """PPO trainer serving "ppo" (clip) and "ppo-kl" (``params.penalty == "kl"``)."""
 
     def __init__(self, config: RunConfig) -> None:
-        self.config = config.validate()
-        self._next_config = config
-        torch.manual_seed(config.seed)
+        super().__init__(config)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.env = make_vec_env(config.env_id, config.n_envs, config.seed)
-        self.obs, _ = self.env.reset(seed=config.seed)
-        obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
-        self.actor = make_actor(obs_space, act_space, config.hidden_sizes, config.activation)
-        if not self.actor.discrete:
-            with torch.no_grad():
-                self.actor.log_std.fill_(config.params.log_std_init)
-        self.critic = Critic(obs_space.shape[0], config.hidden_sizes, config.activation)
-        self.ac = ActorCritic(self.actor, self.critic, config.activation)
         self.optimizer = FlatAdam(self.ac.flat, config.lr, eps=ADAM_EPS)
-        self.buffer = RolloutBuffer(config.n_steps, config.n_envs, obs_space, act_space)
         self.beta = config.params.kl_beta0
-        self.book = Bookkeeper(config)
-
-    @property
-    def done(self) -> bool:
-        return self.book.env_steps >= self.config.total_steps
 
     # -- one update -----------------------------------------------------------------------------
 
     def update(self) -> UpdateReport:
-        self.config = self._next_config
-        cfg, p = self.config, self.config.params
-        self.book.start()
-
         # 1. rollout with π_old, advantages by GAE
-        self.obs = self.buffer.collect(self.env, self.obs, self.ac, self.ac.values, self.book)
-        batch = self.buffer.batch(cfg.gamma, cfg.gae_lambda)
+        batch = self.start_update()
+        cfg, p = self.config, self.config.params
 
         # 2. schedules
-        remaining = max(0.0, 1.0 - self.book.env_steps / cfg.total_steps)
+        remaining = self.remaining()
         lr = cfg.lr * remaining if p.anneal_lr else cfg.lr
         clip_eps = p.clip_eps * remaining if p.anneal_clip else p.clip_eps
         self.optimizer.lr = lr
@@ -185,12 +151,8 @@ class PPO:
         # 4. exact KL after the epochs; adaptive β (KL-penalty mode)
         with torch.no_grad():
             final = self.ac.evaluate(batch.obs, batch.actions, old)
-        log_ratio = final.logp - batch.logp
-        kl_mean = float(final.kl.mean())
         metrics = {
-            "kl_mean": kl_mean,
-            "kl_max": float(final.kl.max()),
-            "approx_kl": float((log_ratio.exp() - 1 - log_ratio).mean()),
+            **kl_metrics(final, batch),
             **summarize(stats, clip_eps),
             "epochs_run": len(stats) / steps_per_epoch,
             "entropy": float(final.entropy.mean()),
@@ -200,7 +162,7 @@ class PPO:
         }
         if p.penalty == "kl":
             metrics["kl_beta"] = self.beta
-            self.beta = adapt_beta(self.beta, kl_mean, p.kl_target)
+            self.beta = adapt_beta(self.beta, metrics["kl_mean"], p.kl_target)
         return self.book.finish(metrics, lambda: self.evaluate(cfg.eval_episodes))
 
     def _epochs(self, batch: Batch, old: OldPolicy, clip_eps: float) -> tuple[list, int]:
@@ -236,46 +198,11 @@ class PPO:
                 stats.append(step)
         return stats, steps_per_epoch
 
-    # -- the rest of the trainer contract -------------------------------------------------------
+    # -- checkpoint entries beyond OnPolicyTrainer's -------------------------------------------
 
-    def set_hyperparams(self, **changes: Any) -> dict[str, tuple[Any, Any]]:
-        """Validate live changes now; they take effect at the next ``update()``."""
-        self._next_config, diff = apply_changes(self._next_config, changes)
-        return diff
+    def extra_state(self) -> dict[str, Any]:
+        return {"kl_beta": self.beta, "generator": self.generator.get_state()}
 
-    def evaluate(self, n_episodes: int) -> list[float]:
-        """Returns of the deterministic policy (greedy / mean action) on a separate env."""
-        return evaluate_policy(
-            self.config.env_id,
-            self.policy,
-            n_episodes,
-            self.config.seed + EVAL_SEED_OFFSET,
-        )
-
-    def policy(self, obs: torch.Tensor) -> torch.Tensor:
-        """Deterministic env actions (continuous ones clipped to the action bounds)."""
-        actions, _ = self.actor.act(obs, deterministic=True)
-        if self.actor.discrete:
-            return actions
-        space = self.env.single_action_space
-        return actions.clamp(torch.as_tensor(space.low), torch.as_tensor(space.high))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "actor": {k: v.clone() for k, v in self.actor.state_dict().items()},
-            "critic": {k: v.clone() for k, v in self.critic.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "kl_beta": self.beta,
-            "generator": self.generator.get_state(),
-            "book": self.book.state_dict(),
-            "config": self._next_config.to_json(),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.config = self._next_config = RunConfig.from_json(state["config"])
-        self.actor.load_state_dict(state["actor"])
-        self.critic.load_state_dict(state["critic"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def load_extra_state(self, state: dict[str, Any]) -> None:
         self.beta = float(state["kl_beta"])
         self.generator.set_state(state["generator"])
-        self.book.load_state_dict(state["book"])
