@@ -60,40 +60,6 @@ def fisher_vector_product(
     return hvp + damping * v
 
 
-def gauss_newton_fvp(
-    outputs: Sequence[torch.Tensor],
-    params: Sequence[torch.Tensor],
-    metric: Callable[[tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]],
-    damping: float = 0.0,
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """v ↦ (Jᵀ M J + c·I) v, the same Fisher product as :func:`fisher_vector_product`, faster.
-
-    z(θ) = ``outputs`` are the distribution parameters (logits, or mean and log σ) computed at
-    θ_old with their graph; J = ∂z/∂θ; M = ∂²D̄_KL/∂z² at z_old is applied by ``metric`` (for the
-    mean KL it includes the 1/N). By the chain rule
-        ∇²_θ D̄_KL = Jᵀ M J + Σ (∂D̄_KL/∂z) ∇²_θ z,
-    and the second term vanishes at θ_old because KL(π_old‖π_θ) is minimal there (∂D̄_KL/∂z = 0).
-    So F = Jᵀ M J exactly, with no second derivatives of the network.
-
-    The graphs are built once and reused by every call: Jᵀw is built with ``create_graph`` for a
-    dummy w, so J v = ∂(Jᵀw · v)/∂w is one backward pass through that linear graph (the
-    "double-vjp" trick), and Jᵀ(M J v) is one backward pass through the forward graph.
-    """
-    outputs = tuple(outputs)
-    params = list(params)
-    ws = tuple(torch.zeros_like(z, requires_grad=True) for z in outputs)
-    jt_w = torch.autograd.grad(outputs, params, ws, create_graph=True)
-    sizes = [p.numel() for p in params]
-
-    def fvp(v: torch.Tensor) -> torch.Tensor:
-        vs = [part.view_as(p) for part, p in zip(torch.split(v, sizes), params)]
-        jv = torch.autograd.grad(jt_w, ws, vs, retain_graph=True)
-        jt_mjv = torch.autograd.grad(outputs, params, metric(jv), retain_graph=True)
-        return torch.cat([g.reshape(-1) for g in jt_mjv]) + damping * v
-
-    return fvp
-
-
 @dataclass
 class CGTrace:
     """Conjugate-gradient history: rᵀr before each iteration and every iterate x_k."""

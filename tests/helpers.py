@@ -1,11 +1,16 @@
-"""Shared by the test modules: the repository root, running one of its modules as a process, and
-the metrics every trainer's report carries (added by ``Bookkeeper.finish``)."""
+"""Shared by the test modules: the repository root, running one of its modules as a process, the
+metrics every trainer's report carries (added by ``Bookkeeper.finish``), and reading Plotly charts
+out of AppTest runs."""
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,3 +29,15 @@ def run_module(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
     )
+
+
+def chart_specs(at) -> list[dict]:
+    """The Plotly figure specs of every chart an AppTest run rendered."""
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def values(v) -> np.ndarray:
+    """A trace's x/y as an array (Plotly sends numpy data base64-encoded as {dtype, bdata})."""
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v, dtype=float)

@@ -3,8 +3,6 @@ checks itself by sampling, launches a λ sweep through the run manager and reads
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from core.config import RunConfig
 from core.labs import gae_lab as lab
 from core.trainer import Episode
+from tests.helpers import chart_specs, values
 from ui.state import get_manager
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "gae_lab.py")
@@ -37,17 +36,6 @@ def run_ok(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
-
-
-def chart_specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def values(v) -> np.ndarray:
-    """A trace's x/y as an array (Plotly sends numpy data base64-encoded as {dtype, bdata})."""
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v, dtype=float)
 
 
 def trace(specs: list[dict], name: str) -> dict:

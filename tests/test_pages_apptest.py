@@ -5,18 +5,16 @@ Every wait polls the store (or the manager) against a deadline; nothing sleeps.
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
 from core.sweep import SweepSpec, launch_local, sweep_progress, sweeps
 from tests.fake_trainer import FakeTrainer
+from tests.helpers import chart_specs, values
 from ui import charts
 from ui.state import get_manager
 
@@ -42,17 +40,6 @@ def open_page(at: AppTest, page: str) -> AppTest:
     at.switch_page(page).run()
     assert not at.exception, [e.message for e in at.exception]
     return at
-
-
-def chart_specs(at: AppTest) -> list[dict]:
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-
-
-def values(v) -> np.ndarray:
-    """A trace's x/y as an array (Plotly sends numpy data base64-encoded as {dtype, bdata})."""
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v, dtype=float)
 
 
 def trace(specs: list[dict], name: str) -> dict:

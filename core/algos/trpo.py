@@ -37,6 +37,7 @@ from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from core.algos.actor_critic import FlatAdam
+from core.algos.on_policy import explained_variance, normalized
 from core.config import RunConfig
 from core.envs import make_vec_env
 from core.nets import Actor, Critic, make_actor
@@ -177,8 +178,11 @@ def kl_metric(
 class MLPFisher:
     """v ↦ (F + c·I)v for an MLP actor at θ_old, with F = JᵀMJ and J, Jᵀ written out by hand.
 
-    The same product as :func:`core.trust_region.gauss_newton_fvp` (see there for why F = JᵀMJ at
-    θ_old), without autograd. With a_l = h_{l−1}W_lᵀ + b_l, h_l = act(a_l), h_0 = s, z = a_L:
+    The same product as :func:`core.trust_region.fisher_vector_product`, without autograd. With
+    z(θ) the distribution parameters (logits, or mean and log σ), J = ∂z/∂θ and M = ∂²D̄_KL/∂z² at
+    z_old: ∇²_θ D̄_KL = JᵀMJ + Σ (∂D̄_KL/∂z) ∇²_θ z, and the second term vanishes at θ_old, where
+    KL(π_old‖π_θ) is minimal (∂D̄_KL/∂z = 0), so F = JᵀMJ exactly.
+    With a_l = h_{l−1}W_lᵀ + b_l, h_l = act(a_l), h_0 = s, z = a_L:
 
     - J v (forward mode, v = (dW_l, db_l)): da_l = h_{l−1} dW_lᵀ + db_l + dh_{l−1} W_lᵀ,
       dh_l = act′(a_l) ⊙ da_l;  for a Gaussian, d(log σ) is broadcast to every state.
@@ -394,8 +398,8 @@ class TRPO:
         )
         batch = self.buffer.batch(cfg.gamma, cfg.gae_lambda)
         advantages = batch.advantages
-        if cfg.normalize_advantage and len(advantages) > 1:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if cfg.normalize_advantage:
+            advantages = normalized(advantages)
         metrics = self._policy_step(batch.obs, batch.actions, advantages)
         metrics.update(self._critic_step(batch))
         return self.book.finish(metrics, self._evaluate_for_book)
@@ -498,11 +502,9 @@ class TRPO:
                 idx = perm[start : start + p.critic_minibatch]
                 total += self.critic_regression.step(batch.obs[idx], batch.returns[idx])
                 count += 1
-        var_returns = float(batch.returns.var())
-        explained = 1.0 - float((batch.returns - batch.values).var()) / var_returns
         return {
             "value_loss": float(total) / count,
-            "explained_variance": explained if var_returns > 0 else math.nan,
+            "explained_variance": explained_variance(batch.values, batch.returns),
         }
 
     # -- evaluation --------------------------------------------------------------------------------
