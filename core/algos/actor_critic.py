@@ -91,6 +91,24 @@ class PolicyEval:
     kl: torch.Tensor
 
 
+def sample(out: torch.Tensor, log_std: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sampled actions and log π(a|s) from the actor's output ``out``.
+
+    Categorical (``log_std`` None, ``out`` = logits): one uniform u per state and
+    a = #{k : CDF_k < u}, an exact draw from softmax(logits), cheaper than ``torch.multinomial`` on
+    tiny batches. Gaussian (``out`` = μ): a = μ + σ·ξ with ξ ~ N(0, I), so
+    log π(a|s) = Σ (−ξ²/2 − log σ − ½ log 2π).
+    """
+    if log_std is None:
+        lsm = torch.log_softmax(out, -1)
+        u = torch.rand(out.shape[0], 1)
+        actions = (lsm.exp().cumsum(-1) < u).sum(-1).clamp_(max=out.shape[-1] - 1)
+        return actions, lsm.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+    noise = torch.randn_like(out)
+    logp = (-0.5 * noise.square() - log_std - _HALF_LOG_2PI).sum(-1)
+    return out + log_std.exp() * noise, logp
+
+
 class ActorCritic:
     """Actor and critic whose parameters live in one flat tensor ``flat`` (gradient in ``grad``)."""
 
@@ -159,14 +177,7 @@ class ActorCritic:
         softmax(logits). Gaussian: a = μ + σ·ξ with ξ ~ N(0, I).
         """
         out, _ = self._mlp(self.actor_layers, obs)
-        if self.discrete:
-            lsm = torch.log_softmax(out, -1)
-            u = torch.rand(out.shape[0], 1)
-            actions = (lsm.exp().cumsum(-1) < u).sum(-1).clamp_(max=out.shape[-1] - 1)
-            return actions, lsm.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        noise = torch.randn_like(out)
-        logp = (-0.5 * noise.square() - self.log_std - _HALF_LOG_2PI).sum(-1)
-        return out + self.log_std.exp() * noise, logp
+        return sample(out, None if self.discrete else self.log_std)
 
     # -- loss and hand-derived gradient ---------------------------------------------------------
 

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from core.algos.actor_critic import FlatAdam
+from core.algos.actor_critic import FlatAdam, sample
 from core.algos.on_policy import explained_variance, normalized
 from core.config import RunConfig
 from core.envs import make_vec_env
@@ -268,29 +268,14 @@ class _MLPFunction:
 
 
 class FastActor:
-    """``actor.act`` for rollouts (sampled actions and log π(a|s)), without module overhead.
-
-    Categorical actions are drawn by inverting the CDF with one uniform per state, an exact sample
-    of softmax(logits), cheaper than ``torch.multinomial`` on tiny batches.
-    """
+    """``actor.act`` for rollouts (sampled actions and log π(a|s)), without module overhead."""
 
     def __init__(self, actor: Actor) -> None:
         self.net = _MLPFunction(actor.net)
         self.actor = actor
 
     def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.net(obs)
-        if self.actor.discrete:
-            logp_all = torch.log_softmax(out, -1)
-            u = torch.rand(out.shape[0], 1)
-            actions = (logp_all.exp().cumsum(-1) < u).sum(-1).clamp_(max=out.shape[-1] - 1)
-            return actions, logp_all.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        log_std = self.actor.log_std
-        noise = torch.randn_like(out)
-        logp = (-0.5 * noise.square() - log_std).sum(-1) - 0.5 * math.log(2 * math.pi) * len(
-            log_std
-        )
-        return out + log_std.exp() * noise, logp
+        return sample(self.net(obs), None if self.actor.discrete else self.actor.log_std)
 
 
 class FastCritic:
