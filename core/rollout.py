@@ -14,6 +14,7 @@ high variance).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -21,7 +22,8 @@ import numpy as np
 import torch
 
 from core.envs import final_observations
-from core.nets import Actor, Critic
+from core.nets import Actor
+from core.rollout_actor import RolloutActor
 from core.trainer import Bookkeeper
 
 
@@ -41,13 +43,15 @@ def compute_gae(
     """
     not_term = 1.0 - terminated.float()
     not_done = 1.0 - torch.maximum(terminated.float(), truncated.float())
-    deltas = rewards + gamma * next_values * not_term - values
-    advantages = torch.zeros_like(deltas)
-    running = torch.zeros_like(deltas[0])
-    for t in range(deltas.shape[0] - 1, -1, -1):
-        running = deltas[t] + gamma * lam * not_done[t] * running
+    deltas = (rewards + gamma * next_values * not_term - values).numpy()
+    decay = (gamma * lam * not_done).numpy()
+    advantages = np.zeros_like(deltas)
+    running = np.zeros_like(deltas[0])
+    for t in range(deltas.shape[0] - 1, -1, -1):  # numpy: a fraction of torch's per-call cost
+        running = deltas[t] + decay[t] * running
         advantages[t] = running
-    return advantages, advantages + values
+    adv = torch.from_numpy(advantages)
+    return adv, adv + values
 
 
 @dataclass
@@ -92,39 +96,65 @@ class RolloutBuffer:
         env: gym.vector.VectorEnv,
         obs: np.ndarray,
         actor: Actor,
-        critic: Critic,
+        critic: Callable[[torch.Tensor], torch.Tensor],
         book: Bookkeeper,
     ) -> np.ndarray:
         """Fill the buffer by acting with ``actor`` from ``obs``; return the next observation.
 
+        Actions come from a numpy snapshot of the actor (:class:`RolloutActor`, its noise seeded
+        from torch's generator). Afterwards, in one batched pass each: log π(a_t|s_t) by the torch
+        actor, and V(s_t), V(s_T) and V(final observation) at truncations by ``critic``.
         Continuous actions are stored unclipped (their log-probabilities are exact) and clipped to
         the action bounds only when sent to the env.
         """
-        truncated_final: list[tuple[int, np.ndarray, np.ndarray]] = []
+        policy = RolloutActor(actor)
+        rng = np.random.default_rng(int(torch.randint(2**62, ())))
+        noise = policy.draw_noise((self.n_steps, self.n_envs), rng)
+        obs_np, actions_np = self.obs.numpy(), self.actions.numpy()
+        final_obs: list[np.ndarray] = []
+        final_at: list[tuple[int, np.ndarray]] = []
+        for t in range(self.n_steps):
+            obs_np[t] = obs
+            actions = actions_np[t] = policy.act(obs_np[t], noise[t])
+            if not self.discrete:
+                actions = np.clip(actions, self.act_low, self.act_high)
+            obs, rewards, terminated, truncated, infos = env.step(actions)
+            self.rewards[t] = rewards
+            self.terminated[t] = terminated
+            self.truncated[t] = truncated
+            book.on_step(rewards, terminated | truncated)
+            if truncated.any():
+                idx = np.flatnonzero(truncated)
+                final_obs.append(final_observations(obs, infos)[idx])
+                final_at.append((t, idx))
+        size = self.n_steps * self.n_envs
         with torch.no_grad():
-            for t in range(self.n_steps):
-                obs_t = torch.as_tensor(obs, dtype=torch.float32)
-                actions, logp = actor.act(obs_t)
-                self.obs[t] = obs_t
-                self.actions[t] = actions
-                self.logp[t] = logp
-                self.values[t] = critic(obs_t)
-                env_actions = actions.numpy()
-                if not self.discrete:
-                    env_actions = np.clip(env_actions, self.act_low, self.act_high)
-                obs, rewards, terminated, truncated, infos = env.step(env_actions)
-                self.rewards[t] = rewards
-                self.terminated[t] = terminated
-                self.truncated[t] = truncated
-                book.on_step(rewards, terminated | truncated)
-                if truncated.any():
-                    idx = np.flatnonzero(truncated)
-                    truncated_final.append((t, idx, final_observations(obs, infos)[idx]))
-            self.next_values[:-1] = self.values[1:]
-            self.next_values[-1] = critic(torch.as_tensor(obs, dtype=torch.float32))
-            for t, idx, final_obs in truncated_final:
-                self.next_values[t, idx] = critic(torch.as_tensor(final_obs, dtype=torch.float32))
+            logp, _ = actor.log_prob_entropy(
+                self.obs.reshape(size, -1), self.actions.reshape(size, *self.actions.shape[2:])
+            )
+        self.logp.copy_(logp.reshape(self.n_steps, self.n_envs))
+        self._bootstrap_values(critic, obs, final_obs, final_at)
         return obs
+
+    @torch.no_grad()
+    def _bootstrap_values(
+        self,
+        critic: Callable[[torch.Tensor], torch.Tensor],
+        last_obs: np.ndarray,
+        final_obs: list[np.ndarray],
+        final_at: list[tuple[int, np.ndarray]],
+    ) -> None:
+        """values[t] = V(s_t); next_values[t] = V(s_{t+1}), V(final obs) where truncated."""
+        t, n = self.n_steps, self.n_envs
+        extra = np.concatenate([last_obs, *final_obs]).astype(np.float32, copy=False)
+        v = critic(torch.cat([self.obs.reshape(t * n, -1), torch.from_numpy(extra)]))
+        self.values.copy_(v[: t * n].reshape(t, n))
+        self.next_values[:-1] = self.values[1:]
+        self.next_values[-1] = v[t * n : t * n + n]
+        start = t * n + n
+        for step, idx in final_at:
+            self.next_values[step, idx] = v[start : start + len(idx)]
+            start += len(idx)
 
     def batch(self, gamma: float, lam: float) -> Batch:
         """GAE over the rollout, then everything flattened to ``[T·N, ...]``."""

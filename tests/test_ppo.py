@@ -298,23 +298,3 @@ def test_ppo_solves_cartpole_with_the_zoo_preset_within_100k_steps():
         if best >= 475:
             break
     assert best >= 475, f"20-episode mean {best:.1f} after {trainer.book.env_steps} steps"
-
-
-@pytest.mark.parametrize("discrete", [True, False], ids=["categorical", "gaussian"])
-def test_rollout_sampler_draws_from_the_policy_with_its_log_probability(discrete):
-    actor, _, ac = make_nets(discrete)
-    obs = torch.randn(3, 4).repeat(4000, 1)
-    torch.manual_seed(1)
-    actions, logp = ac.act(obs)
-    with torch.no_grad():
-        dist = actor.distribution(obs)
-        expected_logp = dist.log_prob(actions)
-        if not discrete:
-            expected_logp = expected_logp.sum(-1)
-    torch.testing.assert_close(logp, expected_logp, rtol=1e-5, atol=1e-5)
-    if discrete:
-        freq = torch.nn.functional.one_hot(actions, 3).float().reshape(4000, 3, 3).mean(0)
-        torch.testing.assert_close(freq, dist.probs[:3], atol=0.03, rtol=0)
-    else:
-        z = ((actions - dist.mean) / dist.stddev).reshape(4000, 3, 2)
-        assert z.mean(0).abs().max() < 0.06 and (z.std(0) - 1).abs().max() < 0.06

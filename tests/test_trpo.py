@@ -13,7 +13,7 @@ from torch.distributions import kl_divergence
 import core.algos.trpo as trpo_module
 from core.algos import make_trainer, preset_config
 from core.config import ConfigError, RunConfig
-from core.nets import CategoricalActor, Critic, GaussianActor
+from core.nets import Critic
 from tests.helpers import BOOKKEEPER_METRICS
 
 TRPO_METRICS = [
@@ -215,34 +215,6 @@ def test_zoo_presets_load_for_cartpole_acrobot_pendulum():
     assert (cartpole.params.damping, cartpole.params.critic_iters) == (1e-3, 20)
     assert preset_config("npg", "Acrobot-v1", "zoo").n_steps == 1024
     assert preset_config("trpo", "Pendulum-v1", "zoo").gamma == 0.9
-
-
-def test_fast_actor_samples_softmax_and_returns_exact_log_probs():
-    torch.manual_seed(0)
-    actor = CategoricalActor(4, 3, (8,), "tanh")
-    torch.nn.init.normal_(actor.net[-1].weight)
-    obs = torch.randn(1, 4).expand(40_000, 4)
-    with torch.no_grad():
-        actions, logp = trpo_module.FastActor(actor).act(obs)
-        expected_logp, _ = actor.log_prob_entropy(obs, actions)
-        probs = torch.softmax(actor.net(obs[:1]), -1)[0]
-    torch.testing.assert_close(logp, expected_logp)
-    freq = torch.bincount(actions, minlength=3).double() / len(actions)
-    torch.testing.assert_close(freq, probs.double(), atol=0.01, rtol=0)
-
-
-def test_fast_gaussian_actor_and_critic_match_the_modules():
-    torch.manual_seed(0)
-    actor = GaussianActor(3, 2, (8,), "relu", log_std_init=-0.5)
-    critic = Critic(3, (8,), "relu")
-    obs = torch.randn(20_000, 3)
-    with torch.no_grad():
-        actions, logp = trpo_module.FastActor(actor).act(obs)
-        expected_logp, _ = actor.log_prob_entropy(obs, actions)
-        z = (actions - actor.net(obs)) / actor.log_std.exp()
-        torch.testing.assert_close(trpo_module.FastCritic(critic)(obs), critic(obs))
-    torch.testing.assert_close(logp, expected_logp)
-    assert abs(float(z.mean())) < 0.02 and abs(float(z.std()) - 1) < 0.02
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])

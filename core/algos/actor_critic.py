@@ -91,24 +91,6 @@ class PolicyEval:
     kl: torch.Tensor
 
 
-def sample(out: torch.Tensor, log_std: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sampled actions and log π(a|s) from the actor's output ``out``.
-
-    Categorical (``log_std`` None, ``out`` = logits): one uniform u per state and
-    a = #{k : CDF_k < u}, an exact draw from softmax(logits), cheaper than ``torch.multinomial`` on
-    tiny batches. Gaussian (``out`` = μ): a = μ + σ·ξ with ξ ~ N(0, I), so
-    log π(a|s) = Σ (−ξ²/2 − log σ − ½ log 2π).
-    """
-    if log_std is None:
-        lsm = torch.log_softmax(out, -1)
-        u = torch.rand(out.shape[0], 1)
-        actions = (lsm.exp().cumsum(-1) < u).sum(-1).clamp_(max=out.shape[-1] - 1)
-        return actions, lsm.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-    noise = torch.randn_like(out)
-    logp = (-0.5 * noise.square() - log_std - _HALF_LOG_2PI).sum(-1)
-    return out + log_std.exp() * noise, logp
-
-
 class ActorCritic:
     """Actor and critic whose parameters live in one flat tensor ``flat`` (gradient in ``grad``)."""
 
@@ -164,20 +146,9 @@ class ActorCritic:
         kl = s - old.log_std + 0.5 * (var_ratio + (out - old.mean).pow(2) / (2 * s).exp()) - 0.5
         return PolicyEval(logp, entropy, kl.sum(-1))
 
-    # -- acting (rollouts, no gradient) ---------------------------------------------------------
-
     def values(self, obs: torch.Tensor) -> torch.Tensor:
-        """V(s)."""
+        """V(s) (the rollout's bootstrap values, no gradient)."""
         return self._mlp(self.critic_layers, obs)[0].squeeze(-1)
-
-    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sampled actions and log π(a|s) (as ``actor.act``, without module overhead).
-
-        Categorical: one uniform u per state and a = #{k : CDF_k < u}, an exact draw from
-        softmax(logits). Gaussian: a = μ + σ·ξ with ξ ~ N(0, I).
-        """
-        out, _ = self._mlp(self.actor_layers, obs)
-        return sample(out, None if self.discrete else self.log_std)
 
     # -- loss and hand-derived gradient ---------------------------------------------------------
 
@@ -292,7 +263,7 @@ class ActorCritic:
 
 def _tanh_(h: torch.Tensor) -> torch.Tensor:
     """tanh in place. On a large batch, 2σ(2h) − 1 (|error| < 2e-7) is ~1.7× faster than
-    ``torch.tanh`` on CPU; on a few rows (acting) the single call is cheaper."""
+    ``torch.tanh`` on CPU; on a few rows the single call is cheaper."""
     if h.numel() < 4096:
         return h.tanh_()
     return h.mul_(2).sigmoid_().mul_(2).sub_(1)

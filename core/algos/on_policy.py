@@ -71,7 +71,7 @@ class OnPolicyTrainer:
         with π_old and return them with GAE(γ, λ) advantages."""
         self.config = self._next_config
         self.book.start()
-        self.obs = self.buffer.collect(self.env, self.obs, self.ac, self.ac.values, self.book)
+        self.obs = self.buffer.collect(self.env, self.obs, self.actor, self.ac.values, self.book)
         return self.buffer.batch(self.config.gamma, self.config.gae_lambda)
 
     @property

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from core.algos.actor_critic import FlatAdam, sample
+from core.algos.actor_critic import FlatAdam
 from core.algos.on_policy import explained_variance, normalized
 from core.config import RunConfig
 from core.envs import make_vec_env
@@ -243,51 +243,6 @@ class MLPFisher:
         return out.add_(v, alpha=self.damping)
 
 
-# ---------------------------------------------------------------------------------------------
-# Acting during the rollout: the same networks as plain tensor operations
-# ---------------------------------------------------------------------------------------------
-
-
-class _MLPFunction:
-    """y = W_L·act(… act(W_1·x + b_1) …) + b_L on the live parameters of an ``nn.Sequential``.
-
-    Calling ``nn.Module``s costs a few microseconds each, which is most of the time of a forward
-    pass on a handful of observations; this evaluates the same layers with ``linear`` directly. It
-    holds the ``Parameter`` objects, so it always sees the current weights.
-    """
-
-    def __init__(self, net: nn.Sequential) -> None:
-        self.layers = [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)]
-        self.activation = torch.tanh if isinstance(net[1], nn.Tanh) else torch.relu
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        for weight, bias in self.layers[:-1]:
-            x = self.activation(nn.functional.linear(x, weight, bias))
-        weight, bias = self.layers[-1]
-        return nn.functional.linear(x, weight, bias)
-
-
-class FastActor:
-    """``actor.act`` for rollouts (sampled actions and log π(a|s)), without module overhead."""
-
-    def __init__(self, actor: Actor) -> None:
-        self.net = _MLPFunction(actor.net)
-        self.actor = actor
-
-    def act(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return sample(self.net(obs), None if self.actor.discrete else self.actor.log_std)
-
-
-class FastCritic:
-    """V(s) for rollouts, without module overhead."""
-
-    def __init__(self, critic: Critic) -> None:
-        self.net = _MLPFunction(critic.net)
-
-    def __call__(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs).squeeze(-1)
-
-
 class CriticRegression:
     """Adam on the critic's loss mean_i (V(s_i) − R_i)², with the MLP's gradient derived by hand.
 
@@ -354,7 +309,6 @@ class TRPO:
         self.actor = make_actor(obs_space, act_space, config.hidden_sizes, config.activation)
         self.critic = Critic(int(obs_space.shape[0]), config.hidden_sizes, config.activation)
         self.critic_regression = CriticRegression(self.critic, config.params.critic_lr)
-        self.fast_actor, self.fast_critic = FastActor(self.actor), FastCritic(self.critic)
         self.buffer = RolloutBuffer(config.n_steps, config.n_envs, obs_space, act_space)
         self.book = Bookkeeper(config)
         self.act_low = None if self.actor.discrete else torch.as_tensor(act_space.low)
@@ -378,9 +332,7 @@ class TRPO:
         self.book.start()
         self._apply_pending()
         cfg = self.config
-        self.obs = self.buffer.collect(
-            self.env, self.obs, self.fast_actor, self.fast_critic, self.book
-        )
+        self.obs = self.buffer.collect(self.env, self.obs, self.actor, self.critic, self.book)
         batch = self.buffer.batch(cfg.gamma, cfg.gae_lambda)
         advantages = batch.advantages
         if cfg.normalize_advantage:

@@ -1,0 +1,64 @@
+"""The actor as numpy arrays, for sampling actions during one rollout.
+
+A rollout evaluates the actor on a handful of observations once per env step. At that size the
+fixed cost of each torch operator call (several µs) is most of the step, while numpy's is about
+one µs. The weights do not change within a rollout, so :class:`RolloutActor` copies them once,
+draws all the rollout's noise at once, and per step does only the forward pass and one or two
+array operations:
+
+    h_0 = s,  h_l = act(W_l h_{l−1} + b_l),  out = W_L h_{L−1} + b_L
+
+    Categorical (Gumbel-max): a = argmax_k (out_k + g_k) with g_k = −log(−log u_k), u_k ~ U(0, 1)
+                 i.i.d., is an exact draw from softmax(out) (no exp of the logits, so no overflow).
+    Gaussian:    a = μ + σ ⊙ ξ with ξ ~ N(0, I) and μ = out.
+
+log π(a|s) is not needed to act; the rollout computes it afterwards for the whole batch with the
+torch actor (``log_prob_entropy``), the same function the update differentiates.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from torch import nn
+
+from core.nets import Actor
+
+
+class RolloutActor:
+    """A snapshot of ``actor`` (an MLP actor from :mod:`core.nets`) that acts in numpy."""
+
+    def __init__(self, actor: Actor) -> None:
+        linears = [m for m in actor.net if isinstance(m, nn.Linear)]
+        self.layers = [
+            (m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears
+        ]
+        self.activation = np.tanh if isinstance(actor.net[1], nn.Tanh) else _relu
+        self.discrete = actor.discrete
+        self.std = None if actor.discrete else np.exp(actor.log_std.detach().numpy())
+        self.out_dim = self.layers[-1][1].shape[0]
+
+    def forward(self, obs: np.ndarray) -> np.ndarray:
+        """The network's output (logits or μ) for a batch of observations."""
+        h = obs
+        for weight, bias in self.layers[:-1]:
+            h = self.activation(h @ weight + bias)
+        weight, bias = self.layers[-1]
+        return h @ weight + bias
+
+    def draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Noise for ``shape`` = (steps, envs) acts: Gumbel g (categorical) or ξ (Gaussian)."""
+        full = (*shape, self.out_dim)
+        if self.discrete:
+            return (-np.log(-np.log(rng.random(full)))).astype(np.float32)  # u = 0: p = 2⁻⁵³
+        return rng.standard_normal(full, dtype=np.float32)
+
+    def act(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Sampled actions for ``obs`` given one step's ``noise`` (module docstring)."""
+        out = self.forward(obs)
+        if self.discrete:
+            return (out + noise).argmax(-1)
+        return out + self.std * noise
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0.0, dtype=x.dtype)
