@@ -68,6 +68,8 @@ class ReplayBuffer:
         """Store a batch of transitions (one per sub-env); return the rows written."""
         n = len(actions)
         idx = (self.pos + np.arange(n)) % self.capacity
+        if self.pos + n <= self.capacity:  # no wrap-around: slices write faster than an index
+            idx = slice(self.pos, self.pos + n)
         self.obs[idx] = obs
         self.next_obs[idx] = next_obs
         self.actions[idx] = actions
@@ -76,7 +78,7 @@ class ReplayBuffer:
         self.truncated[idx] = truncated
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
-        return idx
+        return np.arange(idx.start, idx.stop) if isinstance(idx, slice) else idx
 
     def sample_indices(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Uniform indices (with replacement) over the stored transitions."""

@@ -126,6 +126,18 @@ def test_hand_derived_td_gradient_matches_autograd(dueling, loss, activation, we
     assert torch.allclose(torch.cat([p.reshape(-1) for p in net.parameters()]), flat.flat)
 
 
+@pytest.mark.parametrize(("dueling", "activation"), [(False, "relu"), (True, "tanh")])
+def test_numpy_greedy_actions_follow_the_live_flat_parameters(dueling, activation):
+    torch.manual_seed(3)
+    net = QNetwork(4, 3, (16, 8), activation, dueling=dueling)
+    flat = FlatQ(net, activation)
+    obs = torch.randn(500, 4)
+    for _ in range(2):  # the numpy views see in-place updates of ``flat``
+        expected = net(obs).argmax(-1).numpy()
+        np.testing.assert_array_equal(flat.greedy_actions(obs.numpy()), expected)
+        flat.flat.add_(torch.randn_like(flat.flat))
+
+
 def test_fused_adam_matches_torch_adam():
     torch.manual_seed(2)
     theta = torch.randn(50)

@@ -7,10 +7,10 @@ from scipy import stats
 from core.replay import PrioritizedReplayBuffer, ReplayBuffer, SumTree
 
 
-def _add(buffer: ReplayBuffer, start: int, n: int, terminated=None, truncated=None) -> None:
+def _add(buffer: ReplayBuffer, start: int, n: int, terminated=None, truncated=None) -> np.ndarray:
     """Store n transitions whose observations and rewards encode their index start..start+n-1."""
     i = np.arange(start, start + n, dtype=np.float32)
-    buffer.add(
+    return buffer.add(
         np.stack([i, -i], 1),
         (i % 2).astype(np.int64),
         i,
@@ -77,9 +77,9 @@ def test_sum_tree_rejects_all_zero_and_negative_priorities():
 
 def test_replay_ring_wraps_around_capacity_keeping_newest_rows():
     buffer = ReplayBuffer(capacity=5, obs_dim=2)
-    _add(buffer, 0, 3)
-    _add(buffer, 3, 3)
-    _add(buffer, 6, 1)
+    assert _add(buffer, 0, 3).tolist() == [0, 1, 2]
+    assert _add(buffer, 3, 3).tolist() == [3, 4, 0]  # the rows written, across the wrap
+    assert _add(buffer, 6, 1).tolist() == [1]
     assert len(buffer) == 5 and buffer.pos == 2
     # rows 0, 1 now hold transitions 5, 6; rows 2..4 still hold 2..4
     assert buffer.rewards.tolist() == [5, 6, 2, 3, 4]

@@ -27,7 +27,8 @@ autograd, ``nn.Module`` calls and ``torch.optim`` most of its time is per-operat
 :class:`FlatQ` keeps the network's parameters in one flat tensor (the modules' parameters are views
 of it), runs the forward pass with plain ``addmm`` and the backward pass of the TD loss derived by
 hand (checked against autograd in ``tests/test_dqn.py``); gradient clipping and Adam then act on one
-flat tensor each.
+flat tensor each. Acting on one state at a time runs the greedy forward pass in numpy on views of
+the same flat tensor (:meth:`FlatQ.greedy_actions`).
 """
 
 from __future__ import annotations
@@ -160,11 +161,25 @@ class FlatQ:
         ]
         n_heads = 2 if self.dueling else 1
         self.hidden, self.heads = layers[:-n_heads], layers[-n_heads:]
+        # numpy views of the same memory (``flat`` is only ever updated in place) for acting
+        self.np_layers = [(W.numpy().T, b.numpy()) for W, b, _, _ in (*self.hidden, self.heads[-1])]
+
+    def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
+        """argmax_a q(s, a; θ) for a handful of states, in numpy (a fraction of torch's per-call
+        cost at this size). With the dueling head argmax_a q = argmax_a A(s, a): V(s) and
+        mean_a A(s, a) are the same for every action."""
+        h = obs
+        for W, b in self.np_layers[:-1]:
+            h = h @ W + b
+            h = np.tanh(h, out=h) if self.tanh else np.maximum(h, 0.0, out=h)
+        W, b = self.np_layers[-1]
+        return (h @ W + b).argmax(-1)
 
     def forward(self, x: torch.Tensor, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
         """q(x, ·; θ); if ``inputs`` is given, the input of every layer is appended to it."""
-        if x.dim() > 2:  # a stack of minibatches: [..., obs_dim]
-            return self.forward(x.reshape(-1, x.shape[-1]), inputs).unflatten(0, x.shape[:-1])
+        if x.dim() > 2:  # a stack of minibatches [..., obs_dim], in cache-sized chunks
+            rows = x.reshape(-1, x.shape[-1]).split(1024)
+            return torch.cat([self.forward(c) for c in rows]).unflatten(0, x.shape[:-1])
         h = x
         for W, b, _, _ in self.hidden:
             if inputs is not None:
@@ -204,10 +219,12 @@ class FlatQ:
                 delta = torch.ops.aten.tanh_backward(dh, out)
             else:
                 delta = torch.ops.aten.threshold_backward(dh, out, 0.0)
-            torch.mm(delta.t(), inputs[i], out=gW)
-            torch.sum(delta, 0, out=gb)
             if i:
+                torch.mm(delta.t(), inputs[i], out=gW)
                 dh = delta.mm(W)
+            else:  # (xᵀδ)ᵀ: a thin input (obs_dim columns) makes δᵀx a slow GEMM shape
+                gW.copy_(torch.mm(inputs[0].t(), delta).t())
+            torch.sum(delta, 0, out=gb)
 
     def td_grad(
         self,
@@ -425,13 +442,12 @@ class DQN:
     def _act(self, obs: np.ndarray) -> np.ndarray:
         """ε-greedy on q(s, ·; θ); uniformly random before ``learning_starts`` (as SB3 does)."""
         n = len(obs)
-        actions = self.rng.integers(self.n_actions, size=n)
         if self.book.env_steps < self.config.params.learning_starts:
-            return actions
-        greedy = self.rng.random(n) >= self.epsilon
-        if greedy.any():
-            q = self.online.forward(torch.as_tensor(obs, dtype=torch.float32))
-            actions = np.where(greedy, q.argmax(-1).numpy(), actions)
+            return self.rng.integers(self.n_actions, size=n)
+        actions = self.online.greedy_actions(obs)
+        explore = self.rng.random(n) < self.epsilon
+        if explore.any():
+            actions = np.where(explore, self.rng.integers(self.n_actions, size=n), actions)
         return actions
 
     def _update_target(self) -> None:
@@ -544,7 +560,7 @@ class DQN:
         Clipping as ``torch.nn.utils.clip_grad_norm_``: g ← g · min(1, c / (‖g‖ + 10⁻⁶)).
         """
         grad = self.online.grad
-        coef = self.config.params.max_grad_norm / (grad.norm().item() + 1e-6)
+        coef = self.config.params.max_grad_norm / (float(grad.dot(grad)) ** 0.5 + 1e-6)
         if coef < 1.0:
             grad.mul_(coef)
         self.optimizer.step(grad)
