@@ -12,6 +12,7 @@ and writes it to ``--out``.
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import torch
@@ -27,10 +28,14 @@ def curve(algo: str, seed: int, steps: int, every: int) -> list[tuple[int, float
     """(env steps, 20-episode training mean, last evaluation return or NaN) at each mark."""
     config = preset_config(algo, ENV_ID, "zoo", seed=seed, total_steps=steps, eval_every=every)
     trainer = make_trainer(config)
-    return [
+    points = [
         (trainer.book.env_steps, m["episode_return_mean"], m.get("eval_return_mean", math.nan))
         for m in at_marks(trainer, every)
     ]
+    steps, train_return, eval_return = points[-1]
+    if math.isnan(eval_return):  # the budget ended between two evaluations: evaluate the result
+        points[-1] = (steps, train_return, statistics.mean(trainer.evaluate(config.eval_episodes)))
+    return points
 
 
 def report(args, curves: dict[tuple[str, int], list[tuple[int, float, float]]]) -> str:
