@@ -24,6 +24,7 @@ from core.store import RunStore, StoreError
 from ui import charts
 
 ACTIVE = ("queued", "running", "paused")
+FIGURE_CPU_SHARE = 0.1  # most of one core the live figures may take while runs train
 CACHE = "_run_data"
 CACHE_RUNS = 12
 FIGURES = "_run_figures"
@@ -149,16 +150,39 @@ def show_status(row: dict[str, Any], data: RunData) -> None:
         )
 
 
-def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, Any]:
-    """The run's charts (return, KL vs δ, line search, diagnostics), as on the Train page.
+def needs_rebuild(
+    old: tuple | None, new: tuple, since_build: float, build_cost: float, active: bool
+) -> bool:
+    """Whether the live figures must be rebuilt for data signature ``new``.
 
-    Rebuilt only when the run has new updates, episodes or events (or the font size changed):
-    a refresh without new data reuses the figures of the previous one.
+    Signatures are (run id, last update, last env step, events, large). Unchanged data never
+    rebuilds; another run, a new event (a live change: its marker shows at once), another font
+    size or a run that is no longer active always does. New updates of an active run rebuild once
+    ``since_build`` ≥ ``build_cost`` / FIGURE_CPU_SHARE, so that Plotly's figure construction
+    (~0.3 s for a TRPO run's four figures on a slow core) takes at most that share of one core
+    while runs train: cheap figures still refresh every second, expensive ones every few seconds.
     """
+    if old is None:
+        return True
+    if old == new:
+        return False
+    same_view = old[0] == new[0] and old[3] == new[3] and old[4] == new[4]
+    if not (same_view and active):
+        return True
+    return since_build >= build_cost / FIGURE_CPU_SHARE
+
+
+def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, Any]:
+    """The run's charts (return, KL vs δ, line search, diagnostics), as on the Train page,
+    rebuilt when :func:`needs_rebuild` says so and otherwise reused from the last refresh."""
     signature = (row["run_id"], data.last_update, data.last_step, len(data.events), large)
     cached = st.session_state.get(FIGURES)
-    if cached is not None and cached[0] == signature:
-        return cached[1]
+    if cached is not None:
+        old, figs, built_at, cost = cached
+        since = time.perf_counter() - built_at
+        if not needs_rebuild(old, signature, since, cost, row["status"] in ACTIVE):
+            return figs
+    start = time.perf_counter()
     try:
         values = store.config(row["run_id"]).flat()
     except (StoreError, ConfigError):
@@ -172,7 +196,8 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
         large=large,
         revision=str(row["run_id"]),
     )
-    st.session_state[FIGURES] = (signature, figs)
+    now = time.perf_counter()
+    st.session_state[FIGURES] = (signature, figs, now, now - start)
     return figs
 
 
