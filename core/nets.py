@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
@@ -30,6 +31,20 @@ def mlp(
         layers += [_ortho(nn.Linear(a, b), math.sqrt(2)), ACTIVATIONS[activation]()]
     layers.append(_ortho(nn.Linear(sizes[-1], out_dim), out_gain))
     return nn.Sequential(*layers)
+
+
+def numpy_mlp(layers: list[tuple[np.ndarray, np.ndarray]], tanh: bool, x: np.ndarray) -> np.ndarray:
+    """y = act(… act(x W₁ᵀ + b₁) …) W_Lᵀ + b_L on ``layers`` given as (Wᵀ, b) numpy arrays.
+
+    For a handful of rows (acting one env step at a time), where the fixed cost of each torch
+    call would be most of the forward pass; numpy's is about a microsecond.
+    """
+    h = x
+    for weight_t, bias in layers[:-1]:
+        h = h @ weight_t + bias
+        h = np.tanh(h, out=h) if tanh else np.maximum(h, 0.0, out=h)
+    weight_t, bias = layers[-1]
+    return h @ weight_t + bias
 
 
 def _ortho(layer: nn.Linear, gain: float) -> nn.Linear:

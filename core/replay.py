@@ -67,18 +67,18 @@ class ReplayBuffer:
     ) -> np.ndarray:
         """Store a batch of transitions (one per sub-env); return the rows written."""
         n = len(actions)
-        idx = (self.pos + np.arange(n)) % self.capacity
-        if self.pos + n <= self.capacity:  # no wrap-around: slices write faster than an index
-            idx = slice(self.pos, self.pos + n)
-        self.obs[idx] = obs
-        self.next_obs[idx] = next_obs
-        self.actions[idx] = actions
-        self.rewards[idx] = rewards
-        self.terminated[idx] = terminated
-        self.truncated[idx] = truncated
+        idx = np.arange(self.pos, self.pos + n) % self.capacity
+        # without a wrap-around, a slice writes the same rows faster than the index array
+        rows = slice(self.pos, self.pos + n) if self.pos + n <= self.capacity else idx
+        self.obs[rows] = obs
+        self.next_obs[rows] = next_obs
+        self.actions[rows] = actions
+        self.rewards[rows] = rewards
+        self.terminated[rows] = terminated
+        self.truncated[rows] = truncated
         self.pos = int((self.pos + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
-        return np.arange(idx.start, idx.stop) if isinstance(idx, slice) else idx
+        return idx
 
     def sample_indices(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Uniform indices (with replacement) over the stored transitions."""

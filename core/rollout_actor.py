@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from core.nets import Actor
+from core.nets import Actor, numpy_mlp
 
 
 class RolloutActor:
@@ -32,18 +32,14 @@ class RolloutActor:
         self.layers = [
             (m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears
         ]
-        self.activation = np.tanh if isinstance(actor.net[1], nn.Tanh) else _relu
+        self.tanh = isinstance(actor.net[1], nn.Tanh)
         self.discrete = actor.discrete
         self.std = None if actor.discrete else np.exp(actor.log_std.detach().numpy())
         self.out_dim = self.layers[-1][1].shape[0]
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         """The network's output (logits or μ) for a batch of observations."""
-        h = obs
-        for weight, bias in self.layers[:-1]:
-            h = self.activation(h @ weight + bias)
-        weight, bias = self.layers[-1]
-        return h @ weight + bias
+        return numpy_mlp(self.layers, self.tanh, obs)
 
     def draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Noise for ``shape`` = (steps, envs) acts: Gumbel g (categorical) or ξ (Gaussian)."""
@@ -58,7 +54,3 @@ class RolloutActor:
         if self.discrete:
             return (out + noise).argmax(-1)
         return out + self.std * noise
-
-
-def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0.0, dtype=x.dtype)

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -150,23 +150,31 @@ def show_status(row: dict[str, Any], data: RunData) -> None:
         )
 
 
-def needs_rebuild(
-    old: tuple | None, new: tuple, since_build: float, build_cost: float, active: bool
-) -> bool:
-    """Whether the live figures must be rebuilt for data signature ``new``.
+class FigureKey(NamedTuple):
+    """What the live figures were drawn from."""
 
-    Signatures are (run id, last update, last env step, events, large). Unchanged data never
-    rebuilds; another run, a new event (a live change: its marker shows at once), another font
-    size or a run that is no longer active always does. New updates of an active run rebuild once
-    ``since_build`` ≥ ``build_cost`` / FIGURE_CPU_SHARE, so that Plotly's figure construction
-    (~0.3 s for a TRPO run's four figures on a slow core) takes at most that share of one core
-    while runs train: cheap figures still refresh every second, expensive ones every few seconds.
+    run_id: str
+    last_update: int
+    last_step: int
+    events: int
+    large: bool
+
+
+def needs_rebuild(
+    old: FigureKey, new: FigureKey, since_build: float, build_cost: float, active: bool
+) -> bool:
+    """Whether the live figures drawn for ``old`` must be redrawn for ``new``.
+
+    Unchanged data never rebuilds; another run, a new event (a live change: its marker shows at
+    once), another font size or a run that is no longer active always does. New updates of an
+    active run rebuild once ``since_build`` ≥ ``build_cost`` / FIGURE_CPU_SHARE, so that Plotly's
+    figure construction (~0.3 s for a TRPO run's four figures on a slow core) takes at most that
+    share of one core while runs train: cheap figures still refresh every second, expensive ones
+    every few seconds.
     """
-    if old is None:
-        return True
     if old == new:
         return False
-    same_view = old[0] == new[0] and old[3] == new[3] and old[4] == new[4]
+    same_view = (old.run_id, old.events, old.large) == (new.run_id, new.events, new.large)
     if not (same_view and active):
         return True
     return since_build >= build_cost / FIGURE_CPU_SHARE
@@ -175,12 +183,12 @@ def needs_rebuild(
 def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, Any]:
     """The run's charts (return, KL vs δ, line search, diagnostics), as on the Train page,
     rebuilt when :func:`needs_rebuild` says so and otherwise reused from the last refresh."""
-    signature = (row["run_id"], data.last_update, data.last_step, len(data.events), large)
+    key = FigureKey(row["run_id"], data.last_update, data.last_step, len(data.events), large)
     cached = st.session_state.get(FIGURES)
     if cached is not None:
         old, figs, built_at, cost = cached
         since = time.perf_counter() - built_at
-        if not needs_rebuild(old, signature, since, cost, row["status"] in ACTIVE):
+        if not needs_rebuild(old, key, since, cost, row["status"] in ACTIVE):
             return figs
     start = time.perf_counter()
     try:
@@ -197,7 +205,7 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
         revision=str(row["run_id"]),
     )
     now = time.perf_counter()
-    st.session_state[FIGURES] = (signature, figs, now, now - start)
+    st.session_state[FIGURES] = (key, figs, now, now - start)
     return figs
 
 

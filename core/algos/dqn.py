@@ -44,7 +44,7 @@ from torch.nn import functional
 
 from core.config import RunConfig
 from core.envs import final_observations, make_vec_env
-from core.nets import QNetwork
+from core.nets import QNetwork, numpy_mlp
 from core.replay import PrioritizedReplayBuffer, ReplayBuffer
 from core.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
 
@@ -168,12 +168,7 @@ class FlatQ:
         """argmax_a q(s, a; θ) for a handful of states, in numpy (a fraction of torch's per-call
         cost at this size). With the dueling head argmax_a q = argmax_a A(s, a): V(s) and
         mean_a A(s, a) are the same for every action."""
-        h = obs
-        for W, b in self.np_layers[:-1]:
-            h = h @ W + b
-            h = np.tanh(h, out=h) if self.tanh else np.maximum(h, 0.0, out=h)
-        W, b = self.np_layers[-1]
-        return (h @ W + b).argmax(-1)
+        return numpy_mlp(self.np_layers, self.tanh, obs).argmax(-1)
 
     def forward(self, x: torch.Tensor, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
         """q(x, ·; θ); if ``inputs`` is given, the input of every layer is appended to it."""
