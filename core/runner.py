@@ -1,12 +1,19 @@
-"""The run manager: background training threads over the run store (DESIGN.md §7).
+"""The run manager: runs train in worker processes, supervised by one thread each (DESIGN.md §7).
 
 One :class:`RunManager` per process, a plain lock-guarded object (the app reaches it through
-``st.cache_resource``). Each running run has one worker thread (``torch.set_num_threads(1)``) that
-loops: check stop/pause → apply pending hyperparameter changes → ``trainer.update()`` → hand the
-report to the store → checkpoint every ``checkpoint_every`` updates. So a stop lands within one
-update, and a paused run waits on a ``threading.Event`` (no CPU). A crash stores the traceback and
-marks that run ``failed``; other runs go on. At most ``max_concurrent`` runs train at once (a paused
-run keeps its slot); later ones are ``queued`` and start when a slot frees.
+``st.cache_resource``). Each started run has a supervisor thread here. In the default ``process``
+mode it starts a worker process (``core/worker.py``: a fresh interpreter, one torch thread) that
+runs the training loop of ``core/run_loop.py``, forwards commands to it (pause, resume, stop,
+live hyperparameter changes) and writes the worker's messages (updates, episodes, events,
+checkpoint notices) through the store's one writer. So trainers never share the web server's
+interpreter, and N runs use N cores. In ``thread`` mode (``workers="thread"``, or
+``PLAYGROUND_WORKERS=thread``) the supervisor thread runs the same loop itself.
+
+Commands are acknowledged at once (:meth:`RunManager.requested` says "pausing" / "stopping" until
+the loop confirms) and take effect at the next update boundary; a paused run blocks without CPU.
+A worker that raises, is killed or runs out of memory marks its run ``failed`` with the traceback
+or the signal; other runs go on. At most ``max_concurrent`` runs train at once (default: the
+number of cores; a paused run keeps its slot); later ones are ``queued``.
 
 Every run row records its owner (host, pid, process start time, manager token). On construction,
 runs left ``running``/``paused``/``queued`` by an owner that is gone become ``interrupted``, with
@@ -18,10 +25,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import pickle
+import queue
 import socket
 import threading
 import time
-import traceback
 import uuid
 import weakref
 from collections import deque
@@ -30,11 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 
-from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from core.checkpoint import CheckpointError, load_checkpoint
 from core.config import ConfigError, RunConfig
+from core.run_loop import Command, LoopSpec, Message, RunLoop
 from core.store import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
@@ -44,8 +52,10 @@ from core.store import (
     process_alive,
     process_owner,
 )
-from core.trainer import Trainer, UpdateReport, apply_changes
+from core.trainer import Episode, Trainer, UpdateReport, apply_changes
+from core.worker import WorkerProcess
 
+WORKER_MODES = ("process", "thread")
 TrainerFactory = Callable[[RunConfig], Trainer]
 UpdateCallback = Callable[[str, UpdateReport], None]
 
@@ -54,6 +64,21 @@ _LIVE_MANAGERS: set[str] = set()  # tokens of this process's managers that are n
 
 class RunError(RuntimeError):
     """A run command cannot be carried out; ``str()`` is one user-readable line."""
+
+
+def default_workers() -> str:
+    """``PLAYGROUND_WORKERS`` (``process`` or ``thread``), ``process`` when unset."""
+    mode = os.environ.get("PLAYGROUND_WORKERS", "process").strip().lower() or "process"
+    if mode not in WORKER_MODES:
+        raise ValueError(
+            f"PLAYGROUND_WORKERS must be one of {', '.join(WORKER_MODES)}, not {mode!r}"
+        )
+    return mode
+
+
+def default_max_concurrent() -> int:
+    """The number of cores this process may use: one run per core."""
+    return max(1, len(os.sched_getaffinity(0)))
 
 
 @dataclass
@@ -66,17 +91,17 @@ class _Run:
     resume_from: str | None = None
     on_update: UpdateCallback | None = None
     status: str = "queued"
+    requested: str | None = None  # "pausing" / "resuming" / "stopping" until the loop confirms
     live_config: RunConfig | None = None  # config with the validated pending changes
-    pending: dict[str, Any] = field(default_factory=dict)
-    stop: threading.Event = field(default_factory=threading.Event)
-    unpaused: threading.Event = field(default_factory=threading.Event)
-    stop_reason: str = "stopped"
-    thread: threading.Thread | None = None
+    supervisor: threading.Thread | None = None
+    commands: queue.Queue = field(default_factory=queue.Queue)  # thread mode
+    worker: WorkerProcess | None = None  # process mode
+    env_steps: int = 0
+    ended: bool = False
     checkpoints: list[Path] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.live_config = self.config
-        self.unpaused.set()
 
 
 def _default_factory(config: RunConfig) -> Trainer:
@@ -91,12 +116,21 @@ class RunManager:
     def __init__(
         self,
         store: RunStore | None = None,
-        max_concurrent: int = 2,
+        max_concurrent: int | None = None,
         checkpoint_every: int = 20,
         keep_checkpoints: int = 3,
+        workers: str | None = None,
+        spare_worker: bool = False,
     ) -> None:
+        max_concurrent = max_concurrent or default_max_concurrent()
         if max_concurrent < 1 or checkpoint_every < 1 or keep_checkpoints < 1:
             raise ValueError("max_concurrent, checkpoint_every and keep_checkpoints must be ≥ 1")
+        workers = workers or default_workers()
+        if workers not in WORKER_MODES:
+            raise ValueError(f"workers must be one of {', '.join(WORKER_MODES)}, not {workers!r}")
+        self.workers = workers
+        self.spare_worker = spare_worker and workers == "process"
+        self._spare: WorkerProcess | None = WorkerProcess() if self.spare_worker else None
         self._owns_store = store is None
         self.store = store if store is not None else RunStore()
         self.max_concurrent = max_concurrent
@@ -148,13 +182,17 @@ class RunManager:
         """Validate ``config``, write the run row, start it (or queue it) and return its id.
 
         The same ``request_id`` always returns the same run id (a double click starts one run).
-        ``on_update(run_id, report)`` is called in the worker after each stored update;
-        ``resume_from`` is a checkpoint file to load into the fresh trainer.
+        ``on_update(run_id, report)`` is called in the supervisor after each stored update;
+        ``resume_from`` is a checkpoint file to load into the fresh trainer. In process mode
+        ``trainer_factory`` must pickle (a module-level function or class, or a partial of one).
         """
         with self._lock:
             if request_id is not None and request_id in self._requests:
                 return self._requests[request_id]
         config = config.with_changes()  # a validated copy: later edits by the caller don't leak in
+        factory = trainer_factory or _default_factory
+        if self.workers == "process":
+            _check_picklable(factory)
         with self._lock:
             if request_id is not None and request_id in self._requests:
                 return self._requests[request_id]
@@ -164,11 +202,7 @@ class RunManager:
                 config, name=name, parent_id=parent_id, sweep_id=sweep_id, owner=self.owner
             )
             self._runs[run_id] = _Run(
-                run_id,
-                config,
-                trainer_factory or _default_factory,
-                resume_from=resume_from,
-                on_update=on_update,
+                run_id, config, factory, resume_from=resume_from, on_update=on_update
             )
             if request_id is not None:
                 self._requests[request_id] = run_id
@@ -179,39 +213,48 @@ class RunManager:
     def stop(self, run_id: str) -> None:
         """Stop a run; it lands within one update (a queued run never starts)."""
         with self._lock:
-            run = self._active(run_id)
-            if run.thread is None:
+            run = self._active(run_id, "stop")
+            if run.supervisor is None:
                 self._queue.remove(run_id)
                 self._end_queued(run, "stopped")
                 return
-            run.stop_reason = "stopped"
-            run.stop.set()
-            run.unpaused.set()
+            run.requested = "stopping"
+            self._send(run, ("stop", "stopped"))
 
     def pause(self, run_id: str) -> None:
         """Pause a running run after its current update; it then waits without using CPU."""
         with self._lock:
-            run = self._active(run_id)
-            if run.thread is None:
+            run = self._active(run_id, "pause")
+            if run.supervisor is None:
                 raise RunError(f"run {run_id} is queued; it can be stopped, not paused")
-            run.unpaused.clear()
+            run.requested = "pausing"
+            self._send(run, ("pause",))
 
     def resume(self, run_id: str) -> None:
         """Let a paused run continue from where it paused."""
         with self._lock:
-            self._active(run_id).unpaused.set()
+            run = self._active(run_id, "resume")
+            if run.supervisor is not None:
+                run.requested = "resuming"
+                self._send(run, ("resume",))
 
     def set_hyperparams(self, run_id: str, **changes: Any) -> dict[str, tuple]:
         """Validate live changes now (ConfigError), apply them before the run's next update.
 
-        Returns ``{key: (old, new)}``; the worker records a ``hyperparams`` event when applied.
+        Returns ``{key: (old, new)}``; the loop records a ``hyperparams`` event when applied.
         """
         with self._lock:
-            run = self._active(run_id)
+            run = self._active(run_id, "change")
             new, diff = apply_changes(run.live_config, changes)
             run.live_config = new
-            run.pending.update({k: new.get(k) for k in changes})
+            self._send(run, ("set", {k: new.get(k) for k in changes}))
             return diff
+
+    def requested(self, run_id: str) -> str | None:
+        """ "pausing", "resuming" or "stopping" while such a command is on its way, else None."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            return run.requested if run is not None else None
 
     def continue_run(
         self,
@@ -293,19 +336,16 @@ class RunManager:
             raise RunError(f"no run {run_id!r}")
         return row["status"]
 
-    def list_runs(self) -> pd.DataFrame:
-        """``store.runs()`` with this manager's live statuses (the store lags a few 100 ms)."""
-        df = self.store.runs()
-        with self._lock:
-            live = {rid: r.status for rid, r in self._runs.items()}
-        if not df.empty:
-            df["status"] = [live.get(rid, st) for rid, st in zip(df["run_id"], df["status"])]
-        return df
-
     def active(self) -> list[str]:
         """Ids of this manager's queued, running and paused runs."""
         with self._lock:
             return [rid for rid, r in self._runs.items() if r.status in ACTIVE_STATUSES]
+
+    def worker_pid(self, run_id: str) -> int | None:
+        """The pid of the run's worker process (process mode, while it trains), else None."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            return run.worker.pid if run is not None and run.worker is not None else None
 
     def wait(self, run_id: str, timeout: float | None = None) -> str:
         """Block until the run reaches a terminal status (or ``timeout``); return the status."""
@@ -328,23 +368,28 @@ class RunManager:
                 self._changed.wait(min(remaining, 0.5))
 
     def shutdown(self, timeout: float = 10.0) -> None:
-        """Stop every run as ``interrupted`` (checkpointed, resumable) and wait for the threads."""
+        """Stop every run as ``interrupted`` (checkpointed, resumable) and wait for them."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             while self._queue:
                 self._end_queued(self._runs[self._queue.popleft()], "interrupted")
-            threads = []
-            for run in self._runs.values():
-                if run.thread is not None and run.status in ACTIVE_STATUSES:
-                    run.stop_reason = "interrupted"
-                    run.stop.set()
-                    run.unpaused.set()
-                    threads.append(run.thread)
+            running = [
+                r
+                for r in self._runs.values()
+                if r.supervisor is not None and r.status in ACTIVE_STATUSES
+            ]
+            for run in running:
+                self._send(run, ("stop", "interrupted"))
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.kill()
         deadline = time.monotonic() + timeout
-        for t in threads:
-            t.join(max(0.0, deadline - time.monotonic()))
+        for run in running:
+            run.supervisor.join(max(0.0, deadline - time.monotonic()))
+            if run.supervisor.is_alive() and run.worker is not None:
+                run.worker.kill()
         _LIVE_MANAGERS.discard(self._token)
         if self._owns_store:
             self.store.close()
@@ -354,12 +399,20 @@ class RunManager:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _active(self, run_id: str) -> _Run:
+    def _active(self, run_id: str, action: str) -> _Run:
         run = self._runs.get(run_id)
-        if run is None or run.status not in ACTIVE_STATUSES:
-            status = self.status(run_id)  # raises RunError for unknown runs
-            raise RunError(f"run {run_id} is {status}, not active in this process")
-        return run
+        if run is not None and run.status in ACTIVE_STATUSES:
+            return run
+        status = self.status(run_id)  # raises RunError for unknown runs
+        if status in ACTIVE_STATUSES:
+            raise RunError(f"run {run_id} is {status} in another process; {action} it there")
+        raise RunError(f"run {run_id} is {status}: it no longer trains, nothing to {action}")
+
+    def _send(self, run: _Run, command: Command) -> None:
+        if run.worker is not None:
+            run.worker.send(command)
+        else:
+            run.commands.put(command)
 
     def _end_queued(self, run: _Run, status: str) -> None:
         """End a run that never started (lock held)."""
@@ -372,107 +425,104 @@ class RunManager:
     def _schedule(self) -> None:
         """Start queued runs while slots are free (lock held)."""
         busy = sum(
-            1 for r in self._runs.values() if r.thread is not None and r.status in ACTIVE_STATUSES
+            1
+            for r in self._runs.values()
+            if r.supervisor is not None and r.status in ACTIVE_STATUSES
         )
         while self._queue and busy < self.max_concurrent:
             run = self._runs[self._queue.popleft()]
-            run.thread = threading.Thread(
-                target=self._work, args=(run,), name=f"run-{run.run_id}", daemon=True
+            run.supervisor = threading.Thread(
+                target=self._supervise, args=(run,), name=f"run-{run.run_id}", daemon=True
             )
-            run.thread.start()
+            run.supervisor.start()
             busy += 1
 
-    def _set_status(self, run: _Run, status: str, error: str | None = None) -> None:
-        with self._lock:
-            run.status = status
-            self._changed.notify_all()
-        self.store.set_status(run.run_id, status, error)
+    def _spec(self, run: _Run) -> LoopSpec:
+        return LoopSpec(
+            run_id=run.run_id,
+            config_json=run.config.to_json(),
+            checkpoint_dir=str(self.store.checkpoint_dir(run.run_id)),
+            checkpoint_every=self.checkpoint_every,
+            resume_from=run.resume_from,
+        )
 
-    def _work(self, run: _Run) -> None:
-        """The worker thread of one run."""
-        torch.set_num_threads(1)
-        trainer = None
+    def _supervise(self, run: _Run) -> None:
+        """The supervisor thread of one run: train it (here or in a worker), store the outcome."""
         try:
-            trainer = run.factory(run.config)
-            if run.resume_from is not None:
-                trainer.load_state_dict(self._resume_state(run))
-            self._set_status(run, "running")
-            self.store.add_event(run.run_id, "started", trainer.book.env_steps)
-            outcome = self._loop(run, trainer)
-            self._checkpoint(run, trainer)
-            self.store.add_event(run.run_id, outcome, trainer.book.env_steps)
-            self._finish(run, outcome)
-        except BaseException as exc:
-            text = traceback.format_exc()
-            steps = trainer.book.env_steps if trainer is not None else 0
+            if self.workers == "thread":
+                torch.set_num_threads(1)
+                RunLoop(
+                    self._spec(run), run.factory, run.commands, lambda m: self._handle(run, m)
+                ).run()
+            else:
+                self._supervise_process(run)
+        except BaseException as exc:  # the store or the worker's start failed
             line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+            self._handle(run, ("failed", line, line, run.env_steps))
+
+    def _supervise_process(self, run: _Run) -> None:
+        worker = self._take_worker()
+        worker.assign(self._spec(run), run.factory)
+        with self._lock:
+            run.worker = worker
+            for command in _replay(run):  # commands sent before the worker existed
+                worker.send(command)
+        for message in worker.messages():
+            self._handle(run, message)
+        reason = worker.exit_reason()
+        if not run.ended:
+            self._handle(run, ("failed", reason, reason, run.env_steps))
+
+    def _take_worker(self) -> WorkerProcess:
+        """The spare worker if one is ready (then start the next spare), else a new one."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+            if self.spare_worker and not self._closed:
+                self._spare = WorkerProcess()
+        if spare is not None and spare.alive:
+            return spare
+        return WorkerProcess()
+
+    def _handle(self, run: _Run, message: Message) -> None:
+        """Write one message of a run's loop to the store (the supervisor's one job)."""
+        kind, *args = message
+        if kind == "update":
+            metrics, episodes = args
+            run.env_steps = int(metrics.get("env_steps", run.env_steps))
+            eps = [Episode(*e) for e in episodes]
+            self.store.append_update(run.run_id, metrics, eps)
+            if run.on_update is not None:
+                run.on_update(run.run_id, UpdateReport(metrics, eps))
+        elif kind == "checkpoint":
+            self._on_checkpoint(run, *args)
+        elif kind in ("started", "paused", "resumed"):
+            run.env_steps = args[0]
+            status = "paused" if kind == "paused" else "running"
+            self._set_status(run, status)
+            self.store.add_event(run.run_id, kind, run.env_steps)
+        elif kind == "hyperparams":
+            self.store.add_event(run.run_id, "hyperparams", args[0], args[1])
+        elif kind == "ended":
+            outcome, run.env_steps = args
+            self.store.add_event(run.run_id, outcome, run.env_steps)
+            self._finish(run, outcome)
+        elif kind == "failed":
+            text, line, steps = args
             with contextlib.suppress(StoreError):  # a broken store must not hide the outcome
                 self.store.add_event(run.run_id, "failed", steps, {"error": line})
             self._finish(run, "failed", text)
 
-    @staticmethod
-    def _resume_state(run: _Run) -> dict[str, Any]:
-        """The checkpoint's trainer state; its config (trainers keep one) becomes the new run's,
-        so a continued run trains to its own budget."""
-        state = load_checkpoint(run.resume_from)["state"]
-        if isinstance(state.get("config"), str):
-            state = {**state, "config": run.config.to_json()}
-        return state
-
-    def _loop(self, run: _Run, trainer: Trainer) -> str:
-        """Train until the budget is spent or a stop arrives; return the outcome status."""
-        while not trainer.done:
-            if run.stop.is_set():
-                return run.stop_reason
-            if not run.unpaused.is_set():
-                self._pause_point(run, trainer)
-                continue
-            self._apply_pending(run, trainer)
-            report = trainer.update()
-            self.store.append_update(run.run_id, report.metrics, report.episodes)
-            if run.on_update is not None:
-                run.on_update(run.run_id, report)
-            if trainer.book.update % self.checkpoint_every == 0:
-                self._checkpoint(run, trainer)
-        return "finished"
-
-    def _pause_point(self, run: _Run, trainer: Trainer) -> None:
-        """Checkpoint, then block on the ``unpaused`` event (set by resume and by stop)."""
-        self._checkpoint(run, trainer)
-        self._set_status(run, "paused")
-        self.store.add_event(run.run_id, "paused", trainer.book.env_steps)
-        run.unpaused.wait()
-        if not run.stop.is_set():
-            self._set_status(run, "running")
-            self.store.add_event(run.run_id, "resumed", trainer.book.env_steps)
-
-    def _apply_pending(self, run: _Run, trainer: Trainer) -> None:
+    def _set_status(self, run: _Run, status: str) -> None:
         with self._lock:
-            pending, run.pending = run.pending, {}
-        if pending:
-            diff = trainer.set_hyperparams(**pending)
-            if diff:
-                payload = {k: [old, new] for k, (old, new) in diff.items()}
-                self.store.add_event(run.run_id, "hyperparams", trainer.book.env_steps, payload)
+            run.status = status
+            run.requested = None
+            self._changed.notify_all()
+        self.store.set_status(run.run_id, status)
 
-    def _checkpoint(self, run: _Run, trainer: Trainer) -> None:
-        """Save the trainer's state (once per update number); keep the newest few files."""
-        book = trainer.book
-        if book.update == 0:
-            return
-        path = self.store.checkpoint_dir(run.run_id) / f"update_{book.update:07d}.pt"
-        if run.checkpoints and run.checkpoints[-1] == path:
-            return
-        save_checkpoint(
-            path,
-            run_id=run.run_id,
-            update=book.update,
-            env_steps=book.env_steps,
-            config_json=trainer.config.to_json(),
-            state=trainer.state_dict(),
-        )
-        self.store.add_checkpoint(run.run_id, book.update, book.env_steps, str(path))
-        run.checkpoints.append(path)
+    def _on_checkpoint(self, run: _Run, update: int, env_steps: int, path: str) -> None:
+        """Record the loop's new checkpoint file; keep the newest few."""
+        self.store.add_checkpoint(run.run_id, update, env_steps, path)
+        run.checkpoints.append(Path(path))
         old = run.checkpoints[: -self.keep_checkpoints]
         if old:
             del run.checkpoints[: -self.keep_checkpoints]
@@ -482,6 +532,7 @@ class RunManager:
 
     def _finish(self, run: _Run, status: str, error: str | None = None) -> None:
         """Record the final status, commit everything, free the slot, wake waiters."""
+        run.ended = True
         try:
             self.store.set_status(run.run_id, status, error)
             self.store.flush()
@@ -489,9 +540,35 @@ class RunManager:
             pass  # the store is broken; this process still knows the outcome
         with self._lock:
             run.status = status
+            run.requested = None
+            run.worker = None
             self._changed.notify_all()
             if not self._closed:
                 self._schedule()
+
+
+def _replay(run: _Run) -> list[Command]:
+    """Commands queued for a run before its worker process started (lock held)."""
+    commands = []
+    while True:
+        try:
+            commands.append(run.commands.get_nowait())
+        except queue.Empty:
+            return commands
+
+
+def _check_picklable(factory: TrainerFactory) -> None:
+    """A worker process rebuilds the factory by import: it must pickle, and not from __main__."""
+    try:
+        ok = b"__main__" not in pickle.dumps(factory)
+        reason = "it is defined in __main__, which a worker process does not import"
+    except (pickle.PicklingError, AttributeError, TypeError) as e:
+        ok, reason = False, str(e)
+    if not ok:
+        raise RunError(
+            "a trainer factory must be picklable (a module-level function or class) to train "
+            f"in a worker process; use workers='thread' for this one ({reason})"
+        )
 
 
 def _shutdown_at_exit(ref: weakref.ref) -> None:

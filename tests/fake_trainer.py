@@ -2,13 +2,18 @@
 
 Each update "collects" ``n_envs × n_steps`` env steps with reward 1 per step and episodes of
 ``episode_length`` steps, moves a weight vector by ``lr``, and reports ``loss`` and ``lr``.
-Hooks let a test hold an update (``gate``), fail on a given update (``fail_on``) or watch how
-many updates run at once (``Concurrency``).
+Hooks let a test hold an update (``gate``: a :class:`Gate` in a thread, a
+:class:`ProcessGate`'s client in a worker process), fail on a given update (``fail_on``) or
+watch how many updates run at once (``Concurrency``).
 """
 
 from __future__ import annotations
 
+import socket
+import tempfile
 import threading
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,12 +44,85 @@ class Gate:
             self._cond.notify_all()
         self._open.wait()
 
+    @property
+    def hook(self) -> Gate:
+        """What the trainer calls at each update's start."""
+        return self
+
     def open(self) -> None:
         self._open.set()
 
     def wait_entered(self, n: int, timeout: float = 10.0) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self.entered >= n, timeout)
+
+
+@dataclass(frozen=True)
+class GateClient:
+    """The picklable half of a :class:`ProcessGate`: connects, then waits for the gate to open."""
+
+    path: str
+
+    def __call__(self) -> None:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(self.path)
+            s.recv(1)
+
+
+class ProcessGate:
+    """A :class:`Gate` that holds updates running in other processes (over a Unix socket).
+
+    Every update connects to the socket; the test side counts the connections (``entered``) and
+    answers them all on ``open()``. Pass ``gate.client`` to the trainer.
+    """
+
+    def __init__(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="gate-")  # short: Unix socket paths are ≤ 107 bytes
+        self.client = GateClient(str(Path(self._dir) / "s"))
+        self._server = socket.socket(socket.AF_UNIX)
+        self._server.bind(self.client.path)
+        self._server.listen(64)
+        self._cond = threading.Condition()
+        self._waiting: list[socket.socket] = []
+        self._open = False
+        self.entered = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._server.accept()
+            except OSError:
+                return
+            with self._cond:
+                self.entered += 1
+                if self._open:
+                    conn.sendall(b"g")
+                    conn.close()
+                else:
+                    self._waiting.append(conn)
+                self._cond.notify_all()
+
+    @property
+    def hook(self) -> GateClient:
+        """What the trainer calls at each update's start (it pickles)."""
+        return self.client
+
+    def open(self) -> None:
+        with self._cond:
+            self._open = True
+            for conn in self._waiting:
+                conn.sendall(b"g")
+                conn.close()
+            self._waiting.clear()
+
+    def wait_entered(self, n: int, timeout: float = 30.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.entered >= n, timeout)
+
+    def close(self) -> None:
+        self.open()
+        self._server.close()
 
 
 class Concurrency:
@@ -75,7 +153,7 @@ class FakeTrainer:
         config: RunConfig,
         *,
         fail_on: int | None = None,
-        gate: Gate | None = None,
+        gate: Gate | GateClient | None = None,
         concurrency: Concurrency | None = None,
     ) -> None:
         self.config = config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -17,9 +18,9 @@ import torch
 from core.algos import make_trainer
 from core.checkpoint import CheckpointError, load_checkpoint
 from core.config import ConfigError, RunConfig
-from core.runner import RunError, RunManager
+from core.runner import WORKER_MODES, RunError, RunManager
 from core.store import RunStore, process_owner
-from tests.fake_trainer import Concurrency, FakeTrainer, Gate, fake_config
+from tests.fake_trainer import Concurrency, FakeTrainer, Gate, ProcessGate, fake_config
 from tests.helpers import ROOT, run_module
 
 
@@ -30,15 +31,33 @@ def store(tmp_path):
     s.close()
 
 
+@pytest.fixture(params=WORKER_MODES)
+def mode(request):
+    """Every manager test runs with worker processes and with worker threads."""
+    return request.param
+
+
 @pytest.fixture
-def manager(store):
-    m = RunManager(store, max_concurrent=2, checkpoint_every=4)
+def manager(store, mode):
+    m = RunManager(store, max_concurrent=2, checkpoint_every=4, workers=mode)
     yield m
     m.shutdown()
 
 
+@pytest.fixture
+def gate(mode):
+    """A gate that holds updates in this process (threads) or in worker processes."""
+    g = Gate() if mode == "thread" else ProcessGate()
+    yield g
+    if isinstance(g, ProcessGate):
+        g.close()
+
+
 def _fake(**kw):
-    return lambda config: FakeTrainer(config, **kw)
+    """A picklable trainer factory (a worker process can rebuild it)."""
+    if "gate" in kw:
+        kw["gate"] = kw["gate"].hook
+    return functools.partial(FakeTrainer, **kw)
 
 
 def _in_threads(n: int, fn) -> list:
@@ -67,18 +86,21 @@ def test_twenty_threads_with_one_request_id_start_exactly_one_run(manager, store
     assert list(store.runs().run_id) == [ids[0]]
 
 
-def test_concurrency_cap_holds_under_concurrent_starts(manager, store):
-    gate, conc = Gate(), Concurrency()
+def test_concurrency_cap_holds_under_concurrent_starts(manager, store, gate, mode):
+    conc = Concurrency() if mode == "thread" else None  # counts updates of this process only
     factory = _fake(gate=gate, concurrency=conc)
     ids = _in_threads(8, lambda i: manager.start(fake_config(), trainer_factory=factory))
     assert len(set(ids)) == 8
     assert gate.wait_entered(2)
+    first_two = store.runs(ids).sort_values("created_at")["run_id"].iloc[:2]
+    for run_id in first_two:  # a worker process's "started" may still be on its way
+        assert manager.wait_for_status(run_id, ("running",), timeout=20) == "running"
     statuses = sorted(manager.status(r) for r in ids)
     assert statuses == ["queued"] * 6 + ["running"] * 2
     assert gate.entered == 2
     gate.open()
     assert [manager.wait(r, timeout=30) for r in ids] == ["finished"] * 8
-    assert conc.max == 2
+    assert conc is None or conc.max == 2
     assert (store.runs().updates == 10).all()
 
 
@@ -91,8 +113,7 @@ def test_invalid_config_raises_config_error_naming_the_field_and_writes_nothing(
     assert store.runs().empty and manager.active() == []
 
 
-def test_invalid_hyperparameter_change_raises_config_error_and_records_nothing(manager, store):
-    gate = Gate()
+def test_invalid_hyperparameter_change_raises_config_error_and_records_nothing(manager, store, gate):
     run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     for changes, field in (({"lr": -1.0}, "lr"), ({"n_envs": 4}, "n_envs"), ({"nope": 1}, "nope")):
@@ -105,8 +126,7 @@ def test_invalid_hyperparameter_change_raises_config_error_and_records_nothing(m
     assert (store.metrics(run_id).lr == fake_config().lr).all()
 
 
-def test_live_change_applies_at_the_next_update_and_is_recorded_with_old_and_new(manager, store):
-    gate = Gate()
+def test_live_change_applies_at_the_next_update_and_is_recorded_with_old_and_new(manager, store, gate):
     run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     assert manager.set_hyperparams(run_id, lr="0.01") == {"lr": (3e-4, 0.01)}
@@ -134,8 +154,7 @@ def test_trainer_failing_on_third_update_is_failed_with_traceback_and_neighbour_
     assert list(store.events(bad).kind) == ["started", "failed"]
 
 
-def test_stop_lands_within_one_update(manager, store):
-    gate = Gate()
+def test_stop_lands_within_one_update(manager, store, gate):
     run_id = manager.start(fake_config(total_steps=10_000), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     manager.stop(run_id)
@@ -145,9 +164,8 @@ def test_stop_lands_within_one_update(manager, store):
     assert list(store.events(run_id).kind) == ["started", "stopped"]
 
 
-def test_stopping_a_queued_run_means_it_never_starts(store):
-    manager = RunManager(store, max_concurrent=1)
-    gate = Gate()
+def test_stopping_a_queued_run_means_it_never_starts(store, mode, gate):
+    manager = RunManager(store, max_concurrent=1, workers=mode)
     first = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
     queued = manager.start(fake_config(), trainer_factory=_fake())
     assert manager.status(queued) == "queued"
@@ -202,8 +220,8 @@ def test_checkpoint_round_trip_and_continue_run_resumes_as_linked_run(manager, s
     assert m.loss.tolist() == [22.0, 24.0]  # the weight went on from 5.0 per entry
 
 
-def test_old_checkpoints_are_pruned_to_the_newest_few(store):
-    manager = RunManager(store, checkpoint_every=1, keep_checkpoints=2)
+def test_old_checkpoints_are_pruned_to_the_newest_few(store, mode):
+    manager = RunManager(store, checkpoint_every=1, keep_checkpoints=2, workers=mode)
     run_id = manager.start(fake_config(), trainer_factory=_fake())
     assert manager.wait(run_id, timeout=20) == "finished"
     ckpts = store.checkpoints(run_id)
@@ -233,8 +251,7 @@ def test_corrupt_or_foreign_checkpoint_gives_a_clear_one_line_error(manager, sto
     assert "\n" not in str(e.value)
 
 
-def test_delete_is_refused_while_active_and_allowed_after(manager, store):
-    gate = Gate()
+def test_delete_is_refused_while_active_and_allowed_after(manager, store, gate):
     run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     with pytest.raises(RunError, match="stop it"):
@@ -276,9 +293,8 @@ def test_startup_marks_orphaned_runs_interrupted_and_leaves_live_ones(store):
     manager.shutdown()
 
 
-def test_shutdown_interrupts_runs_with_a_checkpoint_to_continue_from(store):
-    manager = RunManager(store, checkpoint_every=1000)
-    gate = Gate()
+def test_shutdown_interrupts_runs_with_a_checkpoint_to_continue_from(store, mode, gate):
+    manager = RunManager(store, checkpoint_every=1000, workers=mode)
     run_id = manager.start(fake_config(total_steps=10_000), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     gate.open()
@@ -299,12 +315,14 @@ def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interru
         stdout=subprocess.PIPE,
         text=True,
     )
-    run_id, flushed, lines_after = None, 0, 0
+    run_id, worker, flushed, lines_after = None, None, 0, 0
     try:
         for line in proc.stdout:  # kill ~0.6 s after the flush: only periodic commits since
             kind, value = line.split()
             if kind == "run":
                 run_id = value
+            elif kind == "worker":
+                worker = int(value)
             elif kind == "flushed":
                 flushed = int(value)
             elif flushed:
@@ -316,7 +334,8 @@ def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interru
     finally:
         proc.kill()
         proc.wait()
-    assert run_id is not None and flushed >= 100
+    assert run_id is not None and worker is not None and flushed >= 100
+    assert _exits_within(worker, 2.0), "the worker process outlived its app by over 2 s"
     store = RunStore(data)
     m = store.metrics(run_id)
     updates = m["update"].tolist()
@@ -331,6 +350,17 @@ def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interru
     assert len(store.metrics(run_id)) == len(updates)
     manager.shutdown()
     store.close()
+
+
+def _exits_within(pid: int, seconds: float) -> bool:
+    """Whether process ``pid`` (not our child) is gone within ``seconds`` (looked at every 20 ms)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        stat = Path(f"/proc/{pid}/stat")
+        if not stat.exists() or stat.read_text().split(") ")[-1].startswith("Z"):
+            return True
+        threading.Event().wait(0.02)
+    return False
 
 
 def _state_equal(a, b) -> bool:

@@ -32,8 +32,13 @@ class ClockedTrainer(FakeTrainer):
 def main(data_dir: str, exit_after: int | None = None) -> None:
     store = RunStore(data_dir)
     manager = RunManager(store, checkpoint_every=50)
-    run_id = manager.start(fake_config(total_steps=10**8), trainer_factory=ClockedTrainer)
+    # The class under its importable name (this file runs as __main__): a worker unpickles it.
+    from tests.train_until_killed import ClockedTrainer as factory
+
+    run_id = manager.start(fake_config(total_steps=10**8), trainer_factory=factory)
     print(f"run {run_id}", flush=True)
+    manager.wait_for_status(run_id, ("running",), timeout=60)
+    print(f"worker {manager.worker_pid(run_id)}", flush=True)
     tick = threading.Event()
     flushed = False
     while True:

@@ -1,0 +1,163 @@
+"""The training loop of one run, the same in a worker process and in a worker thread.
+
+The loop owns the trainer. It takes commands from a queue and reports everything that happens as
+messages through ``emit``; it never touches the run store. The run manager's supervisor turns
+the messages into store writes (``core/runner.py``), and ``core/worker.py`` carries both
+directions over a pipe when the loop runs in its own process.
+
+Commands (supervisor → loop), plain tuples so that they pickle:
+``("pause",)``, ``("resume",)``, ``("stop", reason)``, ``("set", {key: value})``.
+
+Messages (loop → supervisor):
+``("started", env_steps)``, ``("update", metrics, [(env_step, ret, length), …])``,
+``("hyperparams", env_steps, {key: [old, new]})``, ``("paused", env_steps)``,
+``("resumed", env_steps)``, ``("checkpoint", update, env_steps, path)``,
+``("ended", outcome, env_steps)`` and ``("failed", traceback, one_line, env_steps)``.
+
+Between two updates the loop drains every queued command, so pause, stop and live changes take
+effect at the next update boundary. A paused loop checkpoints, then blocks on the queue (no CPU)
+until ``resume`` or ``stop``.
+"""
+
+from __future__ import annotations
+
+import queue
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.config import RunConfig
+from core.trainer import Trainer
+
+Command = tuple
+Message = tuple
+Emit = Callable[[Message], None]
+TrainerFactory = Callable[[RunConfig], Trainer]
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """What a loop needs to train one run (picklable: it travels to a worker process)."""
+
+    run_id: str
+    config_json: str
+    checkpoint_dir: str
+    checkpoint_every: int
+    resume_from: str | None = None
+
+
+class RunLoop:
+    """Train one run to its budget or until stopped; see the module docstring."""
+
+    def __init__(
+        self, spec: LoopSpec, factory: TrainerFactory, commands: queue.Queue, emit: Emit
+    ) -> None:
+        self.spec = spec
+        self.factory = factory
+        self.commands = commands
+        self.emit = emit
+        self.stop_reason: str | None = None
+        self.paused = False
+        self.pending: dict[str, Any] = {}
+        self._last_checkpoint = 0
+
+    def run(self) -> None:
+        """Build the trainer, train, checkpoint at the end; every outcome becomes a message."""
+        trainer = None
+        try:
+            trainer = self.factory(RunConfig.from_json(self.spec.config_json))
+            if self.spec.resume_from is not None:
+                trainer.load_state_dict(self._resume_state())
+            self.emit(("started", trainer.book.env_steps))
+            outcome = self._loop(trainer)
+            self._checkpoint(trainer)
+            self.emit(("ended", outcome, trainer.book.env_steps))
+        except BaseException as exc:
+            steps = trainer.book.env_steps if trainer is not None else 0
+            line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
+            self.emit(("failed", traceback.format_exc(), line, steps))
+
+    def _resume_state(self) -> dict[str, Any]:
+        """The checkpoint's trainer state; its config (trainers keep one) becomes the new run's,
+        so a continued run trains to its own budget."""
+        state = load_checkpoint(self.spec.resume_from)["state"]
+        if isinstance(state.get("config"), str):
+            state = {**state, "config": self.spec.config_json}
+        return state
+
+    def _loop(self, trainer: Trainer) -> str:
+        """Train until the budget is spent or a stop arrives; return the outcome status."""
+        while not trainer.done:
+            self._drain(block=False)
+            if self.stop_reason is not None:
+                return self.stop_reason
+            if self.paused:
+                self._pause_point(trainer)
+                continue
+            self._apply_pending(trainer)
+            report = trainer.update()
+            episodes = [(e.env_step, e.ret, e.length) for e in report.episodes]
+            self.emit(("update", report.metrics, episodes))
+            if trainer.book.update % self.spec.checkpoint_every == 0:
+                self._checkpoint(trainer)
+        return "finished"
+
+    def _drain(self, block: bool) -> None:
+        """Take every queued command (with ``block``, wait for at least one)."""
+        while True:
+            try:
+                command = self.commands.get(block=block)
+            except queue.Empty:
+                return
+            self._take(command)
+            block = False
+
+    def _take(self, command: Command) -> None:
+        kind = command[0]
+        if kind == "pause":
+            self.paused = True
+        elif kind == "resume":
+            self.paused = False
+        elif kind == "stop":
+            self.stop_reason = command[1]
+        elif kind == "set":
+            self.pending.update(command[1])
+        else:
+            raise ValueError(f"unknown command {command!r}")
+
+    def _pause_point(self, trainer: Trainer) -> None:
+        """Checkpoint, say so, then block on the command queue until resume or stop."""
+        self._checkpoint(trainer)
+        self.emit(("paused", trainer.book.env_steps))
+        while self.paused and self.stop_reason is None:
+            self._drain(block=True)
+        if self.stop_reason is None:
+            self.emit(("resumed", trainer.book.env_steps))
+
+    def _apply_pending(self, trainer: Trainer) -> None:
+        pending, self.pending = self.pending, {}
+        if pending:
+            diff = trainer.set_hyperparams(**pending)
+            if diff:
+                payload = {k: [old, new] for k, (old, new) in diff.items()}
+                self.emit(("hyperparams", trainer.book.env_steps, payload))
+
+    def _checkpoint(self, trainer: Trainer) -> None:
+        """Save the trainer's state once per update number and report the file."""
+        book = trainer.book
+        if book.update == 0 or book.update == self._last_checkpoint:
+            return
+        path = Path(self.spec.checkpoint_dir) / f"update_{book.update:07d}.pt"
+        save_checkpoint(
+            path,
+            run_id=self.spec.run_id,
+            update=book.update,
+            env_steps=book.env_steps,
+            config_json=trainer.config.to_json(),
+            state=trainer.state_dict(),
+        )
+        self._last_checkpoint = book.update
+        self.emit(("checkpoint", book.update, book.env_steps, str(path)))
