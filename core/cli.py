@@ -84,6 +84,15 @@ def _data_dir_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def workers_option(p: argparse.ArgumentParser) -> None:
+    """``--workers process|thread`` (default: $PLAYGROUND_WORKERS, else process)."""
+    p.add_argument(
+        "--workers",
+        choices=("process", "thread"),
+        help="train in worker processes (default) or in threads of this process",
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # train
 # ---------------------------------------------------------------------------------------------
@@ -111,6 +120,7 @@ def add_train(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="CSV", help="also write metrics to this CSV file")
     p.add_argument("--name", help="run name shown in the app")
     _data_dir_option(p)
+    workers_option(p)
     p.set_defaults(func=cmd_train)
     return p
 
@@ -244,7 +254,7 @@ def _train_in_foreground(args: argparse.Namespace, start: Callable[[Any, Any], s
     except OSError:
         store.close()
         raise
-    manager = RunManager(store, max_concurrent=1)
+    manager = RunManager(store, max_concurrent=1, workers=args.workers)
     progress = Progress(1)
 
     def on_update(run_id: str, report: Any) -> None:
@@ -308,6 +318,7 @@ def add_continue(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, help="extra env steps beyond the checkpoint")
     p.add_argument("--out", type=Path, metavar="CSV", help="also write metrics to this CSV file")
     _data_dir_option(p)
+    workers_option(p)
     p.set_defaults(func=cmd_continue)
     return p
 

@@ -251,6 +251,15 @@ ALGO_PARAMS: dict[str, type] = {
 }
 
 
+# Fields an algorithm ignores: TRPO/NPG step by δ, not a policy learning rate; NPG has no line
+# search; DQN learns from TD targets (no GAE, no advantages). PPO's two objectives: unused_keys.
+UNUSED_FIELDS: dict[str, tuple[str, ...]] = {
+    "trpo": ("lr",),
+    "npg": ("lr", "backtrack_coef", "max_backtracks"),
+    "dqn": ("gae_lambda", "normalize_advantage"),
+}
+
+
 def default_params(algo: str) -> Any:
     """The algorithm-specific defaults (``ppo-kl`` is PPO with the adaptive-KL objective)."""
     if algo not in ALGO_PARAMS:
@@ -318,8 +327,17 @@ class RunConfig:
         return field_spec(self.owner_of(key), key)
 
     def live_keys(self) -> list[str]:
-        """Hyperparameters that may be changed while the run trains."""
-        return [k for k in self.keys() if self.spec(k).live]
+        """Hyperparameters that may be changed while the run trains (and that it uses)."""
+        unused = self.unused_keys()
+        return [k for k in self.keys() if self.spec(k).live and k not in unused]
+
+    def unused_keys(self) -> set[str]:
+        """Fields this algorithm and variant never read (the pages hide them)."""
+        unused = set(UNUSED_FIELDS.get(self.algo, ()))
+        if self.algo in ("ppo", "ppo-kl"):
+            kl = self.params.penalty == "kl"
+            unused |= {"clip_eps", "anneal_clip"} if kl else {"kl_target", "kl_beta0"}
+        return unused
 
     # -- change and validate --------------------------------------------------------------------
 
@@ -466,7 +484,12 @@ def _to_bool(raw: Any) -> bool:
     raise ValueError
 
 
+_COUNT_SUFFIXES = {"k": 10**3, "m": 10**6}
+
+
 def _to_int(raw: Any) -> int:
+    """An integer from an int, a whole float, or text such as ``100000``, ``1e6``, ``100k``,
+    ``2.5M`` or ``100,000`` (anything that is not a whole number raises ValueError)."""
     if isinstance(raw, bool):
         raise ValueError
     if isinstance(raw, float):
@@ -474,7 +497,9 @@ def _to_int(raw: Any) -> int:
             raise ValueError
         return int(raw)
     if isinstance(raw, str):
-        value = float(raw)
+        text = raw.strip().replace(",", "").replace("_", "")
+        scale = _COUNT_SUFFIXES.get(text[-1:].lower(), 1)
+        value = float(text[:-1] if scale > 1 else text) * scale
         if not value.is_integer():
             raise ValueError
         return int(value)

@@ -566,7 +566,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--max-concurrent",
         type=int,
-        help="trials at once (local default 2; ray default: the cluster's CPUs / cpus-per-trial)",
+        help="trials at once (local default: the number of cores; ray default: the "
+        "cluster's CPUs / cpus-per-trial)",
+    )
+    p.add_argument(
+        "--workers",
+        choices=("process", "thread"),
+        help="local: train in worker processes (default) or in threads of this process",
     )
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="ray: CPUs per trial")
     p.add_argument(
@@ -646,7 +652,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     store = RunStore(args.data_dir)
-    manager = RunManager(store, max_concurrent=args.max_concurrent or 2)
+    manager = RunManager(store, max_concurrent=args.max_concurrent, workers=args.workers)
     try:
         sweep_id = _start_cli(manager, args, jobs)
         print(sweep_id, flush=True)

@@ -37,7 +37,7 @@ def run_table(runs: pd.DataFrame) -> pd.DataFrame:
             "status": runs["status"].map(lambda s: f"{run_view.STATUS_ICONS.get(s, '')} {s}"),
             "algorithm": runs["algo"],
             "environment": runs["env_id"],
-            "progress": runs["env_steps"] / runs["total_steps"].clip(lower=1),
+            "progress": (runs["env_steps"] / runs["total_steps"].clip(lower=1)).clip(upper=1.0),
             "env steps": runs["env_steps"],
             "final return": runs["last_return"],
             "created": pd.to_datetime(runs["created_at"], unit="s", utc=True),

@@ -9,7 +9,7 @@ import streamlit as st
 from core.algos import presets
 from core.config import ALGORITHMS, RunConfig
 from core.envs import SUPPORTED_ENVS
-from ui import run_view, widgets
+from ui import charts, run_view, widgets
 from ui.state import ensure_app_navigation, require_manager
 
 ensure_app_navigation()
@@ -39,11 +39,11 @@ def _pick(name: str, label: str, options: list[str], default: str) -> str:
 def apply_preset(algo: str, env_id: str, preset: str) -> None:
     """Set every widget of this algorithm to the defaults, then to the preset's values."""
     widgets.forget(f"train.{algo}.")
-    changes = presets(algo, env_id).get(preset, {})
-    for key, value in changes.items():
-        if isinstance(value, (list, tuple)):
-            value = ", ".join(str(v) for v in value)
-        widgets.set_kept(widgets.widget_key("train", algo, key), value)
+    base = RunConfig(algo=algo, env_id=env_id)
+    for key, value in presets(algo, env_id).get(preset, {}).items():
+        widgets.set_kept(
+            widgets.widget_key("train", algo, key), widgets.widget_value(base, key, value)
+        )
     st.session_state["_flash"] = ("success", f"Preset “{preset}” applied.")
 
 
@@ -65,8 +65,66 @@ def apply_live(run_id: str, changes: dict) -> None:
         "change the hyperparameters", manager.set_hyperparams, run_id, **changes
     )
     if ok:
-        text = ", ".join(f"{k} {old}→{new}" for k, (old, new) in result.items())
+        text = charts.change_text({k: [old, new] for k, (old, new) in result.items()})
         st.session_state["_flash"] = ("success", f"Applied from the next update: {text}.")
+
+
+def live_tweaks(run_id: str) -> None:
+    """The run's live hyperparameters (only those its algorithm uses), always in view."""
+    st.subheader("⚡ Live tweaks")
+    st.caption("Change a knob while the run trains; it applies from the next update.")
+    data = run_view.read_run(store, run_id)
+    now = run_view.current_config(store.config(run_id), data.events)
+    live = widgets.hyperparameter_inputs(now, now.live_keys(), f"live.{run_id}", columns=1)
+    new, live_error = widgets.validated(now, live)
+    if live_error:
+        st.error(live_error)
+    diff = widgets.changed(now, live) if new is not None else {}
+    st.button(
+        "Apply from the next update",
+        type="primary",
+        disabled=not diff,
+        on_click=apply_live,
+        args=(run_id, diff),
+        key="train.apply_live",
+        width="stretch",
+    )
+
+
+def attach(run_id: str) -> None:
+    st.session_state["train.run"] = run_id
+    params["run"] = run_id
+
+
+def show_active_runs() -> None:
+    """With no run chosen: the runs training now, each with a button to watch it."""
+    active = store.runs()
+    active = active[active["status"].isin(run_view.ACTIVE)]
+    if active.empty:
+        return
+    st.subheader("Runs training now")
+    for _, r in active.iterrows():
+        cols = st.columns([6, 1])
+        cols[0].text(run_view.run_label(r))
+        rid = r["run_id"]
+        cols[1].button("Watch", key=f"train.attach.{rid}", on_click=attach, args=(rid,))
+
+
+def other_active_runs(run_id: str) -> None:
+    """Switch to another run that is training (each tab watches one run)."""
+    active = store.runs()
+    active = active[active["status"].isin(run_view.ACTIVE) & (active["run_id"] != run_id)]
+    if active.empty:
+        return
+    st.subheader("Other active runs")
+    for _, r in active.iterrows():
+        st.button(
+            run_view.run_label(r),
+            key=f"train.switch.{r['run_id']}",
+            on_click=attach,
+            args=(r["run_id"],),
+            width="stretch",
+        )
 
 
 # --- setup ---------------------------------------------------------------------------------------
@@ -129,6 +187,8 @@ buttons[0].button(
 )
 
 # --- the run shown -----------------------------------------------------------------------------
+if not run_id:
+    show_active_runs()
 row = store.run(run_id) if run_id else None
 if run_id and row is None:
     st.warning(f"Run {run_id} is not in the store (deleted?). Start a new one.")
@@ -162,29 +222,17 @@ with buttons[4]:
     large = widgets.presentation_toggle()
 
 st.subheader(run_view.run_label(row))
-if status in run_view.ACTIVE:
-    with st.expander("⚡ Live tweaks: change hyperparameters of the running run"):
-        data = run_view.read_run(store, run_id)
-        now = run_view.current_config(store.config(run_id), data.events)
-        live = widgets.hyperparameter_inputs(now, now.live_keys(), f"live.{run_id}", columns=4)
-        new, live_error = widgets.validated(now, live)
-        if live_error:
-            st.error(live_error)
-        diff = widgets.changed(now, live) if new is not None else {}
-        st.button(
-            "Apply from the next update",
-            disabled=not diff,
-            on_click=apply_live,
-            args=(run_id, diff),
-            key="train.apply_live",
-        )
+with st.sidebar:
+    if status in run_view.ACTIVE:
+        live_tweaks(run_id)
+    other_active_runs(run_id)
 
 
 def live_area() -> None:
-    """Status, progress and charts; re-runs on its own every second while the run is active."""
-    fresh = run_view.live_charts(store, run_id, large=large)
+    """Status, progress and charts; re-runs on its own twice a second while the run is active."""
+    fresh = run_view.live_charts(store, run_id, large=large, requested=manager.requested(run_id))
     if fresh is not None and fresh["status"] != status:  # the controls above depend on it
         st.rerun()
 
 
-st.fragment(run_every=1.0 if status in run_view.ACTIVE else None)(live_area)()
+st.fragment(run_every=run_view.LIVE_REFRESH_S if status in run_view.ACTIVE else None)(live_area)()

@@ -9,6 +9,7 @@ watch how many updates run at once (``Concurrency``).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import tempfile
 import threading
@@ -112,7 +113,8 @@ class ProcessGate:
         with self._cond:
             self._open = True
             for conn in self._waiting:
-                conn.sendall(b"g")
+                with contextlib.suppress(OSError):  # its process may be gone (killed)
+                    conn.sendall(b"g")
                 conn.close()
             self._waiting.clear()
 
@@ -123,6 +125,17 @@ class ProcessGate:
     def close(self) -> None:
         self.open()
         self._server.close()
+
+
+def _refuse(reason: str) -> None:
+    raise RuntimeError(reason)
+
+
+class Unbuildable:
+    """Pickles fine, but unpickling it raises: a factory that cannot be rebuilt in a worker."""
+
+    def __reduce__(self) -> tuple:
+        return (_refuse, ("this factory cannot be rebuilt in the worker",))
 
 
 class Concurrency:

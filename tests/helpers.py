@@ -32,12 +32,17 @@ def run_module(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[
 
 
 def chart_specs(at) -> list[dict]:
-    """The Plotly figure specs of every chart an AppTest run rendered."""
-    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    """The Plotly figure specs of every chart an AppTest run rendered: ``st.plotly_chart``
+    elements and the live charts (``ui/live_chart.py``, whose data holds the figure)."""
+    specs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    for el in at.get("bidi_component"):
+        if el.proto.component_name == "live_plotly_chart":
+            specs.append(json.loads(el.proto.json)["figure"])
+    return specs
 
 
 def values(v) -> np.ndarray:
     """A trace's x/y as an array (Plotly sends numpy data base64-encoded as {dtype, bdata})."""
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v, dtype=float)
+    return np.asarray([np.nan if x is None else x for x in v], dtype=float)

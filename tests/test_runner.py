@@ -113,7 +113,9 @@ def test_invalid_config_raises_config_error_naming_the_field_and_writes_nothing(
     assert store.runs().empty and manager.active() == []
 
 
-def test_invalid_hyperparameter_change_raises_config_error_and_records_nothing(manager, store, gate):
+def test_invalid_hyperparameter_change_raises_config_error_and_records_nothing(
+    manager, store, gate
+):
     run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     for changes, field in (({"lr": -1.0}, "lr"), ({"n_envs": 4}, "n_envs"), ({"nope": 1}, "nope")):
@@ -126,7 +128,9 @@ def test_invalid_hyperparameter_change_raises_config_error_and_records_nothing(m
     assert (store.metrics(run_id).lr == fake_config().lr).all()
 
 
-def test_live_change_applies_at_the_next_update_and_is_recorded_with_old_and_new(manager, store, gate):
+def test_live_change_applies_at_the_next_update_and_is_recorded_with_old_and_new(
+    manager, store, gate
+):
     run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     assert manager.set_hyperparams(run_id, lr="0.01") == {"lr": (3e-4, 0.01)}
@@ -353,7 +357,7 @@ def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interru
 
 
 def _exits_within(pid: int, seconds: float) -> bool:
-    """Whether process ``pid`` (not our child) is gone within ``seconds`` (looked at every 20 ms)."""
+    """Whether process ``pid`` (not our child) is gone within ``seconds`` (looked at each 20 ms)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         stat = Path(f"/proc/{pid}/stat")

@@ -216,7 +216,16 @@ def test_local_sweep_runs_every_trial_into_the_store(manager):
     assert "gamma=0.95 gae_lambda=0.9" in set(points["point"])
 
 
-def test_local_sweep_never_trains_more_runs_at_once_than_the_cap(manager):
+@pytest.fixture
+def thread_manager():
+    """Trials in threads of this process, so a factory can look at the manager as it builds."""
+    m = RunManager(RunStore(), max_concurrent=2, workers="thread")
+    yield m
+    m.shutdown()
+
+
+def test_local_sweep_never_trains_more_runs_at_once_than_the_cap(thread_manager):
+    manager = thread_manager
     seen: list[int] = []
 
     def factory(config):

@@ -33,8 +33,9 @@ def main(data_dir: str, exit_after: int | None = None) -> None:
     store = RunStore(data_dir)
     manager = RunManager(store, checkpoint_every=50)
     # The class under its importable name (this file runs as __main__): a worker unpickles it.
-    from tests.train_until_killed import ClockedTrainer as factory
+    from tests import train_until_killed
 
+    factory = train_until_killed.ClockedTrainer
     run_id = manager.start(fake_config(total_steps=10**8), trainer_factory=factory)
     print(f"run {run_id}", flush=True)
     manager.wait_for_status(run_id, ("running",), timeout=60)

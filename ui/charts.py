@@ -1,4 +1,8 @@
-"""Pure Plotly figure builders: DataFrames from the store → ``go.Figure``. No Streamlit here.
+"""Pure Plotly figure builders: DataFrames from the store → figures. No Streamlit here.
+
+A run's live charts are built as plain Plotly JSON dicts (:func:`run_figure_dicts`: no ``go``
+objects, no property validation, so they are cheap to rebuild every second); the charts that
+compare runs are ``go.Figure`` objects.
 
 Inputs are the store's frames (``RunStore.metrics``/``episodes``/``events``): one row per update
 with ``env_steps``, ``update``, ``wall_time`` and the metric names of DESIGN.md §3; one row per
@@ -9,15 +13,18 @@ step) is the same vertical marker on every chart.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from core.config import ALGO_PARAMS, RunConfig
 from ui.downsample import downsample
 
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
@@ -86,6 +93,46 @@ KL_REFERENCE = {
 # Shared styling and markers
 # ---------------------------------------------------------------------------------------------
 
+# A figure as Plotly JSON: {"data": [trace, ...], "layout": {...}}, built without go objects.
+FigureDict = dict[str, Any]
+# Width (px) assumed for one legend row when reserving room for a legend under a run's chart.
+LEGEND_ROW_PX = 500
+# The symbol a widget label ends with ("KL bound δ", "KL target d_targ", "CG damping c").
+_SYMBOL = re.compile(r" ((?:log )?(?:[^\W\d_A-Za-z]+|[a-z]|[a-z]+_[a-z]+))$")
+
+
+def _base_font(large: bool) -> int:
+    return 18 if large else 13
+
+
+def _subtitle_size(large: bool) -> int:
+    return 20 if large else 16
+
+
+def _house_style(title: str, *, large: bool, revision: str | None, height: int) -> dict[str, Any]:
+    """Title at the top left, font sizes, height, unified hover and ``uirevision``.
+
+    No Plotly template is applied (it costs ~10 ms per figure on every refresh): in the page,
+    Streamlit's theme styles the charts; exports add ``EXPORT_TEMPLATE``.
+
+    Plotly keeps the user's zoom and legend clicks while ``layout.uirevision`` stays the same, so a
+    live chart that is redrawn every second with the same revision does not jump back.
+    """
+    base = _base_font(large)
+    return {
+        "title": {
+            "text": title,
+            "font": {"size": base + 4},
+            "x": 0.01,
+            "y": 0.98,
+            "yanchor": "top",
+        },
+        "font": {"size": base},
+        "height": int(height * (1.25 if large else 1.0)),
+        "hovermode": "x unified",
+        "uirevision": revision or "static",
+    }
+
 
 def finish(
     fig: go.Figure,
@@ -94,78 +141,196 @@ def finish(
     large: bool = False,
     revision: str | None = None,
     height: int = 360,
-    legend_y: float = 1.02,
 ) -> go.Figure:
-    """House style; ``large`` is the projector mode; ``revision`` keeps zoom across refreshes.
-
-    No Plotly template is applied (it costs ~10 ms per figure on every refresh): in the page,
-    Streamlit's theme styles the charts; exports add ``EXPORT_TEMPLATE``.
-
-    Plotly keeps the user's zoom and legend clicks while ``layout.uirevision`` stays the same, so a
-    live chart that is redrawn every second with the same revision does not jump back.
-    """
-    base = 18 if large else 13
+    """House style of the ``go.Figure`` charts (comparison, GAE lab): legend in a row above the
+    plot; ``large`` is the projector mode; ``revision`` keeps zoom across refreshes."""
     fig.update_layout(
-        title={"text": title, "font": {"size": base + 4}, "x": 0.01, "y": 0.98, "yanchor": "top"},
-        font={"size": base},
-        height=int(height * (1.25 if large else 1.0)),
-        margin={"l": 60, "r": 20, "t": 110 if legend_y > 1.05 else 90, "b": 50},
+        **_house_style(title, large=large, revision=revision, height=height),
+        margin={"l": 60, "r": 20, "t": 90, "b": 50},
         legend={
             "orientation": "h",
             "yanchor": "bottom",
-            "y": legend_y,
+            "y": 1.02,
             "x": 0,
-            "font": {"size": base - 1},
+            "font": {"size": _base_font(large) - 1},
         },
-        hovermode="x unified",
-        uirevision=revision or "static",
     )
     if large:
         fig.update_traces(selector={"mode": "lines"}, line={"width": 3})
     return fig
 
 
+def _run_layout(
+    title: str, *, large: bool, revision: str | None, height: int, subtitled: bool, legend_rows: int
+) -> dict[str, Any]:
+    """House style of a run's chart: the legend in ``legend_rows`` rows under the x-axis title.
+
+    Sizes in px are estimated from the fonts (a line of text ≈ 1.5 × its font size): the top
+    margin holds the title and, if ``subtitled``, the subplot titles above the first row; the
+    bottom margin holds the tick labels, the x-axis title and the legend, so nothing overlaps.
+    """
+    style = _house_style(title, large=large, revision=revision, height=height)
+    base, px = _base_font(large), style["height"]
+    under_title = 1.5 * _subtitle_size(large) + 6 if subtitled else 10
+    top = 0.02 * px + 1.5 * (base + 4) + under_title
+    axis = 3 * base + 8  # tick labels and the axis title under the plot area
+    legend = legend_rows * math.ceil(1.7 * (base - 1))
+    bottom = axis + (legend + 14 if legend_rows else 8)
+    style["margin"] = {"l": 60, "r": 20, "t": round(top), "b": round(bottom)}
+    style["legend"] = {
+        "orientation": "h",
+        "xanchor": "left",
+        "x": 0,
+        "yanchor": "top",
+        "y": -round((axis + 6) / (px - round(top) - round(bottom)), 4),
+        "font": {"size": base - 1},
+    }
+    return style
+
+
+def _legend_rows(data: list[dict[str, Any]], large: bool) -> int:
+    """Rows the horizontal legend needs (0 when Plotly shows none: fewer than two entries)."""
+    names = [t["name"] for t in data if t.get("showlegend", True)]
+    if len(names) < 2:
+        return 0
+    width = sum(40 + 0.6 * (_base_font(large) - 1) * len(n) for n in names)
+    return min(3, math.ceil(width / LEGEND_ROW_PX))
+
+
+def _figure(
+    traces: list[dict[str, Any]],
+    axes: dict[str, dict[str, Any]],
+    *,
+    title: str,
+    events: pd.DataFrame | None,
+    large: bool,
+    revision: str | None,
+    notes: Iterable[dict[str, Any]] = (),
+    subtitled: bool = False,
+    event_xrefs: tuple[str, ...] = ("x",),
+    height: int = 360,
+) -> FigureDict:
+    """A run's chart: ``traces``, the hyperparameter-change markers, ``axes`` with the house tick
+    font, ``notes`` (subplot titles, empty-state text) and the house style."""
+    shapes, texts, entry = _event_layers(events, event_xrefs)
+    data = traces + entry
+    if large:
+        for trace in data:
+            if trace.get("mode") == "lines":
+                trace["line"] = {**trace.get("line", {}), "width": 3}
+    layout = _run_layout(
+        title,
+        large=large,
+        revision=revision,
+        height=height,
+        subtitled=subtitled,
+        legend_rows=_legend_rows(data, large),
+    )
+    for name, axis in (axes or {"xaxis": {}, "yaxis": {}}).items():
+        layout[name] = {**axis, "tickfont": {"size": _base_font(large)}}
+    layout["annotations"] = [*notes, *texts]
+    layout["shapes"] = shapes
+    return {"data": data, "layout": layout}
+
+
+@functools.cache
+def _field_labels() -> dict[str, str]:
+    """Each config field's label as the widgets show it, shortened to its symbol if it ends in one
+    (``delta`` → ``δ``, ``gae_lambda`` → ``λ``, ``lr`` → ``Learning rate``)."""
+    owners = (RunConfig, *ALGO_PARAMS.values())
+    return {
+        f.name: _short_label(f.metadata["spec"].label)
+        for owner in owners
+        for f in dataclasses.fields(owner)
+        if f.name != "params"
+    }
+
+
+def _short_label(label: str) -> str:
+    """``"KL bound δ"`` → ``"δ"``, ``"Initial log σ"`` → ``"log σ"``; else the label itself."""
+    symbol = _SYMBOL.search(label)
+    return symbol.group(1) if symbol else label
+
+
 def hyperparameter_changes(events: pd.DataFrame | None) -> list[tuple[float, str]]:
-    """(env step, "δ 0.01→0.02, λ 0.95→0.9") for each recorded live change."""
+    """(env step, "δ 0.01→0.02, λ 0.95→0.9") for each recorded live change.
+
+    Each hyperparameter is named as its widget is: the symbol its label ends with, else the whole
+    label (a key no config knows stays as it is).
+    """
     if events is None or events.empty:
         return []
+    labels = _field_labels()
     out = []
-    for _, ev in events[events["kind"] == "hyperparams"].iterrows():
-        payload = ev["payload"] or {}
-        text = ", ".join(f"{k} {_fmt(old)}→{_fmt(new)}" for k, (old, new) in payload.items())
-        out.append((float(ev["env_step"]), text))
+    for step, payload in _hyperparam_events(events):
+        text = ", ".join(
+            f"{labels.get(k, k)} {_fmt(old)}→{_fmt(new)}" for k, (old, new) in payload.items()
+        )
+        out.append((step, text))
     return out
 
 
-def add_event_markers(fig: go.Figure, events: pd.DataFrame | None, subplots: bool = False) -> None:
-    """A dashed vertical line at each hyperparameter change (on every subplot), with its text."""
+def _hyperparam_events(events: pd.DataFrame) -> list[tuple[float, dict[str, Any]]]:
+    """(env step, {key: [old, new]}) of each ``hyperparams`` event, in order."""
+    changes = events[events["kind"] == "hyperparams"]
+    return [
+        (float(step), payload or {})
+        for step, payload in zip(changes["env_step"], changes["payload"])
+    ]
+
+
+def _event_layers(
+    events: pd.DataFrame | None, xrefs: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The hyperparameter changes: (shapes, annotations, legend entry).
+
+    Each change is one dashed vertical line over the whole height of the plot area per x axis in
+    ``xrefs`` (one per column of subplots, so every row shares it), its text at the top, and one
+    "hyperparameter change" legend entry for all of them.
+    """
     changes = hyperparameter_changes(events)
-    for i, (x, text) in enumerate(changes):
-        kwargs = {"row": "all", "col": "all"} if subplots else {}
-        fig.add_vline(x=x, line={"color": EVENT, "width": 2, "dash": "dash"}, **kwargs)
-        fig.add_annotation(
-            x=x,
-            y=1.0,
-            xref="x",
-            yref="paper",
-            text=text,
-            showarrow=False,
-            xanchor="left",
-            yanchor="top",
-            yshift=-4 - 16 * (i % 3),
-            font={"size": 11, "color": "#92400e"},
-            bgcolor="rgba(255,251,235,0.85)",
-        )
-    if changes:
-        fig.add_trace(
-            go.Scatter(
-                x=[None],
-                y=[None],
-                mode="lines",
-                name="hyperparameter change",
-                line={"color": EVENT, "dash": "dash"},
-            )
-        )
+    shapes = [_event_line(x, xref) for x, _ in changes for xref in xrefs]
+    texts = [_event_text(x, text, i) for i, (x, text) in enumerate(changes)]
+    entry = {
+        "type": "scatter",
+        "x": [None],
+        "y": [None],
+        "mode": "lines",
+        "name": "hyperparameter change",
+        "line": {"color": EVENT, "dash": "dash"},
+    }
+    return shapes, texts, [entry] if changes else []
+
+
+def _event_line(x: float, xref: str) -> dict[str, Any]:
+    """A dashed vertical line at env step ``x`` from the bottom to the top of the plot area."""
+    return {
+        "type": "line",
+        "xref": xref,
+        "yref": "paper",
+        "x0": x,
+        "x1": x,
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": EVENT, "width": 2, "dash": "dash"},
+    }
+
+
+def _event_text(x: float, text: str, i: int) -> dict[str, Any]:
+    """The change's text at the top of its line; three heights in turn so neighbours don't clash."""
+    return {
+        "text": text,
+        "x": x,
+        "y": 1.0,
+        "xref": "x",
+        "yref": "paper",
+        "showarrow": False,
+        "xanchor": "left",
+        "yanchor": "top",
+        "yshift": -4 - 16 * (i % 3),
+        "font": {"size": 11, "color": "#92400e"},
+        "bgcolor": "rgba(255,251,235,0.85)",
+    }
 
 
 def parameter_history(
@@ -178,10 +343,9 @@ def parameter_history(
     """
     xs, ys = [0.0], [initial]
     if events is not None and not events.empty:
-        for _, ev in events[events["kind"] == "hyperparams"].iterrows():
-            payload = ev["payload"] or {}
+        for step, payload in _hyperparam_events(events):
             if key in payload:
-                xs.append(float(ev["env_step"]))
+                xs.append(step)
                 ys.append(payload[key][1])
     xs.append(max(float(x_end), xs[-1]))
     ys.append(ys[-1])
@@ -199,31 +363,156 @@ def _has(metrics: pd.DataFrame, key: str) -> bool:
     return key in metrics.columns and metrics[key].notna().any()
 
 
-def _series(metrics: pd.DataFrame, key: str) -> pd.DataFrame:
-    return downsample(metrics.loc[metrics[key].notna(), ["env_steps", "update", key]])
+class _Points(NamedTuple):
+    """The updates that report a metric (at most ``MAX_POINTS`` of them, evenly spaced)."""
+
+    rows: np.ndarray  # positions in the metrics frame
+    x: np.ndarray  # env steps
+    update: np.ndarray
+    y: np.ndarray
 
 
-def _line(df: pd.DataFrame, key: str, name: str, color: str, **kw: object) -> go.Scatter:
-    return go.Scatter(
-        x=df["env_steps"],
-        y=df[key],
-        customdata=df["update"],
-        mode=kw.pop("mode", "lines"),
-        name=name,
-        line={"color": color, **kw.pop("line", {})},
-        hovertemplate=f"{name}: %{{y:.4g}}<br>update %{{customdata:.0f}}<extra></extra>",
-        **kw,
-    )
+def _column(frame: pd.DataFrame, key: str) -> np.ndarray:
+    return frame[key].to_numpy(dtype=float, na_value=np.nan)
 
 
-def _empty_note(fig: go.Figure, text: str) -> None:
-    fig.add_annotation(
-        text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font={"size": 14}
-    )
+def _series(metrics: pd.DataFrame, key: str) -> _Points:
+    """Metric ``key`` where it is reported (not NaN), downsampled (numpy: no pandas indexing)."""
+    y = _column(metrics, key)
+    rows = downsample(pd.Series(np.flatnonzero(~np.isnan(y)))).to_numpy()
+    x, update = _column(metrics, "env_steps")[rows], _column(metrics, "update")[rows]
+    return _Points(rows, x, update, y[rows])
+
+
+def _values(values: pd.Series | np.ndarray) -> list[float | None]:
+    """A plain list of floats for JSON; NaN and ±inf become None (Plotly leaves a gap)."""
+    if isinstance(values, pd.Series):
+        arr = values.to_numpy(dtype=float, na_value=np.nan)
+    else:
+        arr = np.asarray(values, dtype=float)
+    out = arr.tolist()
+    if not np.isfinite(arr).all():
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
+
+
+def _axis(letter: str, k: int) -> str:
+    """Layout key of subplot ``k``'s axis: ``xaxis``, ``xaxis2``…"""
+    return f"{letter}axis" if k == 1 else f"{letter}axis{k}"
+
+
+def _ref(letter: str, k: int) -> str:
+    """How traces and shapes name subplot ``k``'s axis: ``x``, ``x2``…"""
+    return letter if k == 1 else f"{letter}{k}"
+
+
+def _on(trace: dict[str, Any], subplot: int | None) -> dict[str, Any]:
+    """``trace`` on subplot ``subplot`` (1-based), or on the only axes when None."""
+    if subplot is not None:
+        trace["xaxis"], trace["yaxis"] = _ref("x", subplot), _ref("y", subplot)
+    return trace
+
+
+def _line(
+    points: _Points,
+    name: str,
+    color: str,
+    *,
+    mode: str = "lines",
+    line: dict[str, Any] | None = None,
+    subplot: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A metric against env steps; the hover shows the value and the update."""
+    trace = {
+        "type": "scatter",
+        "x": _values(points.x),
+        "y": _values(points.y),
+        "customdata": _values(points.update),
+        "mode": mode,
+        "name": name,
+        "line": {"color": color, **(line or {})},
+        "hovertemplate": f"{name}: %{{y:.4g}}<br>update %{{customdata:.0f}}<extra></extra>",
+        **extra,
+    }
+    return _on(trace, subplot)
+
+
+def _empty_note(text: str) -> dict[str, Any]:
+    """An annotation in the middle of an empty chart saying what it waits for."""
+    return {
+        "text": text,
+        "x": 0.5,
+        "y": 0.5,
+        "xref": "paper",
+        "yref": "paper",
+        "showarrow": False,
+        "font": {"size": 14},
+    }
+
+
+def _grid(
+    rows: int,
+    cols: int,
+    *,
+    vspace: float,
+    row_heights: list[float] | None = None,
+    hspace: float = 0.1,
+) -> list[tuple[list[float], list[float]]]:
+    """(x domain, y domain) of each cell of a grid, row by row from the top, as make_subplots
+    lays them out: rows share 1 − (rows − 1)·vspace of the height in proportion to
+    ``row_heights``, columns 1 − (cols − 1)·hspace of the width equally."""
+    heights = row_heights or [1.0] * rows
+    scale = (1 - vspace * (rows - 1)) / sum(heights)
+    width = (1 - hspace * (cols - 1)) / cols
+    cells, top = [], 1.0
+    for h in heights:
+        bottom = max(0.0, top - h * scale)
+        for c in range(cols):
+            left = c * (width + hspace)
+            x = [round(left, 6), round(left + width, 6)]
+            cells.append((x, [round(bottom, 6), round(top, 6)]))
+        top = bottom - vspace
+    return cells
+
+
+def _subplots(
+    cells: list[tuple[list[float], list[float]]], titles: list[str], *, cols: int, large: bool
+) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """Axes of one subplot per cell (filled row by row) and the titles above the subplots.
+
+    The x axes of a column share the range of the column's bottom subplot, which alone shows
+    tick labels and the title "env steps".
+    """
+    axes: dict[str, dict[str, Any]] = {}
+    for k, (x, y) in enumerate(cells, start=1):
+        bottom = k + cols * ((len(cells) - k) // cols)
+        xaxis: dict[str, Any] = {"anchor": _ref("y", k), "domain": x}
+        if k == bottom:
+            xaxis["title"] = {"text": "env steps"}
+        else:
+            xaxis.update(matches=_ref("x", bottom), showticklabels=False)
+        axes[_axis("x", k)] = xaxis
+        axes[_axis("y", k)] = {"anchor": _ref("x", k), "domain": y}
+    notes = [
+        {
+            "text": text,
+            "x": (x[0] + x[1]) / 2,
+            "y": y[1],
+            "xref": "paper",
+            "yref": "paper",
+            "xanchor": "center",
+            "yanchor": "bottom",
+            "showarrow": False,
+            "font": {"size": _subtitle_size(large)},
+        }
+        for text, (x, y) in zip(titles, cells)
+    ]
+    return axes, notes
 
 
 # ---------------------------------------------------------------------------------------------
-# One run
+# One run (Plotly JSON dicts: cheap enough to rebuild every second on a live page)
 # ---------------------------------------------------------------------------------------------
 
 
@@ -240,59 +529,56 @@ def return_figure(
     smooth: int = 20,
     large: bool = False,
     revision: str | None = None,
-) -> go.Figure:
+) -> FigureDict:
     """Episode return vs env steps: every episode (dots), a moving average, evaluation returns."""
-    fig = go.Figure()
     if not episodes.empty:
-        ep = episodes.sort_values("env_step").reset_index(drop=True)
-        ep = ep.assign(smoothed=smoothed_returns(ep, smooth))
-        shown = downsample(ep)
-        fig.add_trace(
-            go.Scattergl(
-                x=shown["env_step"],
-                y=shown["ret"],
-                mode="markers",
-                name="episode return",
-                marker={"color": COLORS[0], "size": 4, "opacity": 0.3},
-                hovertemplate="return %{y:.4g}<extra></extra>",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=shown["env_step"],
-                y=shown["smoothed"],
-                mode="lines",
-                name=f"moving average ({smooth} episodes)",
-                line={"color": COLORS[0], "width": 2.5},
-                hovertemplate="smoothed %{y:.4g}<extra></extra>",
-            )
-        )
+        traces = _episode_traces(episodes, smooth)
     elif _has(metrics, "episode_return_mean"):
-        fig.add_trace(
-            _line(
-                _series(metrics, "episode_return_mean"),
-                "episode_return_mean",
-                "mean return",
-                COLORS[0],
-            )
-        )
+        traces = [_line(_series(metrics, "episode_return_mean"), "mean return", COLORS[0])]
+    else:
+        traces = []
     if _has(metrics, "eval_return_mean"):
-        fig.add_trace(
-            _line(
-                _series(metrics, "eval_return_mean"),
-                "eval_return_mean",
-                "evaluation return",
-                COLORS[2],
-                mode="lines+markers",
-                marker={"symbol": "diamond", "size": 8},
-            )
-        )
-    if not fig.data:
-        _empty_note(fig, "waiting for the first finished episode…")
-    add_event_markers(fig, events)
-    fig.update_xaxes(title_text="env steps")
-    fig.update_yaxes(title_text="return")
-    return finish(fig, title="Episode return", large=large, revision=revision)
+        points = _series(metrics, "eval_return_mean")
+        marker = {"symbol": "diamond", "size": 8}
+        name = "evaluation return"
+        traces.append(_line(points, name, COLORS[2], mode="lines+markers", marker=marker))
+    notes = [] if traces else [_empty_note("waiting for the first finished episode…")]
+    axes = {"xaxis": {"title": {"text": "env steps"}}, "yaxis": {"title": {"text": "return"}}}
+    return _figure(
+        traces,
+        axes,
+        title="Episode return",
+        events=events,
+        notes=notes,
+        large=large,
+        revision=revision,
+    )
+
+
+def _episode_traces(episodes: pd.DataFrame, smooth: int) -> list[dict[str, Any]]:
+    """Every episode's return as a dot (WebGL) and the moving average of the last ``smooth``."""
+    ep = episodes.sort_values("env_step").reset_index(drop=True)
+    shown = downsample(ep.assign(smoothed=smoothed_returns(ep, smooth)))
+    x = _values(shown["env_step"])
+    dots = {
+        "type": "scattergl",
+        "x": x,
+        "y": _values(shown["ret"]),
+        "mode": "markers",
+        "name": "episode return",
+        "marker": {"color": COLORS[0], "size": 4, "opacity": 0.3},
+        "hovertemplate": "return %{y:.4g}<extra></extra>",
+    }
+    average = {
+        "type": "scatter",
+        "x": list(x),
+        "y": _values(shown["smoothed"]),
+        "mode": "lines",
+        "name": f"moving average ({smooth} episodes)",
+        "line": {"color": COLORS[0], "width": 2.5},
+        "hovertemplate": "smoothed %{y:.4g}<extra></extra>",
+    }
+    return [dots, average]
 
 
 def kl_figure(
@@ -303,39 +589,52 @@ def kl_figure(
     reference_label: str = "δ",
     large: bool = False,
     revision: str | None = None,
-) -> go.Figure:
+) -> FigureDict:
     """KL per update vs env steps, against the trust-region bound (a step line, live-changeable).
 
     Shows the exact mean KL(π_old‖π_new) on the batch, the quadratic model ½ sᵀFs that TRPO's step
     was scaled to (= δ before the line search shrinks it) and PPO's k3 estimate if reported; the max
     KL over states is in the legend, off by default (it dwarfs the mean).
     """
-    fig = go.Figure()
-    for key, color, extra in (
-        ("kl_mean", COLORS[0], {"mode": "lines+markers", "marker": {"size": 5}}),
-        ("kl_quadratic", COLORS[3], {"line": {"dash": "dot"}}),
-        ("approx_kl", COLORS[4], {}),
-        ("kl_max", "#94a3b8", {"line": {"width": 1}, "visible": "legendonly"}),
-    ):
-        if _has(metrics, key):
-            fig.add_trace(_line(_series(metrics, key), key, KL_NAMES[key], color, **extra))
-    if reference is not None and reference["value"].notna().any():
-        fig.add_trace(
-            go.Scatter(
-                x=reference["env_step"],
-                y=reference["value"],
-                mode="lines",
-                line={"color": REFERENCE, "width": 2, "shape": "hv"},
-                name=reference_label,
-                hovertemplate=f"{reference_label} = %{{y:.4g}}<extra></extra>",
-            )
+    traces = [
+        _line(_series(metrics, key), KL_NAMES[key], color, **extra)
+        for key, color, extra in (
+            ("kl_mean", COLORS[0], {"mode": "lines+markers", "marker": {"size": 5}}),
+            ("kl_quadratic", COLORS[3], {"line": {"dash": "dot"}}),
+            ("approx_kl", COLORS[4], {}),
+            ("kl_max", "#94a3b8", {"line": {"width": 1}, "visible": "legendonly"}),
         )
-    if not fig.data:
-        _empty_note(fig, "no KL reported yet")
-    add_event_markers(fig, events)
-    fig.update_xaxes(title_text="env steps")
-    fig.update_yaxes(title_text="KL (nats)", rangemode="tozero")
-    return finish(fig, title="KL per update", large=large, revision=revision)
+        if _has(metrics, key)
+    ]
+    if reference is not None and reference["value"].notna().any():
+        traces.append(_reference_trace(reference, reference_label))
+    notes = [] if traces else [_empty_note("no KL reported yet")]
+    axes = {
+        "xaxis": {"title": {"text": "env steps"}},
+        "yaxis": {"title": {"text": "KL (nats)"}, "rangemode": "tozero"},
+    }
+    return _figure(
+        traces,
+        axes,
+        title="KL per update",
+        events=events,
+        notes=notes,
+        large=large,
+        revision=revision,
+    )
+
+
+def _reference_trace(reference: pd.DataFrame, label: str) -> dict[str, Any]:
+    """The KL bound over env steps (from :func:`parameter_history`) as a black step line."""
+    return {
+        "type": "scatter",
+        "x": _values(reference["env_step"]),
+        "y": _values(reference["value"]),
+        "mode": "lines",
+        "line": {"color": REFERENCE, "width": 2, "shape": "hv"},
+        "name": label,
+        "hovertemplate": f"{label} = %{{y:.4g}}<extra></extra>",
+    }
 
 
 def line_search_figure(
@@ -344,70 +643,85 @@ def line_search_figure(
     *,
     large: bool = False,
     revision: str | None = None,
-) -> go.Figure:
-    """TRPO's backtracking line search per update.
+) -> FigureDict:
+    """TRPO's backtracking line search per update, three rows sharing the env-steps axis.
 
     Row 1: accepted step fraction αⁱ (green) or rejected (red ×, the update kept θ_old).
     Row 2: number of backtracks i. Row 3: predicted surrogate improvement gᵀs (for the full step)
     against the actual change L(θ_new) − L(θ_old).
     """
-    fig = make_subplots(
-        rows=3,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.07,
-        row_heights=[0.4, 0.2, 0.4],
-        subplot_titles=("accepted step fraction αⁱ", "backtracks", "surrogate improvement"),
+    cells = _grid(3, 1, vspace=0.07, row_heights=[0.4, 0.2, 0.4])
+    titles = ["accepted step fraction αⁱ", "backtracks", "surrogate improvement"]
+    axes, notes = _subplots(cells, titles, cols=1, large=large)
+    axes["yaxis"]["range"] = [-0.05, 1.05]
+    axes["yaxis2"]["rangemode"] = "nonnegative"
+    traces = [*_step_traces(metrics), *_backtrack_traces(metrics), *_surrogate_traces(metrics)]
+    return _figure(
+        traces,
+        axes,
+        title="Line search",
+        events=events,
+        notes=notes,
+        subtitled=True,
+        large=large,
+        revision=revision,
+        height=540,
     )
-    if _has(metrics, "ls_accepted"):
-        df = _series(metrics, "ls_accepted")
-        df = df.assign(
-            frac=metrics.loc[df.index, "ls_step_frac"] if "ls_step_frac" in metrics else 1.0
-        )
-        for ok, name, color, symbol in (
-            (True, "accepted", ACCEPTED, "circle"),
-            (False, "rejected (kept θ_old)", REJECTED, "x"),
-        ):
-            part = df[(df["ls_accepted"] > 0.5) == ok]
-            fig.add_trace(
-                go.Scatter(
-                    x=part["env_steps"],
-                    y=part["frac"] if ok else np.zeros(len(part)),
-                    customdata=part["update"],
-                    mode="markers",
-                    name=name,
-                    marker={"color": color, "symbol": symbol, "size": 8 if ok else 10},
-                    hovertemplate=f"{name}: αⁱ=%{{y:.3g}}<br>update %{{customdata:.0f}}"
-                    "<extra></extra>",
-                ),
-                row=1,
-                col=1,
-            )
-    if _has(metrics, "ls_backtracks"):
-        df = _series(metrics, "ls_backtracks")
-        fig.add_trace(
-            go.Bar(
-                x=df["env_steps"], y=df["ls_backtracks"], name="backtracks", marker_color="#94a3b8"
-            ),
-            row=2,
-            col=1,
-        )
-    for key, color, dash in (
-        ("surrogate_predicted", COLORS[3], "dot"),
-        ("surrogate_actual", COLORS[0], None),
+
+
+def _step_traces(metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """Row 1: accepted updates as green dots at their step fraction αⁱ, rejected as red × at 0."""
+    if not _has(metrics, "ls_accepted"):
+        return []
+    points = _series(metrics, "ls_accepted")
+    has_frac = "ls_step_frac" in metrics
+    frac = _column(metrics, "ls_step_frac")[points.rows] if has_frac else np.ones(len(points.y))
+    accepted = points.y > 0.5
+    traces = []
+    for ok, name, color, symbol in (
+        (True, "accepted", ACCEPTED, "circle"),
+        (False, "rejected (kept θ_old)", REJECTED, "x"),
     ):
-        if _has(metrics, key):
-            label = "predicted gᵀs" if key == "surrogate_predicted" else "actual ΔL"
-            fig.add_trace(
-                _line(_series(metrics, key), key, label, color, line={"dash": dash}), row=3, col=1
-            )
-    add_event_markers(fig, events, subplots=True)
-    fig.update_yaxes(range=[-0.05, 1.05], row=1, col=1)
-    fig.update_yaxes(rangemode="nonnegative", row=2, col=1)
-    fig.update_xaxes(title_text="env steps", row=3, col=1)
-    return finish(
-        fig, title="Line search", large=large, revision=revision, height=540, legend_y=1.08
-    )
+        rows = accepted == ok
+        trace = {
+            "type": "scatter",
+            "x": _values(points.x[rows]),
+            "y": _values(frac[rows]) if ok else [0.0] * int(rows.sum()),
+            "customdata": _values(points.update[rows]),
+            "mode": "markers",
+            "name": name,
+            "marker": {"color": color, "symbol": symbol, "size": 8 if ok else 10},
+            "hovertemplate": f"{name}: αⁱ=%{{y:.3g}}<br>update %{{customdata:.0f}}<extra></extra>",
+        }
+        traces.append(_on(trace, 1))
+    return traces
+
+
+def _backtrack_traces(metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """Row 2: the number of backtracks i of each update, as grey bars."""
+    if not _has(metrics, "ls_backtracks"):
+        return []
+    points = _series(metrics, "ls_backtracks")
+    bars = {
+        "type": "bar",
+        "x": _values(points.x),
+        "y": _values(points.y),
+        "name": "backtracks",
+        "marker": {"color": "#94a3b8"},
+    }
+    return [_on(bars, 2)]
+
+
+def _surrogate_traces(metrics: pd.DataFrame) -> list[dict[str, Any]]:
+    """Row 3: predicted surrogate improvement gᵀs (dotted) and the actual change ΔL."""
+    return [
+        _line(_series(metrics, key), label, color, line=line, subplot=3)
+        for key, label, color, line in (
+            ("surrogate_predicted", "predicted gᵀs", COLORS[3], {"dash": "dot"}),
+            ("surrogate_actual", "actual ΔL", COLORS[0], None),
+        )
+        if _has(metrics, key)
+    ]
 
 
 def available_diagnostics(metrics: pd.DataFrame) -> list[str]:
@@ -422,33 +736,38 @@ def diagnostics_figure(
     keys: Iterable[str] | None = None,
     large: bool = False,
     revision: str | None = None,
-) -> go.Figure:
+) -> FigureDict:
     """Small multiples (two per row) of losses, entropy, explained variance, β, ε… vs env steps."""
     keys = list(keys) if keys is not None else available_diagnostics(metrics)
     keys = [k for k in keys if _has(metrics, k)]
     if not keys:
-        fig = go.Figure()
-        _empty_note(fig, "no diagnostics reported yet")
-        return finish(fig, title="Diagnostics", large=large, revision=revision)
+        notes = [_empty_note("no diagnostics reported yet")]
+        return _figure(
+            [], {}, title="Diagnostics", events=None, notes=notes, large=large, revision=revision
+        )
     rows = math.ceil(len(keys) / 2)
-    fig = make_subplots(
-        rows=rows,
-        cols=2,
-        shared_xaxes=True,
-        vertical_spacing=min(0.12, 0.5 / rows),
-        subplot_titles=[METRIC_LABELS.get(k, k) for k in keys],
+    cells = _grid(rows, 2, vspace=min(0.12, 0.5 / rows))[: len(keys)]
+    labels = [METRIC_LABELS.get(k, k) for k in keys]
+    axes, notes = _subplots(cells, labels, cols=2, large=large)
+    traces = [
+        _line(_series(metrics, k), label, COLORS[i % 8], subplot=i + 1, showlegend=False)
+        for i, (k, label) in enumerate(zip(keys, labels))
+    ]
+    return _figure(
+        traces,
+        axes,
+        title="Diagnostics",
+        events=events,
+        notes=notes,
+        subtitled=True,
+        event_xrefs=("x", "x2")[: len(keys)],
+        large=large,
+        revision=revision,
+        height=120 + 200 * rows,
     )
-    for i, key in enumerate(keys):
-        color = COLORS[i % len(COLORS)]
-        trace = _line(_series(metrics, key), key, METRIC_LABELS.get(key, key), color)
-        trace.showlegend = False
-        fig.add_trace(trace, row=i // 2 + 1, col=i % 2 + 1)
-    add_event_markers(fig, events, subplots=True)
-    fig.update_xaxes(title_text="env steps", row=rows)
-    return finish(fig, title="Diagnostics", large=large, revision=revision, height=120 + 200 * rows)
 
 
-def run_figures(
+def run_figure_dicts(
     metrics: pd.DataFrame,
     episodes: pd.DataFrame,
     events: pd.DataFrame | None,
@@ -457,8 +776,9 @@ def run_figures(
     config_values: Mapping[str, object],
     large: bool = False,
     revision: str | None = None,
-) -> dict[str, go.Figure]:
-    """Every chart that applies to a run, by name: return, kl, line_search, diagnostics."""
+) -> dict[str, FigureDict]:
+    """Every chart that applies to a run, by name (return, kl, line_search, diagnostics), as
+    Plotly JSON dicts: plain lists, None for NaN, ready for ``st.plotly_chart`` or ``go.Figure``."""
     x_end = float(metrics["env_steps"].max()) if not metrics.empty else 0.0
     figs = {"return": return_figure(metrics, episodes, events, large=large, revision=revision)}
     ref_key, ref_label = KL_REFERENCE.get(algo, (None, ""))
@@ -478,6 +798,29 @@ def run_figures(
         figs["line_search"] = line_search_figure(metrics, events, large=large, revision=revision)
     figs["diagnostics"] = diagnostics_figure(metrics, events, large=large, revision=revision)
     return figs
+
+
+def run_figures(
+    metrics: pd.DataFrame,
+    episodes: pd.DataFrame,
+    events: pd.DataFrame | None,
+    *,
+    algo: str,
+    config_values: Mapping[str, object],
+    large: bool = False,
+    revision: str | None = None,
+) -> dict[str, go.Figure]:
+    """:func:`run_figure_dicts` as ``go.Figure`` objects (for exports; slower: Plotly validates)."""
+    dicts = run_figure_dicts(
+        metrics,
+        episodes,
+        events,
+        algo=algo,
+        config_values=config_values,
+        large=large,
+        revision=revision,
+    )
+    return {name: go.Figure(d) for name, d in dicts.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,7 +958,7 @@ def compare_figure(
             y=threshold, line={"color": REFERENCE, "dash": "dot"}, annotation_text="threshold"
         )
     if not fig.data:
-        _empty_note(fig, "no returns yet")
+        fig.add_annotation(_empty_note("no returns yet"))
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text=y_title)
     return finish(

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -22,12 +22,12 @@ from core.config import ConfigError, RunConfig
 from core.runner import RunError
 from core.store import RunStore, StoreError
 from ui import charts
+from ui.live_chart import live_chart
 
 ACTIVE = ("queued", "running", "paused")
-FIGURE_CPU_SHARE = 0.1  # most of one core the live figures may take while runs train
+LIVE_REFRESH_S = 0.5  # how often the live area of an active run re-reads the store
 CACHE = "_run_data"
 CACHE_RUNS = 12
-FIGURES = "_run_figures"
 # Server time of the last live-chart refreshes: (wall seconds, CPU seconds of the script thread),
 # read by benchmarks/bench_app.py.
 REFRESH_SECONDS: deque[tuple[float, float]] = deque(maxlen=1000)
@@ -121,7 +121,7 @@ def progress(row: dict[str, Any], metrics: pd.DataFrame) -> tuple[float, str]:
     if not metrics.empty and metrics["wall_time"].iloc[-1] > 0:
         rate = float(metrics["env_steps"].iloc[-1]) / float(metrics["wall_time"].iloc[-1])
         text += f" · {rate:,.0f} steps/s"
-        if row["status"] in ACTIVE and rate > 0 and done < 1.0:
+        if row["status"] == "running" and rate > 0 and done < 1.0:
             text += f" · ETA {format_seconds((total - steps) / rate)}"
     return done, text
 
@@ -134,10 +134,14 @@ def format_seconds(seconds: float) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
-def show_status(row: dict[str, Any], data: RunData) -> None:
-    """Status line, progress bar with ETA, and the failure (traceback in an expander)."""
+def show_status(row: dict[str, Any], data: RunData, requested: str | None = None) -> None:
+    """Status line, progress bar with ETA, and the failure (traceback in an expander).
+
+    ``requested`` ("pausing", "resuming", "stopping") is a command on its way: shown at once,
+    until the run confirms it."""
     done, text = progress(row, data.metrics)
-    st.progress(done, text=f"{STATUS_ICONS.get(row['status'], '')} **{row['status']}** · {text}")
+    shown = f"{requested}…" if requested and row["status"] in ACTIVE else row["status"]
+    st.progress(done, text=f"{STATUS_ICONS.get(row['status'], '')} **{shown}** · {text}")
     if row["status"] == "failed":
         error = row.get("error") or "the run failed without a message"
         st.error(f"This run failed: {error.strip().splitlines()[-1]}")
@@ -150,52 +154,15 @@ def show_status(row: dict[str, Any], data: RunData) -> None:
         )
 
 
-class FigureKey(NamedTuple):
-    """What the live figures were drawn from."""
-
-    run_id: str
-    last_update: int
-    last_step: int
-    events: int
-    large: bool
-
-
-def needs_rebuild(
-    old: FigureKey, new: FigureKey, since_build: float, build_cost: float, active: bool
-) -> bool:
-    """Whether the live figures drawn for ``old`` must be redrawn for ``new``.
-
-    Unchanged data never rebuilds; another run, a new event (a live change: its marker shows at
-    once), another font size or a run that is no longer active always does. New updates of an
-    active run rebuild once ``since_build`` ≥ ``build_cost`` / FIGURE_CPU_SHARE, so that Plotly's
-    figure construction (~0.3 s for a TRPO run's four figures on a slow core) takes at most that
-    share of one core while runs train: cheap figures still refresh every second, expensive ones
-    every few seconds.
-    """
-    if old == new:
-        return False
-    same_view = (old.run_id, old.events, old.large) == (new.run_id, new.events, new.large)
-    if not (same_view and active):
-        return True
-    return since_build >= build_cost / FIGURE_CPU_SHARE
-
-
-def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, Any]:
-    """The run's charts (return, KL vs δ, line search, diagnostics), as on the Train page,
-    rebuilt when :func:`needs_rebuild` says so and otherwise reused from the last refresh."""
-    key = FigureKey(row["run_id"], data.last_update, data.last_step, len(data.events), large)
-    cached = st.session_state.get(FIGURES)
-    if cached is not None:
-        old, figs, built_at, cost = cached
-        since = time.perf_counter() - built_at
-        if not needs_rebuild(old, key, since, cost, row["status"] in ACTIVE):
-            return figs
-    start = time.perf_counter()
+def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, dict]:
+    """The run's charts (return, KL vs δ, line search, diagnostics) as Plotly JSON, built from
+    everything read so far (a few ms: ``charts.run_figure_dicts``). Each carries ``last_x``, the
+    newest env step it shows."""
     try:
         values = store.config(row["run_id"]).flat()
     except (StoreError, ConfigError):
         values = {}
-    figs = charts.run_figures(
+    figs = charts.run_figure_dicts(
         data.metrics,
         data.episodes,
         data.events,
@@ -204,22 +171,26 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
         large=large,
         revision=str(row["run_id"]),
     )
-    now = time.perf_counter()
-    st.session_state[FIGURES] = (key, figs, now, now - start)
+    last_x = int(data.metrics["env_steps"].iloc[-1]) if not data.metrics.empty else None
+    for fig in figs.values():
+        fig["last_x"] = last_x
     return figs
 
 
-def show_charts(figs: dict[str, Any], run_id: str) -> None:
-    """Two charts per row; keys tie each chart to the run so zoom survives refreshes."""
+def show_charts(figs: dict[str, dict], run_id: str) -> None:
+    """Two charts per row, each an element that keeps its DOM node, zoom and legend clicks while
+    its data is replaced (``ui/live_chart.py``)."""
     names = list(figs)
     for i in range(0, len(names), 2):
         cols = st.columns(2)
         for col, name in zip(cols, names[i : i + 2]):
             with col:
-                st.plotly_chart(figs[name], key=f"chart.{run_id}.{name}", width="stretch")
+                live_chart(figs[name], key=f"chart.{run_id}.{name}", name=name)
 
 
-def live_charts(store: RunStore, run_id: str, *, large: bool) -> dict[str, Any] | None:
+def live_charts(
+    store: RunStore, run_id: str, *, large: bool, requested: str | None = None
+) -> dict[str, Any] | None:
     """One refresh of a run's live area (status, progress, charts), timed; the run's row."""
     with timed_refresh():
         fresh = store.run(run_id)
@@ -227,7 +198,7 @@ def live_charts(store: RunStore, run_id: str, *, large: bool) -> dict[str, Any] 
             st.warning("This run was deleted.")
             return None
         data = read_run(store, run_id)
-        show_status(fresh, data)
+        show_status(fresh, data, requested)
         show_charts(figures(store, fresh, data, large=large), run_id)
         return fresh
 

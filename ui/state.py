@@ -13,9 +13,11 @@ def get_manager() -> RunManager:
     """Return the one run manager (and its store) of this Streamlit process.
 
     Cached with ``st.cache_resource``: every session, tab and rerun gets the same object, so
-    training threads outlive page changes and browser refreshes.
+    runs outlive page changes and browser refreshes. Runs train in worker processes
+    (``PLAYGROUND_WORKERS=thread`` keeps them in this process); one spare worker waits with the
+    engine imported, so a run starts training as soon as Start is pressed.
     """
-    return RunManager()
+    return RunManager(spare_worker=True)
 
 
 def ensure_app_navigation() -> None:

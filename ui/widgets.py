@@ -113,7 +113,7 @@ def field_widget(cfg: RunConfig, key: str, wkey: str, *, disabled: bool = False)
         kept(wkey, value)
         return st.selectbox(label, spec.choices, **common)
     if typing.get_origin(kind) is tuple:
-        kept(wkey, ", ".join(str(v) for v in value))
+        kept(wkey, widget_value(cfg, key, value))
         return st.text_input(label, placeholder="e.g. 64, 64", **common)
     if kind is str:
         kept(wkey, value)
@@ -136,6 +136,9 @@ def field_widget(cfg: RunConfig, key: str, wkey: str, *, disabled: bool = False)
     if kind is int and bounded and spec.high - spec.low <= 256:
         kept(wkey, int(value))
         return st.slider(label, int(spec.low), int(spec.high), step=1, **common)
+    if _is_count(cfg, key):
+        kept(wkey, widget_value(cfg, key, value))
+        return st.text_input(label, placeholder="e.g. 100_000, 1e6 or 250k", **common)
     if kind is int:
         kept(wkey, int(value))
         return st.number_input(
@@ -146,6 +149,26 @@ def field_widget(cfg: RunConfig, key: str, wkey: str, *, disabled: bool = False)
         step = slider_step(spec.low, spec.high)
         return st.slider(label, float(spec.low), float(spec.high), step=step, **common)
     return st.number_input(label, format="%.4g", **common)
+
+
+# Integer fields allowed to reach this are counts (budget, buffer, minibatch) typed as text: a
+# number box would silently turn "2.5" into 2 and "1e12" into its maximum; the config's own
+# validation names the field and the range instead (and reads 1e6, 250k, 2.5M, 100_000).
+COUNT_FIELD_MIN = 10**6
+
+
+def _is_count(cfg: RunConfig, key: str) -> bool:
+    spec = cfg.spec(key)
+    return field_type(cfg.owner_of(key), key) is int and (spec.high or 0) >= COUNT_FIELD_MIN
+
+
+def widget_value(cfg: RunConfig, key: str, value: Any) -> Any:
+    """A config value as its widget holds it: text for lists and counts, else the value."""
+    if typing.get_origin(field_type(cfg.owner_of(key), key)) is tuple:
+        return ", ".join(str(v) for v in value)
+    if _is_count(cfg, key):
+        return f"{int(value):_}"
+    return value
 
 
 def widget_key(prefix: str, algo: str, key: str) -> str:
@@ -171,7 +194,7 @@ def field_widget_in(col: Any, cfg: RunConfig, key: str, prefix: str, disabled: b
 
 def shared_groups(cfg: RunConfig) -> dict[str, list[str]]:
     """The shared fields by group, plus the algorithm's own fields under its name."""
-    shared = set(cfg.keys()) - set(vars(cfg.params))
+    shared = set(cfg.keys()) - set(vars(cfg.params)) - cfg.unused_keys()
     groups = {title: [k for k in keys if k in shared] for title, keys in SHARED_GROUPS.items()}
     listed = {k for keys in groups.values() for k in keys} | set(PAGE_KEYS)
     names = cfg.keys()
@@ -182,8 +205,9 @@ def shared_groups(cfg: RunConfig) -> dict[str, list[str]]:
 
 
 def algorithm_keys(cfg: RunConfig) -> list[str]:
-    names = cfg.keys()
-    return [k for k in names if k in vars(cfg.params)]
+    """The algorithm's own fields that its variant uses."""
+    names, unused = cfg.keys(), cfg.unused_keys()
+    return [k for k in names if k in vars(cfg.params) and k not in unused]
 
 
 def validated(base: RunConfig, values: dict[str, Any]) -> tuple[RunConfig | None, str | None]:

@@ -1,0 +1,116 @@
+"""Charts that update in place: a Streamlit component (no build step) holding Plotly.js.
+
+``st.plotly_chart`` replaces its element whenever the figure's data changes: on a live page that
+means a new DOM node every refresh (flicker, lost zoom, hover errors mid-drag). This component is
+mounted once per key; each refresh hands it the new figure (a plain Plotly JSON dict, see
+``ui/charts.py``) and its script calls ``Plotly.react`` on the same ``<div>``. With a constant
+``layout.uirevision`` Plotly keeps the user's zoom, pan and legend clicks, and while a mouse button
+is held on the chart the update waits until it is released.
+
+Plotly.js itself is the file shipped inside the ``plotly`` Python package, copied once into
+``static/`` beside ``app.py`` and served by Streamlit's static file serving
+(``server.enableStaticServing`` in ``.streamlit/config.toml``): nothing is fetched from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import plotly
+import streamlit as st
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PLOTLY_SOURCE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+STATIC_DIR = REPO_ROOT / "static"
+SCRIPT_NAME = f"plotly-{plotly.__version__}.min.js"
+SCRIPT_URL = f"app/static/{SCRIPT_NAME}"  # relative: works under a base URL path too
+
+JS = """
+const CONFIG = {
+  responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"],
+};
+let loading = null;
+
+function loadPlotly(src) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => { loading = null; reject(new Error(`cannot load ${src}`)); };
+      document.head.appendChild(script);
+    });
+  }
+  return loading;
+}
+
+function chartDiv(parent, name) {
+  let el = parent.querySelector(":scope > div.live-chart");
+  if (!el) {
+    el = document.createElement("div");
+    el.className = "live-chart";
+    el.dataset.chart = name;
+    el.dataset.draws = "0";
+    el.addEventListener("pointerdown", () => { el.held = true; });
+    window.addEventListener("pointerup", () => {
+      if (el.held) { el.held = false; draw(el); }
+    });
+    parent.appendChild(el);
+  }
+  return el;
+}
+
+function draw(el) {
+  if (el.drawing || el.held || !el.next) return;
+  const fig = el.next;
+  el.next = null;
+  el.drawing = window.Plotly.react(el, fig.data, fig.layout, CONFIG).then(() => {
+    el.drawing = null;
+    el.dataset.draws = String(Number(el.dataset.draws) + 1);
+    el.dataset.lastX = fig.last_x == null ? "" : String(fig.last_x);
+    draw(el);
+  });
+}
+
+export default function (component) {
+  const { data, parentElement } = component;
+  const el = chartDiv(parentElement, data.name);
+  el.next = data.figure;
+  loadPlotly(data.src).then(() => draw(el)).catch((err) => {
+    el.textContent = `The chart library could not be loaded (${err.message}).`;
+  });
+}
+"""
+
+CSS = """
+div.live-chart { width: 100%; }
+"""
+
+
+def ensure_plotly_js() -> Path:
+    """Copy the plotly package's ``plotly.min.js`` into ``static/`` (once; atomically)."""
+    target = STATIC_DIR / SCRIPT_NAME
+    if not target.is_file() or target.stat().st_size != PLOTLY_SOURCE.stat().st_size:
+        STATIC_DIR.mkdir(exist_ok=True)
+        tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(PLOTLY_SOURCE, tmp)
+        os.replace(tmp, target)
+    return target
+
+
+ensure_plotly_js()
+_mount = st.components.v2.component("live_plotly_chart", js=JS, css=CSS, isolate_styles=False)
+
+
+def live_chart(figure: dict[str, Any], *, key: str, name: str) -> None:
+    """Show ``figure`` (Plotly JSON, NaN-free) in the chart element ``key``, updated in place.
+
+    ``figure["last_x"]``, when given, is written to the element (``data-last-x``) once drawn,
+    so a browser test or benchmark can see how far the drawn chart reaches.
+    """
+    height = int(figure.get("layout", {}).get("height", 360))
+    _mount(key=key, data={"figure": figure, "src": SCRIPT_URL, "name": name}, height=height)
