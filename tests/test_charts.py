@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from core.config import RunConfig
@@ -56,8 +59,20 @@ def episodes_frame(n: int = 50) -> pd.DataFrame:
     )
 
 
-def vlines_at(fig) -> list[float]:
-    return sorted({s.x0 for s in fig.layout.shapes if s.type == "line" and s.x0 == s.x1})
+def trace(fig: dict, name: str) -> dict:
+    """The trace called ``name`` (a prefix is enough) of a figure dict."""
+    return next(t for t in fig["data"] if t["name"].startswith(name))
+
+
+def axes_of(layout: dict) -> dict[str, dict]:
+    return {k: v for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))}
+
+
+def trpo_figures(**kw: object) -> dict[str, dict]:
+    ev = events_frame([(8_000, {"delta": [0.01, 0.05]}), (20_000, {"gae_lambda": [0.95, 0.9]})])
+    return charts.run_figure_dicts(
+        metrics_frame(), episodes_frame(), ev, algo="trpo", config_values={"delta": 0.01}, **kw
+    )
 
 
 # --- downsampling ----------------------------------------------------------------------------
@@ -85,13 +100,11 @@ def test_downsample_leaves_short_frames_untouched():
 def test_return_figure_holds_every_episode_and_the_moving_average():
     eps = episodes_frame(50)
     fig = charts.return_figure(metrics_frame(), eps, smooth=10)
-    dots = next(t for t in fig.data if t.name == "episode return")
-    avg = next(t for t in fig.data if t.name.startswith("moving average"))
-    np.testing.assert_array_equal(dots.y, eps["ret"].to_numpy())
+    np.testing.assert_array_equal(trace(fig, "episode return")["y"], eps["ret"].to_numpy())
     # independent moving average: mean of the last 10 returns (fewer at the start)
     r = eps["ret"].to_numpy()
     expected = [r[max(0, i - 9) : i + 1].mean() for i in range(len(r))]
-    np.testing.assert_allclose(avg.y, expected)
+    np.testing.assert_allclose(trace(fig, "moving average")["y"], expected)
 
 
 def test_long_runs_are_downsampled_in_the_figure():
@@ -100,9 +113,9 @@ def test_long_runs_are_downsampled_in_the_figure():
         {"run_id": "r1", "env_step": np.arange(1, n + 1), "ret": np.ones(n), "length": 1}
     )
     fig = charts.return_figure(metrics_frame(), eps)
-    for trace in fig.data:
-        assert len(trace.x) <= 2000
-    assert fig.data[0].x[-1] == n
+    for t in fig["data"]:
+        assert len(t["x"]) <= 2000
+    assert fig["data"][0]["x"][-1] == n
 
 
 def test_kl_figure_draws_exact_and_quadratic_kl_against_the_delta_step_line():
@@ -110,14 +123,12 @@ def test_kl_figure_draws_exact_and_quadratic_kl_against_the_delta_step_line():
     ev = events_frame([(12_000, {"delta": [0.01, 0.02]})])
     ref = charts.parameter_history(0.01, ev, "delta", x_end=30_000)
     fig = charts.kl_figure(m, ev, reference=ref, reference_label="δ")
-    names = [t.name for t in fig.data]
-    exact = fig.data[names.index(charts.KL_NAMES["kl_mean"])]
-    np.testing.assert_array_equal(exact.y, m["kl_mean"].to_numpy())
-    assert charts.KL_NAMES["kl_quadratic"] in names
-    delta = fig.data[names.index("δ")]
-    assert list(delta.x) == [0.0, 12_000.0, 30_000.0]
-    assert list(delta.y) == [0.01, 0.02, 0.02]
-    assert delta.line.shape == "hv"
+    np.testing.assert_array_equal(trace(fig, charts.KL_NAMES["kl_mean"])["y"], m["kl_mean"])
+    assert charts.KL_NAMES["kl_quadratic"] in [t["name"] for t in fig["data"]]
+    delta = trace(fig, "δ")
+    assert delta["x"] == [0.0, 12_000.0, 30_000.0]
+    assert delta["y"] == [0.01, 0.02, 0.02]
+    assert delta["line"]["shape"] == "hv"
 
 
 def test_parameter_history_breaks_where_an_option_is_switched_off():
@@ -128,43 +139,90 @@ def test_parameter_history_breaks_where_an_option_is_switched_off():
 
 
 def test_hyperparameter_changes_are_markers_on_every_chart():
-    m = metrics_frame()
-    ev = events_frame([(8_000, {"delta": [0.01, 0.05]}), (20_000, {"gae_lambda": [0.95, 0.9]})])
     figs = charts.run_figures(
-        m, episodes_frame(), ev, algo="trpo", config_values={"delta": 0.01}, revision="r1"
+        metrics_frame(),
+        episodes_frame(),
+        events_frame([(8_000, {"delta": [0.01, 0.05]}), (20_000, {"gae_lambda": [0.95, 0.9]})]),
+        algo="trpo",
+        config_values={"delta": 0.01},
+        revision="r1",
     )
     assert set(figs) == {"return", "kl", "line_search", "diagnostics"}
     for name, fig in figs.items():
-        assert vlines_at(fig) == [8_000, 20_000], name
+        lines = {s.x0 for s in fig.layout.shapes if s.type == "line" and s.x0 == s.x1}
+        assert sorted(lines) == [8_000, 20_000], name
         texts = [a.text for a in fig.layout.annotations]
-        assert any("delta 0.01→0.05" in t for t in texts), name
+        assert "δ 0.01→0.05" in texts and "λ 0.95→0.9" in texts, name
+        assert "hyperparameter change" in [t.name for t in fig.data], name
         assert fig.layout.uirevision == "r1"
+
+
+def test_marker_texts_use_the_widget_labels_not_field_names():
+    ev = events_frame(
+        [(1_000, {"delta": [0.01, 0.02], "gae_lambda": [0.95, 0.9]}), (2_000, {"lr": [1e-3, 2e-3]})]
+    )
+    (_, both), (_, lr) = charts.hyperparameter_changes(ev)
+    assert both == "δ 0.01→0.02, λ 0.95→0.9"
+    assert "delta" not in both and "gae_lambda" not in both
+    assert lr == "Learning rate 0.001→0.002"  # no symbol in its label: the whole label
+    unknown = events_frame([(3_000, {"not_a_field": [1, 2]})])
+    assert charts.hyperparameter_changes(unknown) == [(3_000.0, "not_a_field 1→2")]
+    assert charts.change_text({"clip_eps": [0.2, 0.1], "kl_target": [0.01, 0.02]}) == (
+        "ε 0.2→0.1, d_targ 0.01→0.02"
+    )
 
 
 def test_line_search_figure_separates_accepted_and_rejected_updates():
     m = metrics_frame()
     fig = charts.line_search_figure(m)
-    accepted = next(t for t in fig.data if t.name == "accepted")
-    rejected = next(t for t in fig.data if t.name.startswith("rejected"))
+    accepted, rejected = trace(fig, "accepted"), trace(fig, "rejected")
     ok = m["ls_accepted"] > 0.5
-    np.testing.assert_array_equal(accepted.x, m.loc[ok, "env_steps"])
-    np.testing.assert_array_equal(accepted.y, m.loc[ok, "ls_step_frac"])
-    np.testing.assert_array_equal(rejected.x, m.loc[~ok, "env_steps"])
-    assert (np.asarray(rejected.y) == 0).all()
-    bars = next(t for t in fig.data if t.name == "backtracks")
-    np.testing.assert_array_equal(bars.y, m["ls_backtracks"])
-    assert {t.name for t in fig.data} >= {"predicted gᵀs", "actual ΔL"}
+    np.testing.assert_array_equal(accepted["x"], m.loc[ok, "env_steps"])
+    np.testing.assert_array_equal(accepted["y"], m.loc[ok, "ls_step_frac"])
+    np.testing.assert_array_equal(rejected["x"], m.loc[~ok, "env_steps"])
+    assert rejected["y"] == [0.0] * int((~ok).sum())
+    bars = trace(fig, "backtracks")
+    np.testing.assert_array_equal(bars["y"], m["ls_backtracks"])
+    assert (bars["xaxis"], bars["yaxis"]) == ("x2", "y2")
+    assert {t["name"] for t in fig["data"]} >= {"predicted gᵀs", "actual ΔL"}
+    # three rows that share the x axis of the bottom one, titled as before
+    layout = fig["layout"]
+    assert [layout[f"xaxis{k}"].get("matches") for k in ("", "2", "3")] == ["x3", "x3", None]
+    assert [a["text"] for a in layout["annotations"]] == [
+        "accepted step fraction αⁱ",
+        "backtracks",
+        "surrogate improvement",
+    ]
 
 
 def test_diagnostics_show_only_reported_metrics():
     m = metrics_frame()  # clip_frac is all NaN: a TRPO run does not report it
     assert charts.available_diagnostics(m) == ["value_loss", "entropy"]
     fig = charts.diagnostics_figure(m)
-    assert [a.text for a in fig.layout.annotations][:2] == [
+    assert [a["text"] for a in fig["layout"]["annotations"]][:2] == [
         charts.METRIC_LABELS["value_loss"],
         charts.METRIC_LABELS["entropy"],
     ]
-    np.testing.assert_array_equal(fig.data[1].y, m["entropy"])
+    np.testing.assert_array_equal(fig["data"][1]["y"], m["entropy"])
+
+
+def test_diagnostics_with_an_odd_count_draw_no_empty_subplot():
+    m = metrics_frame(explained_variance=np.linspace(0, 1, 30))
+    layout = charts.diagnostics_figure(m)["layout"]
+    assert set(axes_of(layout)) == {f"{a}axis{k}" for a in "xy" for k in ("", "2", "3")}
+    # the right column ends after its first row: that subplot shows the x ticks and title
+    assert layout["xaxis2"]["title"]["text"] == "env steps"
+    assert layout["xaxis"]["matches"] == "x3"
+
+
+def test_empty_charts_say_what_they_wait_for():
+    m = metrics_frame().drop(columns=["entropy", "value_loss"])
+    empty = pd.DataFrame(columns=["run_id", "env_step", "ret", "length"])
+    figs = charts.run_figure_dicts(
+        m.drop(columns=["episode_return_mean"]), empty, None, algo="trpo", config_values={}
+    )
+    assert figs["return"]["layout"]["annotations"][0]["text"].startswith("waiting")
+    assert figs["diagnostics"]["layout"]["annotations"][0]["text"].startswith("no diagnostics")
 
 
 def test_non_trust_region_runs_get_no_line_search_chart():
@@ -173,11 +231,89 @@ def test_non_trust_region_runs_get_no_line_search_chart():
     assert "line_search" not in figs
 
 
-def test_presentation_mode_enlarges_fonts():
-    small = charts.return_figure(metrics_frame(), episodes_frame())
-    large = charts.return_figure(metrics_frame(), episodes_frame(), large=True)
-    assert large.layout.font.size > small.layout.font.size
-    assert large.layout.height > small.layout.height
+def test_figure_dicts_hold_the_same_traces_as_the_go_figures():
+    m = metrics_frame(eval_return_mean=np.where(np.arange(30) % 10 == 9, 150.0, np.nan))
+    ev = events_frame([(8_000, {"delta": [0.01, 0.05]})])
+    kw = {"algo": "trpo", "config_values": {"delta": 0.01}, "revision": "r"}
+    dicts = charts.run_figure_dicts(m, episodes_frame(), ev, **kw)
+    figs = charts.run_figures(m, episodes_frame(), ev, **kw)
+    assert list(dicts) == list(figs)
+    for name, fig in figs.items():
+        assert len(fig.data) == len(dicts[name]["data"]), name
+        for built, drawn in zip(dicts[name]["data"], fig.data):
+            assert built["name"] == drawn.name and built["type"] == drawn.type
+            np.testing.assert_array_equal(np.asarray(built["x"], float), np.asarray(drawn.x, float))
+            np.testing.assert_array_equal(np.asarray(built["y"], float), np.asarray(drawn.y, float))
+        assert fig.layout.height == dicts[name]["layout"]["height"]
+        assert fig.layout.title.text == dicts[name]["layout"]["title"]["text"]
+
+
+def test_figure_dicts_are_plain_json_with_none_for_nan():
+    nan = np.nan
+    m = metrics_frame(
+        kl_mean=np.where(np.arange(30) % 4 == 0, nan, 0.008),
+        ls_step_frac=np.where(np.arange(30) % 7 == 1, nan, 0.8),
+        approx_kl=np.full(30, 0.01),
+        entropy=np.where(np.arange(30) == 3, np.inf, 0.5),
+    )
+    eps = episodes_frame().assign(ret=lambda e: e["ret"].where(e.index % 9 != 0))
+    ev = events_frame([(5_000, {"target_kl": [0.02, None]})])
+    figs = charts.run_figure_dicts(m, eps, ev, algo="ppo", config_values={"target_kl": 0.02})
+    for name, fig in figs.items():
+        json.dumps(fig, allow_nan=False)  # no NaN, no numpy: plain JSON
+        go.Figure(fig)  # and valid Plotly input
+        for t in fig["data"]:
+            assert isinstance(t["x"], list) and isinstance(t["y"], list), name
+    assert trace(figs["kl"], "early-stop KL")["y"] == [0.02, None, None]
+    assert None in trace(figs["return"], "episode return")["y"]
+    assert None in trace(figs["line_search"], "accepted")["y"]
+
+
+def test_each_change_is_one_line_through_all_rows_of_a_subplot_figure():
+    figs = trpo_figures()
+    for shape in figs["line_search"]["layout"]["shapes"]:
+        assert (shape["xref"], shape["yref"], shape["y0"], shape["y1"]) == ("x", "paper", 0, 1)
+    assert [s["x0"] for s in figs["line_search"]["layout"]["shapes"]] == [8_000, 20_000]
+    # diagnostics: two columns with their own x axes, one line per change in each column
+    diag = figs["diagnostics"]["layout"]["shapes"]
+    assert [(s["x0"], s["xref"]) for s in diag] == [
+        (8_000, "x"),
+        (8_000, "x2"),
+        (20_000, "x"),
+        (20_000, "x2"),
+    ]
+    assert all(s["yref"] == "paper" for s in diag)
+
+
+@pytest.mark.parametrize("large", [False, True])
+def test_legends_sit_under_the_plot_clear_of_the_titles(large):
+    for name, fig in trpo_figures(large=large).items():
+        layout = fig["layout"]
+        legend, margin, height = layout["legend"], layout["margin"], layout["height"]
+        assert legend["yanchor"] == "top" and legend["y"] < 0, name
+        plot = height - margin["t"] - margin["b"]
+        # the legend's top lies in the bottom margin, under the tick labels and the axis title
+        below = -legend["y"] * plot
+        assert 2.5 * layout["font"]["size"] < below < margin["b"], name
+        title = layout["title"]
+        assert title["x"] < 0.05 and title["y"] > 0.95 and title["yanchor"] == "top", name
+        # the title's line (≈1.5 × font) ends above the subplot titles over the first row
+        title_bottom = (1 - title["y"]) * height + 1.5 * title["font"]["size"]
+        for note in layout["annotations"]:
+            if note["yref"] == "paper" and note["y"] == 1.0 and note["yanchor"] == "bottom":
+                assert margin["t"] - 1.5 * note["font"]["size"] >= title_bottom, name
+
+
+def test_presentation_mode_enlarges_fonts_and_tick_labels():
+    small, large = trpo_figures(), trpo_figures(large=True)
+    for name in small:
+        s, big = small[name]["layout"], large[name]["layout"]
+        assert big["font"]["size"] > s["font"]["size"]
+        assert big["title"]["font"]["size"] > s["title"]["font"]["size"]
+        assert big["height"] > s["height"]
+        assert set(axes_of(big)) == set(axes_of(s))
+        for key, axis in axes_of(big).items():
+            assert axis["tickfont"]["size"] > axes_of(s)[key]["tickfont"]["size"], (name, key)
 
 
 # --- several runs ---------------------------------------------------------------------------

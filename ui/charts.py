@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -189,9 +189,9 @@ def _run_layout(
 
 
 def _legend_rows(data: list[dict[str, Any]], large: bool) -> int:
-    """Rows the horizontal legend needs (0 when Plotly shows none: fewer than two entries)."""
+    """Rows the horizontal legend needs; 0 when Plotly shows none (no entry, or a single trace)."""
     names = [t["name"] for t in data if t.get("showlegend", True)]
-    if len(names) < 2:
+    if not names or len(data) < 2:
         return 0
     width = sum(40 + 0.6 * (_base_font(large) - 1) * len(n) for n in names)
     return min(3, math.ceil(width / LEGEND_ROW_PX))
@@ -212,7 +212,7 @@ def _figure(
 ) -> FigureDict:
     """A run's chart: ``traces``, the hyperparameter-change markers, ``axes`` with the house tick
     font, ``notes`` (subplot titles, empty-state text) and the house style."""
-    shapes, texts, entry = _event_layers(events, event_xrefs)
+    shapes, texts, entry = _event_layers(events, event_xrefs, large)
     data = traces + entry
     if large:
         for trace in data:
@@ -253,21 +253,22 @@ def _short_label(label: str) -> str:
 
 
 def hyperparameter_changes(events: pd.DataFrame | None) -> list[tuple[float, str]]:
-    """(env step, "δ 0.01→0.02, λ 0.95→0.9") for each recorded live change.
+    """(env step, "δ 0.01→0.02, λ 0.95→0.9") for each recorded live change (:func:`change_text`)."""
+    if events is None or events.empty:
+        return []
+    return [(step, change_text(payload)) for step, payload in _hyperparam_events(events)]
+
+
+def change_text(changes: Mapping[str, Sequence[object]]) -> str:
+    """``{"delta": [0.01, 0.02], "gae_lambda": [0.95, 0.9]}`` → ``"δ 0.01→0.02, λ 0.95→0.9"``.
 
     Each hyperparameter is named as its widget is: the symbol its label ends with, else the whole
     label (a key no config knows stays as it is).
     """
-    if events is None or events.empty:
-        return []
     labels = _field_labels()
-    out = []
-    for step, payload in _hyperparam_events(events):
-        text = ", ".join(
-            f"{labels.get(k, k)} {_fmt(old)}→{_fmt(new)}" for k, (old, new) in payload.items()
-        )
-        out.append((step, text))
-    return out
+    return ", ".join(
+        f"{labels.get(k, k)} {_fmt(old)}→{_fmt(new)}" for k, (old, new) in changes.items()
+    )
 
 
 def _hyperparam_events(events: pd.DataFrame) -> list[tuple[float, dict[str, Any]]]:
@@ -280,7 +281,7 @@ def _hyperparam_events(events: pd.DataFrame) -> list[tuple[float, dict[str, Any]
 
 
 def _event_layers(
-    events: pd.DataFrame | None, xrefs: tuple[str, ...]
+    events: pd.DataFrame | None, xrefs: tuple[str, ...], large: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """The hyperparameter changes: (shapes, annotations, legend entry).
 
@@ -290,7 +291,7 @@ def _event_layers(
     """
     changes = hyperparameter_changes(events)
     shapes = [_event_line(x, xref) for x, _ in changes for xref in xrefs]
-    texts = [_event_text(x, text, i) for i, (x, text) in enumerate(changes)]
+    texts = [_event_text(x, text, i, large) for i, (x, text) in enumerate(changes)]
     entry = {
         "type": "scatter",
         "x": [None],
@@ -316,7 +317,7 @@ def _event_line(x: float, xref: str) -> dict[str, Any]:
     }
 
 
-def _event_text(x: float, text: str, i: int) -> dict[str, Any]:
+def _event_text(x: float, text: str, i: int, large: bool) -> dict[str, Any]:
     """The change's text at the top of its line; three heights in turn so neighbours don't clash."""
     return {
         "text": text,
@@ -327,8 +328,8 @@ def _event_text(x: float, text: str, i: int) -> dict[str, Any]:
         "showarrow": False,
         "xanchor": "left",
         "yanchor": "top",
-        "yshift": -4 - 16 * (i % 3),
-        "font": {"size": 11, "color": "#92400e"},
+        "yshift": -4 - (_base_font(large) + 3) * (i % 3),
+        "font": {"size": _base_font(large) - 2, "color": "#92400e"},
         "bgcolor": "rgba(255,251,235,0.85)",
     }
 

@@ -65,7 +65,7 @@ def test_a_deep_link_as_first_request_still_gets_the_app_navigation(page, app_ur
 
 
 CHARTS_DRAWN = """() => {
-  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"]');
+  const charts = document.querySelectorAll('[data-testid="stPlotlyChart"], div.live-chart');
   return charts.length > 0
     && [...charts].every((c) => c.querySelector('.js-plotly-plot .main-svg'));
 }"""
@@ -111,3 +111,67 @@ def test_runs_page_plays_a_trained_agent(page, app_url, demo: Demo):
     assert "Greedy policy" in page.locator('[data-testid="stImageCaption"]').inner_text()
     assert_no_exception(page)
     screenshot(page, "runs-watch")
+
+
+# -- the live loop ---------------------------------------------------------------------------------
+
+LIVE = 'div.live-chart[data-chart="{name}"]'
+
+
+def start_long_run(page, app_url: str) -> None:
+    """Start a TRPO run with a budget that outlasts the test, and wait for its first KL point."""
+    wait_for_app(page, app_url + "/train?algo=trpo&env=CartPole-v1")
+    budget = page.get_by_label(re.compile("Budget"))
+    budget.fill("5M")
+    budget.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="▶ Start").click()
+    page.wait_for_url(re.compile(r"run=[0-9a-f]+"))
+    wait_points_above(page, "KL per update", "exact mean KL", 0)
+
+
+def draws(page, name: str) -> int:
+    return int(page.locator(LIVE.format(name=name)).get_attribute("data-draws") or 0)
+
+
+def wait_draws_above(page, name: str, n: int, timeout: float = 60_000) -> None:
+    page.wait_for_function(
+        "([sel, n]) => Number(document.querySelector(sel)?.dataset.draws || 0) > n",
+        arg=[LIVE.format(name=name), n],
+        timeout=timeout,
+    )
+
+
+def test_live_charts_keep_their_node_and_zoom_and_raise_no_errors_while_training(page, app_url):
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    start_long_run(page, app_url)
+    page.wait_for_function(
+        "(sel) => document.querySelector(sel)?.dataset.lastX > 20000",
+        arg=LIVE.format(name="kl"),
+        timeout=120_000,
+    )
+    chart = page.locator(LIVE.format(name="kl"))
+    chart.evaluate("el => { el.dataset.original = 'yes'; }")  # gone if the node is replaced
+    box = page.locator(LIVE.format(name="kl") + " .nsewdrag").first.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] * 0.2, y)  # drag a zoom box over the middle
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=8)
+    page.mouse.up()
+    zoomed = chart.evaluate("el => el.layout.xaxis.range.slice()")
+    before = draws(page, "kl")
+    for i in range(40):  # hover across the chart while it keeps being redrawn
+        page.mouse.move(box["x"] + box["width"] * (0.1 + 0.02 * i), y)
+        page.wait_for_timeout(50)
+    wait_draws_above(page, "kl", before + 2)
+    assert chart.evaluate("el => el.dataset.original") == "yes", "the chart's node was replaced"
+    after = chart.evaluate("el => el.layout.xaxis.range.slice()")
+    assert after == pytest.approx(zoomed), "the zoom was lost on a refresh"
+    assert errors == [], errors
+    page.get_by_role("button", name="⏸ Pause").click()
+    page.get_by_text(re.compile(r"\bpaus(ing…|ed)\b")).first.wait_for()
+    page.get_by_text(re.compile(r"\bpaused\b")).first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="⏹ Stop").click()
+    page.get_by_text(re.compile(r"\bstopped\b")).first.wait_for(timeout=60_000)
+    assert_no_exception(page)

@@ -1,0 +1,320 @@
+"""The live loop as a student sees it: latencies of the Train page in a real browser.
+
+Serves the app (``streamlit run app.py``, worker processes, a private data directory), drives
+Debian's Chromium with Playwright, and for ``--repeats`` runs each of TRPO and PPO on CartPole-v1
+measures:
+
+1. click Start → the first point drawn on the return and the KL chart, against the moment the
+   first update was committed to the store (read from the SQLite file every 10 ms); target: drawn
+   ≤ 1.5 s after it is stored;
+2. for ``--watch`` seconds of training, the lag between the status line's env steps and the KL
+   chart's last x (both sampled in the page every 50 ms); target p95 ≤ 1.5 s;
+3. a live change (δ for TRPO, clip ε for PPO) → its marker drawn on the KL chart (TRPO: and the δ
+   line moved); target ≤ 1.5 s;
+4. Pause → "pausing…" shown, then "paused"; Resume; Stop → "stopped"; target ≤ 1 s;
+5. training throughput with the page open (env steps per second over the watch window) against
+   the same run headless (a worker process, no page); target ≥ 95 %.
+
+Prints every sample, p50/p95 per measure, and writes ``benchmarks/results/live.md``.
+
+    .venv/bin/python benchmarks/bench_live.py [--repeats 3] [--watch 15] [--algos trpo ppo]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import machine, md_table, write_report  # noqa: E402
+from core.config import RunConfig  # noqa: E402
+from core.runner import RunManager  # noqa: E402
+from core.store import RunStore  # noqa: E402
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
+
+BUDGET = 5_000_000
+CHANGE = {"trpo": ("KL bound δ", "delta"), "ppo": ("Clip ε", "clip_eps")}
+TARGETS = {
+    "start → first point after stored (s)": 1.5,
+    "status → chart lag (s)": 1.5,
+    "live change → marker (s)": 1.5,
+    "pause → paused (s)": 1.0,
+    "stop → stopped (s)": 1.0,
+}
+
+POINTS_JS = """(title) => {
+  for (const el of document.querySelectorAll('div.live-chart')) {
+    const t = (el.layout && el.layout.title && el.layout.title.text) || '';
+    if (t.includes(title)) return (el.data || []).some((tr) => tr.x && tr.x.length > 0);
+  }
+  return false;
+}"""
+
+SAMPLER_JS = """(ms) => new Promise((resolve) => {
+  const out = [];
+  const steps = () => {
+    const bar = document.querySelector('[data-testid="stProgress"]');
+    const m = bar && bar.innerText.match(/([\\d,]+) \\/ [\\d,]+ env steps/);
+    return m ? Number(m[1].replaceAll(',', '')) : null;
+  };
+  const chart = () => {
+    const el = document.querySelector('div.live-chart[data-chart="kl"]');
+    return el && el.dataset.lastX ? Number(el.dataset.lastX) : null;
+  };
+  const t0 = performance.now();
+  const timer = setInterval(() => {
+    out.push([performance.now() / 1000, steps(), chart()]);
+    if (performance.now() - t0 > ms) { clearInterval(timer); resolve(out); }
+  }, 50);
+})"""
+
+
+class FirstCommit(threading.Thread):
+    """Polls the store's SQLite file for the newest run's first committed update."""
+
+    def __init__(self, db: Path, after: float) -> None:
+        super().__init__(daemon=True)
+        self.db, self.after, self.at = db, after, None
+
+    def run(self) -> None:
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)
+        while self.at is None:
+            row = conn.execute(
+                "SELECT r.run_id FROM runs r JOIN metrics m ON m.run_id = r.run_id "
+                "WHERE r.created_at >= ? LIMIT 1",
+                (self.after,),
+            ).fetchone()
+            if row:
+                self.at = time.time()
+            else:
+                time.sleep(0.01)
+        conn.close()
+
+
+def serve(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "PLAYGROUND_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    log = (data_dir / "streamlit.log").open("w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, server, data_dir / "streamlit.log")
+    return server, url
+
+
+def idle(page) -> None:
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')"""
+    )
+
+
+def open_train(page, url: str, algo: str) -> None:
+    page.goto(f"{url}/train?algo={algo}&env=CartPole-v1")
+    page.wait_for_selector('[data-testid="stMain"] h1')
+    idle(page)
+    page.get_by_role("tab", name="Budget and rollout").click()
+    budget = page.get_by_label(re.compile("Budget"))
+    budget.fill(f"{BUDGET}")
+    budget.press("Enter")
+    idle(page)
+
+
+def start(page, db: Path) -> tuple[float, float]:
+    """Click Start; return (seconds to the first committed update, to the first point drawn)."""
+    clicked = time.time()
+    watcher = FirstCommit(db, clicked - 1.0)
+    watcher.start()
+    page.get_by_role("button", name="▶ Start").click()
+    page.wait_for_function(
+        f"() => ({POINTS_JS})('KL per update') && ({POINTS_JS})('Episode return')",
+        polling="raf",
+        timeout=120_000,
+    )
+    drawn = time.time()
+    watcher.join(30)
+    return watcher.at - clicked, drawn - clicked
+
+
+def lags(samples: list[list]) -> list[float]:
+    """For each new status value, the seconds until the chart's last x reaches it."""
+    out, seen = [], None
+    for i, (t, steps, _) in enumerate(samples):
+        if steps is None or steps == seen:
+            continue
+        seen = steps
+        reached = next((u for u, _, x in samples[i:] if x is not None and x >= steps), None)
+        if reached is not None:
+            out.append(reached - t)
+    return out
+
+
+def live_change(page, algo: str) -> float:
+    """Move the algorithm's first live knob one notch, Apply, time until its marker is drawn."""
+    label, _key = CHANGE[algo]
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    slider = sidebar.locator('[data-testid="stSlider"]', has_text=label).get_by_role("slider")
+    markers = (
+        "() => (document.querySelector('div.live-chart[data-chart=\"kl\"]')"
+        "?.layout?.shapes || []).length"
+    )
+    before = page.evaluate(markers)
+    slider.focus()
+    slider.press("ArrowRight")
+    apply = sidebar.get_by_role("button", name="Apply from the next update")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[data-testid=\"stSidebar\"] button')]"
+        ".some((b) => b.innerText.includes('Apply') && !b.disabled)"
+    )
+    clicked = time.time()
+    apply.click()
+    page.wait_for_function(f"() => ({markers})() > {before}", polling="raf", timeout=60_000)
+    return time.time() - clicked
+
+
+STATUS_SHOWS = (
+    "(word) => document.querySelector('[data-testid=\"stProgress\"]')?.innerText.includes(word)"
+)
+
+
+def press(page, button: str, *shown: str) -> list[float]:
+    """Click a control button; seconds until the status line shows each word of ``shown``."""
+    clicked = time.time()
+    page.get_by_role("button", name=button).click()
+    times = []
+    for word in shown:
+        page.wait_for_function(STATUS_SHOWS, arg=word, polling="raf", timeout=60_000)
+        times.append(time.time() - clicked)
+    return times
+
+
+def headless_rate(algo: str, seconds: float) -> float:
+    """Env steps per second of the same run with no page: a worker process, store only."""
+    with tempfile.TemporaryDirectory() as d:
+        store = RunStore(d)
+        manager = RunManager(store, max_concurrent=1)
+        config = RunConfig(algo=algo, env_id="CartPole-v1").with_changes(total_steps=BUDGET)
+        run_id = manager.start(config)
+        manager.wait_for_status(run_id, ("running",), timeout=60)
+        while store.run(run_id)["updates"] < 2:
+            time.sleep(0.1)
+        s0, t0 = store.run(run_id)["env_steps"], time.time()
+        time.sleep(seconds)
+        rate = (store.run(run_id)["env_steps"] - s0) / (time.time() - t0)
+        manager.stop(run_id)
+        manager.wait(run_id, timeout=60)
+        manager.shutdown()
+        store.close()
+    return rate
+
+
+def one_run(page, url: str, db: Path, algo: str, watch: float) -> dict[str, float]:
+    open_train(page, url, algo)
+    stored, drawn = start(page, db)
+    samples = page.evaluate(SAMPLER_JS, watch * 1000)
+    steps = [(t, s) for t, s, _ in samples if s is not None]
+    rate = (steps[-1][1] - steps[0][1]) / (steps[-1][0] - steps[0][0])
+    lag = lags(samples)
+    result = {
+        "start → first commit (s)": stored,
+        "start → first point (s)": drawn,
+        "start → first point after stored (s)": drawn - stored,
+        "status → chart lag (s)": max(lag) if lag else float("nan"),
+        "status → chart lag p50 (s)": statistics.median(lag) if lag else float("nan"),
+        "live change → marker (s)": live_change(page, algo),
+    }
+    idle(page)
+    result["pause → pausing… (s)"], result["pause → paused (s)"] = press(
+        page, "⏸ Pause", "pausing", "paused"
+    )
+    idle(page)
+    press(page, "⏯️ Resume", "running")
+    idle(page)
+    result["stop → stopping… (s)"], result["stop → stopped (s)"] = press(
+        page, "⏹ Stop", "stopping", "stopped"
+    )
+    result["env steps/s, page open"] = rate
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--watch", type=float, default=15.0)
+    parser.add_argument("--algos", nargs="+", default=["trpo", "ppo"])
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-live-"))
+    server, url = serve(data_dir)
+    results: dict[str, list[dict[str, float]]] = {a: [] for a in args.algos}
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            for _ in range(args.repeats):
+                for algo in args.algos:
+                    r = one_run(page, url, data_dir / "runs.sqlite", algo, args.watch)
+                    results[algo].append(r)
+                    print(algo, {k: round(v, 3) for k, v in r.items()}, flush=True)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    for algo in args.algos:
+        headless = [headless_rate(algo, args.watch) for _ in range(args.repeats)]
+        for r, h in zip(results[algo], headless):
+            r["env steps/s, headless"] = h
+            r["throughput with page / headless (%)"] = 100 * r["env steps/s, page open"] / h
+    report(results, args)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace) -> None:
+    rows = []
+    for algo, runs in results.items():
+        for key in runs[0]:
+            vals = [r[key] for r in runs]
+            target = TARGETS.get(key)
+            rows.append(
+                [
+                    algo,
+                    key,
+                    f"{statistics.median(vals):.3g}",
+                    f"{percentile(vals, 0.95):.3g}",
+                    ", ".join(f"{v:.3g}" for v in vals),
+                    f"≤ {target}" if target else ("≥ 95" if "%" in key else ""),
+                ]
+            )
+    lines = [
+        "# Live loop in the browser (benchmarks/bench_live.py)",
+        "",
+        f"{machine()}; {args.repeats} runs per algorithm, {args.watch:.0f} s watched each; "
+        "Chromium via Playwright, the app under `streamlit run` with worker processes.",
+        "",
+        *md_table(["algo", "measure", "p50", "p95", "samples", "target"], rows),
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    write_report(ROOT / "benchmarks" / "results" / "live.md", text)
+
+
+if __name__ == "__main__":
+    main()
