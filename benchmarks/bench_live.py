@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sqlite3
 import statistics
 import subprocess
@@ -127,7 +126,7 @@ def open_train(page, url: str, algo: str) -> None:
     page.wait_for_selector('[data-testid="stMain"] h1')
     idle(page)
     page.get_by_role("tab", name="Budget and rollout").click()
-    budget = page.get_by_label(re.compile("Budget"))
+    budget = page.get_by_label("Budget (env steps)", exact=True)
     budget.fill(f"{BUDGET}")
     budget.press("Enter")
     idle(page)

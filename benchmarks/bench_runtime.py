@@ -1,20 +1,25 @@
 """Runtime overhead and latency: the run manager + store against the bare trainer loop.
 
 1. Throughput: PPO on CartPole-v1 (RL-Zoo preset), env-steps/s of ``while not t.done:
-   t.update()`` versus the same config through ``RunManager.start`` (worker thread, store writes,
-   checkpoints). Runs alternate bare/managed to share the machine's load; medians are reported.
-   Target: managed ≥ 95% of bare.
+   t.update()`` versus the same config through ``RunManager.start`` (worker process, store
+   writes, checkpoints). Runs alternate bare/managed to share the machine's load; medians are
+   reported. Target: managed ≥ 95% of bare.
 2. Four PPO runs at once through one manager and store: the cost of ``append_update`` in the
    worker, the writer's commit time per batch, and the time until a reader polling every
    ``--poll`` seconds sees each new update. Target: < 1.5 s.
 3. Read speed: ``metrics()`` of 4 runs × 2,000 updates × 25 metrics (full and incremental).
+4. Scaling: one PPO run alone, then one per core at once, in worker processes and in threads;
+   target: N runs on N cores ≥ 0.9·N times one run's env-steps/s.
 
-Usage: ``python -m benchmarks.bench_runtime [--steps 30000] [--repeats 3] [--poll 0.05]``.
+Usage: ``python -m benchmarks.bench_runtime [--steps 30000] [--repeats 3] [--poll 0.05]
+[--scale-window 20] [--only read|throughput|four|scaling]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import statistics
 import tempfile
 import threading
@@ -69,34 +74,68 @@ def _timed(fn, spent: list[float]):
     return wrapper
 
 
-def managed(steps: int, seed: int, data_dir: Path) -> tuple[float, float, float]:
-    """(wall, CPU) env-steps/s through the manager, from the first update to the run's end,
-    and the runtime's own share of the wall time (append_update + checkpoints in the worker,
-    commits in the writer), which does not depend on the machine's load the way wall time does.
+def managed(steps: int, seed: int, data_dir: Path, workers: str = "process"):
+    """(wall, CPU) env-steps/s through the manager, from the run's "started" event to its end,
+    and the supervisor's own share of that wall time (append_update + checkpoint bookkeeping in
+    the supervisor thread, commits in the writer), which does not depend on the machine's load
+    the way wall time does.
 
-    CPU time is the whole process's (worker, store writer and the waiting main thread).
+    CPU time is this process's plus its reaped children's (the worker process).
     """
     store = TimedStore(data_dir)
-    manager = RunManager(store, max_concurrent=1)
+    manager = RunManager(store, max_concurrent=1, workers=workers)
     spent = [0.0]
     store.append_update = _timed(store.append_update, spent)
-    manager._checkpoint = _timed(manager._checkpoint, spent)
-    first: list[tuple[float, float]] = []
-
-    def factory(config):
-        trainer = make_trainer(config)
-        first.append((time.perf_counter(), time.process_time()))  # training starts now
-        return trainer
-
-    run_id = manager.start(_config(steps, seed), trainer_factory=factory)
+    manager._on_checkpoint = _timed(manager._on_checkpoint, spent)
+    cpu0 = _cpu_with_children()
+    run_id = manager.start(_config(steps, seed))
     status = manager.wait(run_id)
-    wall, cpu = time.perf_counter() - first[0][0], time.process_time() - first[0][1]
+    manager.shutdown()  # reaps the worker, so its CPU time is counted
+    cpu = _cpu_with_children() - cpu0
     assert status == "finished", store.run(run_id)["error"]
+    times = store.events(run_id).set_index("kind")["time"]
+    wall = float(times["finished"] - times["started"])
     env_steps = store.run(run_id)["env_steps"]
-    manager.shutdown()
     store.close()
     own = spent[0] + sum(c for c, _ in store.commits)
     return env_steps / wall, env_steps / cpu, own / wall
+
+
+def _cpu_with_children() -> float:
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def scaling(window: float, root: Path, workers: str) -> None:
+    """One run alone, then one per core at once: total env-steps/s over ``window`` seconds of
+    steady training (every run past its third update), read from the store."""
+    cores = len(os.sched_getaffinity(0))
+    print(f"\n4. scaling ({workers}): 1 run, then {cores} at once, {window:g} s windows")
+    rates = {}
+    for n in (1, cores):
+        store = RunStore(root / f"scale-{workers}-{n}")
+        manager = RunManager(store, max_concurrent=n, workers=workers)
+        run_ids = [manager.start(_config(10**8, seed=20 + i)) for i in range(n)]
+        tick = threading.Event()
+        while (store.runs(run_ids)["updates"] < 3).any():
+            tick.wait(0.1)
+        s0, t0 = store.runs(run_ids)["env_steps"].sum(), time.perf_counter()
+        tick.wait(window)
+        s1, t1 = store.runs(run_ids)["env_steps"].sum(), time.perf_counter()
+        rates[n] = float(s1 - s0) / (t1 - t0)
+        for run_id in run_ids:
+            manager.stop(run_id)
+        manager.shutdown()
+        store.close()
+        print(f"   {n} run(s): {rates[n]:8,.0f} env-steps/s in total")
+    ratio = rates[cores] / (cores * rates[1])
+    print(
+        f"   {cores} runs give {ratio * cores:.2f}× one run's speed: {100 * ratio:.0f}% per core "
+        "(target ≥ 90%)"
+    )
 
 
 def throughput(steps: int, repeats: int, root: Path) -> None:
@@ -232,13 +271,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--four-steps", type=int, default=20_000)
     parser.add_argument("--poll", type=float, default=0.05)
+    parser.add_argument("--scale-window", type=float, default=20.0)
+    parser.add_argument("--only", choices=("read", "throughput", "four", "scaling"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        read_speed(root)
-        throughput(args.steps, args.repeats, root)
-        four_runs(args.four_steps, args.poll, root)
+        if args.only in (None, "read"):
+            read_speed(root)
+        if args.only in (None, "throughput"):
+            throughput(args.steps, args.repeats, root)
+        if args.only in (None, "four"):
+            four_runs(args.four_steps, args.poll, root)
+        if args.only in (None, "scaling"):
+            for workers in ("process", "thread"):
+                scaling(args.scale_window, root, workers)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,11 @@ class ProcessGate:
         self._server.close()
 
 
+def exploding_trainer(config: RunConfig) -> FakeTrainer:
+    """A factory whose trainer cannot even be built (module-level: a worker can import it)."""
+    raise RuntimeError("the environment exploded")
+
+
 def _refuse(reason: str) -> None:
     raise RuntimeError(reason)
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
 from core.sweep import SweepSpec, launch_local, sweep_progress, sweeps
-from tests.fake_trainer import FakeTrainer
+from tests.fake_trainer import FakeTrainer, exploding_trainer
 from tests.helpers import chart_specs, values
 from ui import charts
 from ui.state import get_manager
@@ -75,8 +75,8 @@ def test_train_starts_a_run_charts_its_updates_and_stops_it(app):
     at.selectbox(key="train.algo").set_value("trpo").run()
     at.slider(key="train.trpo.n_envs").set_value(2)
     at.number_input(key="train.trpo.n_steps").set_value(64)
-    at.number_input(key="train.trpo.total_steps").set_value(200_000)
-    at.number_input(key="train.trpo.eval_every").set_value(0)
+    at.text_input(key="train.trpo.total_steps").input("200k")
+    at.text_input(key="train.trpo.eval_every").input("0")
     at.slider(key="train.trpo.gamma").set_value(0.98)
     at.select_slider(key="train.trpo.delta").set_value(0.02)
     at.run()
@@ -118,7 +118,7 @@ def test_train_refuses_bad_values_with_a_message_naming_the_field(app):
     at.slider(key="train.ppo.gamma").set_value(0.99)
     at.slider(key="train.ppo.n_envs").set_value(1)
     at.number_input(key="train.ppo.n_steps").set_value(16)
-    at.number_input(key="train.ppo.minibatch_size").set_value(64).run()
+    at.text_input(key="train.ppo.minibatch_size").input("64").run()
     assert any("minibatch_size" in e.value and "[1, 16]" in e.value for e in at.error)
     assert at.button(key="train.start").disabled
 
@@ -131,7 +131,7 @@ def test_train_live_tweak_is_recorded_and_marked_on_the_charts(app):
     rerun_until(at, lambda: len(manager.store.metrics(run_id)) >= 1, "a first update")
     at.select_slider(key=f"live.{run_id}.trpo.delta").set_value(0.05).run()
     at.button(key="train.apply_live").click().run()
-    assert any("delta" in s.value for s in at.success)
+    assert any("δ 0.01→0.05" in s.value for s in at.success)
 
     def marked() -> bool:
         specs = chart_specs(at)
@@ -255,10 +255,7 @@ def test_runs_lists_renames_plays_and_deletes_a_run(app):
 def test_runs_shows_a_failed_runs_traceback_in_an_expander(app):
     at, manager = app
 
-    def broken(config):
-        raise RuntimeError("the environment exploded")
-
-    run_id = manager.start(tiny_trpo(), trainer_factory=broken)
+    run_id = manager.start(tiny_trpo(), trainer_factory=exploding_trainer)
     assert manager.wait(run_id, timeout=DEADLINE_S) == "failed"
     at.query_params["run"] = run_id
     open_page(at, "pages/runs.py")
@@ -323,3 +320,81 @@ def test_runs_continues_a_finished_run_as_a_linked_new_run(app):
     assert manager.store.run(new_id)["parent_id"] == run_id
     assert manager.wait(new_id, timeout=DEADLINE_S) == "finished"
     assert manager.store.config(new_id).total_steps == 1024 + 256
+
+
+# -- the Train page for a student (issue: live loop, part 4) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [("1e12", "out of range"), ("2.5", "not a valid integer"), ("0", "out of range")],
+)
+def test_train_budget_rejects_values_it_cannot_train_with_a_message_and_no_start(
+    app, typed, message
+):
+    at, _ = app
+    open_page(at, "pages/train.py")
+    at.selectbox(key="train.algo").set_value("ppo").run()
+    at.text_input(key="train.ppo.total_steps").input(typed).run()
+    assert any("Budget (env steps)" in e.value and message in e.value for e in at.error)
+    assert any("[1, 1e+08]" in e.value for e in at.error)
+    assert at.button(key="train.start").disabled
+
+
+def test_train_budget_reads_scientific_and_suffixed_counts(app):
+    at, manager = app
+    open_page(at, "pages/train.py")
+    at.selectbox(key="train.algo").set_value("ppo").run()
+    at.text_input(key="train.ppo.total_steps").input("250k").run()
+    assert not at.error and not at.button(key="train.start").disabled
+    at.button(key="train.start").click().run()
+    run_id = at.query_params["run"]
+    assert manager.store.config(run_id).total_steps == 250_000
+    manager.stop(run_id)
+
+
+def test_train_shows_only_the_knobs_the_algorithm_and_variant_use(app):
+    at, _ = app
+    open_page(at, "pages/train.py")
+    at.selectbox(key="train.algo").set_value("trpo").run()
+    keys = {w.key for w in at.slider} | {w.key for w in at.select_slider}
+    assert "train.trpo.delta" in keys and "train.trpo.lr" not in keys
+    at.selectbox(key="train.algo").set_value("ppo").run()
+    keys = {w.key for w in at.slider} | {w.key for w in at.select_slider}
+    assert "train.ppo.clip_eps" in keys and "train.ppo.kl_target" not in keys
+    at.selectbox(key="train.algo").set_value("ppo-kl").run()
+    keys = {w.key for w in at.slider} | {w.key for w in at.select_slider}
+    assert "train.ppo-kl.kl_target" in keys and "train.ppo-kl.clip_eps" not in keys
+
+
+def test_train_live_tweaks_stay_in_the_sidebar_and_pause_is_acknowledged_at_once(app):
+    at, manager = app
+    run_id = manager.start(tiny_trpo(total_steps=500_000))
+    at.query_params["run"] = run_id
+    open_page(at, "pages/train.py")
+    rerun_until(at, lambda: not at.button(key="train.pause").disabled, "Pause to be enabled")
+    sidebar_buttons = {b.key for b in at.sidebar.button}
+    assert "train.apply_live" in sidebar_buttons
+    live = {w.key for w in at.sidebar.select_slider} | {w.key for w in at.sidebar.slider}
+    assert f"live.{run_id}.trpo.delta" in live and f"live.{run_id}.trpo.lr" not in live
+    at.button(key="train.pause").click().run()
+    assert "pausing…" in status_text(at) or "paused" in status_text(at)
+    assert manager.wait_for_status(run_id, ("paused",), timeout=DEADLINE_S) == "paused"
+    rerun_until(at, lambda: "**paused**" in status_text(at), "the status line to say paused")
+    assert "ETA" not in status_text(at)
+    manager.stop(run_id)
+
+
+def status_text(at: AppTest) -> str:
+    return " ".join(p.proto.text for p in at.get("progress"))
+
+
+def test_a_plain_train_tab_lists_the_active_runs_and_attaches_to_one(app):
+    at, manager = app
+    run_id = manager.start(tiny_trpo(total_steps=500_000))
+    open_page(at, "pages/train.py")
+    watch = at.button(key=f"train.attach.{run_id}")
+    watch.click().run()
+    assert at.query_params["run"] == run_id
+    assert any(run_id[:8] in h.value for h in at.subheader)
+    manager.stop(run_id)

@@ -121,7 +121,8 @@ LIVE = 'div.live-chart[data-chart="{name}"]'
 def start_long_run(page, app_url: str) -> None:
     """Start a TRPO run with a budget that outlasts the test, and wait for its first KL point."""
     wait_for_app(page, app_url + "/train?algo=trpo&env=CartPole-v1")
-    budget = page.get_by_label(re.compile("Budget"))
+    page.get_by_role("tab", name="Budget and rollout").click()
+    budget = page.get_by_label("Budget (env steps)", exact=True)
     budget.fill("5M")
     budget.press("Enter")
     wait_idle(page)
