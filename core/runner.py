@@ -53,7 +53,7 @@ from core.store import (
     process_owner,
 )
 from core.trainer import Episode, Trainer, UpdateReport, apply_changes
-from core.worker import WorkerProcess
+from core.worker import WorkerProcess, warm_up
 
 WORKER_MODES = ("process", "thread")
 TrainerFactory = Callable[[RunConfig], Trainer]
@@ -120,7 +120,7 @@ class RunManager:
         checkpoint_every: int = 20,
         keep_checkpoints: int = 3,
         workers: str | None = None,
-        spare_worker: bool = False,
+        warm: bool = False,
     ) -> None:
         max_concurrent = max_concurrent or default_max_concurrent()
         if max_concurrent < 1 or checkpoint_every < 1 or keep_checkpoints < 1:
@@ -129,8 +129,8 @@ class RunManager:
         if workers not in WORKER_MODES:
             raise ValueError(f"workers must be one of {', '.join(WORKER_MODES)}, not {workers!r}")
         self.workers = workers
-        self.spare_worker = spare_worker and workers == "process"
-        self._spare: WorkerProcess | None = WorkerProcess() if self.spare_worker else None
+        if warm and workers == "process":
+            threading.Thread(target=warm_up, name="worker-fork-server", daemon=True).start()
         self._owns_store = store is None
         self.store = store if store is not None else RunStore()
         self.max_concurrent = max_concurrent
@@ -382,9 +382,6 @@ class RunManager:
             ]
             for run in running:
                 self._send(run, ("stop", "interrupted"))
-            spare, self._spare = self._spare, None
-        if spare is not None:
-            spare.kill()
         deadline = time.monotonic() + timeout
         for run in running:
             run.supervisor.join(max(0.0, deadline - time.monotonic()))
@@ -461,8 +458,7 @@ class RunManager:
             self._handle(run, ("failed", line, line, run.env_steps))
 
     def _supervise_process(self, run: _Run) -> None:
-        worker = self._take_worker()
-        worker.assign(self._spec(run), run.factory)
+        worker = WorkerProcess(self._spec(run), run.factory)
         with self._lock:
             run.worker = worker
             for command in _replay(run):  # commands sent before the worker existed
@@ -472,16 +468,6 @@ class RunManager:
         reason = worker.exit_reason()
         if not run.ended:
             self._handle(run, ("failed", reason, reason, run.env_steps))
-
-    def _take_worker(self) -> WorkerProcess:
-        """The spare worker if one is ready (then start the next spare), else a new one."""
-        with self._lock:
-            spare, self._spare = self._spare, None
-            if self.spare_worker and not self._closed:
-                self._spare = WorkerProcess()
-        if spare is not None and spare.alive:
-            return spare
-        return WorkerProcess()
 
     def _handle(self, run: _Run, message: Message) -> None:
         """Write one message of a run's loop to the store (the supervisor's one job)."""
@@ -513,11 +499,14 @@ class RunManager:
             self._finish(run, "failed", text)
 
     def _set_status(self, run: _Run, status: str) -> None:
+        """Commit the new status, then clear the acknowledged command: a page never sees the
+        request withdrawn before the store shows its effect."""
+        self.store.set_status(run.run_id, status)
+        self.store.flush()
         with self._lock:
             run.status = status
             run.requested = None
             self._changed.notify_all()
-        self.store.set_status(run.run_id, status)
 
     def _on_checkpoint(self, run: _Run, update: int, env_steps: int, path: str) -> None:
         """Record the loop's new checkpoint file; keep the newest few."""

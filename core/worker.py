@@ -1,70 +1,73 @@
 """A run's worker process: a fresh interpreter that runs :class:`~core.run_loop.RunLoop`.
 
-Parent side: :class:`WorkerProcess` starts ``python -m core.worker FD`` with one end of a socket
-pair as its only inherited descriptor (no ``multiprocessing`` bootstrap, so it works the same
-under ``streamlit run``, the CLI, pytest and the local sweep executor). The child imports torch
-and the engine (about 3 s of CPU) before it is given a run, so a manager can keep one spare
-worker ready and a new run starts training at once. :meth:`WorkerProcess.assign` sends the loop's
-spec and the pickled trainer factory; then the parent forwards commands and reads the messages.
+Worker processes are forked by ``multiprocessing``'s fork server: one clean interpreter per
+parent process, started once (from the parent's ``sys.path``), that imports torch and the engine
+(about 3 s of CPU) and then forks a worker per run in milliseconds. It is single-threaded and
+never runs torch, so forking it is safe, and a worker never inherits the web server's threads or
+state. :func:`warm_up` starts it ahead of the first run. Module names ending in ``.__main__``
+(``python -m streamlit``, ``python -m pytest``, ``python -m core``) are not re-imported in the
+workers, so this works the same under ``streamlit run``, the CLI, pytest and the local sweeps.
 
-Child side (:func:`main`): one torch thread; a reader thread puts commands on the loop's queue.
-When the parent dies (kill -9 included), the socket reaches end-of-file and the reader ends the
-process at once, so a worker never outlives its app.
+Parent side: :class:`WorkerProcess` starts one worker with one end of a pipe, sends the loop's
+spec and the pickled trainer factory, forwards commands and yields the loop's messages; the fork
+server reports the worker's exit status (a signal included).
+
+Child side (:func:`serve`): one torch thread; a reader thread puts commands on the loop's queue.
+When the parent dies (kill -9 included), the pipe reaches end-of-file and the reader ends the
+process at once, so a worker never outlives its app (the fork server exits with it too).
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import pickle
 import queue
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 from core.run_loop import Command, LoopSpec, Message, RunLoop, TrainerFactory
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 PARENT_GONE_EXIT = 3  # exit status of a worker whose parent went away
+_CONTEXT = multiprocessing.get_context("forkserver")
+_CONTEXT.set_forkserver_preload(["core.algos", "core.worker"])
+
+
+def warm_up() -> None:
+    """Start the fork server now (in the background of the caller's first run otherwise)."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 class WorkerProcess:
     """The parent's handle on one worker process."""
 
-    def __init__(self) -> None:
-        """Start the interpreter; it imports the engine, then waits for :meth:`assign`."""
-        ours, theirs = socket.socketpair()
-        env = {**os.environ, "PYTHONPATH": _python_path()}
-        try:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "core.worker", str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                env=env,
-                cwd=REPO_ROOT,
-            )
-        finally:
-            theirs.close()
-        self.conn = Connection(ours.detach())
+    def __init__(self, spec: LoopSpec, factory: TrainerFactory) -> None:
+        """Fork a worker and hand it its run: the loop starts at once."""
+        payload = pickle.dumps((spec, factory))  # fails here, in the caller, for a lambda
+        ours, theirs = _CONTEXT.Pipe()
+        self.process = _CONTEXT.Process(
+            target=serve, args=(theirs,), name=f"run-{spec.run_id}", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+        self.conn = ours
         self._send_lock = threading.Lock()
-
-    def assign(self, spec: LoopSpec, factory: TrainerFactory) -> None:
-        """Give the worker its run: the loop starts as soon as the imports are done."""
         with self._send_lock:
-            self.conn.send_bytes(pickle.dumps((spec, factory)))
-
-    @property
-    def alive(self) -> bool:
-        return self.process.poll() is None
+            self.conn.send_bytes(payload)
 
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def alive(self) -> bool:
+        return self.process.is_alive()
 
     def send(self, command: Command) -> None:
         """Forward a command; a worker that has already exited is not an error."""
@@ -81,12 +84,12 @@ class WorkerProcess:
 
     def exit_reason(self, timeout: float = 5.0) -> str:
         """Wait for the process to end and say how it ended, in words."""
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
             self.process.kill()
-            code = self.process.wait()
+            self.process.join()
         self.conn.close()
+        code = self.process.exitcode
         if code < 0:
             name = signal.Signals(-code).name
             hint = " (out of memory, or killed by hand)" if name == "SIGKILL" else ""
@@ -94,17 +97,10 @@ class WorkerProcess:
         return f"the worker process exited with status {code} before the run ended"
 
     def kill(self) -> None:
-        """End the process now (a spare, or a worker that ignored a stop)."""
+        """End the process now (a worker that ignored a stop)."""
         self.process.kill()
-        self.process.wait()
+        self.process.join()
         self.conn.close()
-
-
-def _python_path() -> str:
-    """The parent's import roots first (so factories from tests or benchmarks unpickle)."""
-    roots = [str(REPO_ROOT), *(p for p in sys.path if p and Path(p).is_dir())]
-    extra = os.environ.get("PYTHONPATH")
-    return os.pathsep.join(dict.fromkeys([*roots, *([extra] if extra else [])]))
 
 
 def _read_commands(conn: Connection, commands: queue.Queue, done: threading.Event) -> None:
@@ -117,19 +113,16 @@ def _read_commands(conn: Connection, commands: queue.Queue, done: threading.Even
             os._exit(PARENT_GONE_EXIT)
 
 
-def main(fd: int) -> None:
+def serve(conn: Connection) -> None:
+    """The worker's body: take the run, start the command reader, run the loop."""
     import torch
 
-    import core.algos  # noqa: F401  (imported before the run arrives: a spare starts at once)
-
     torch.set_num_threads(1)
-    conn = Connection(fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
-        payload = conn.recv_bytes()
-    except (EOFError, OSError):  # a spare whose parent ended
+        spec, factory = pickle.loads(conn.recv_bytes())
+    except (EOFError, OSError):  # the parent went away before sending the run
         return
-    try:
-        spec, factory = pickle.loads(payload)
     except BaseException as exc:  # the factory's module may not import here
         line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
         conn.send(("failed", traceback.format_exc(), line, 0))
@@ -142,7 +135,3 @@ def main(fd: int) -> None:
     RunLoop(spec, factory, commands, conn.send).run()
     done.set()
     conn.close()
-
-
-if __name__ == "__main__":
-    main(int(sys.argv[1]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import uuid
 
@@ -22,6 +23,7 @@ from core.sweep import (
     sweeps,
 )
 from ui import charts, run_view, widgets
+from ui.live_chart import live_chart
 from ui.state import ensure_app_navigation, require_manager
 
 ensure_app_navigation()
@@ -332,7 +334,8 @@ def comparison() -> None:
         fig = charts.compare_figure(
             band, x_title=title, threshold=threshold, large=large, revision=revision
         )
-        col.plotly_chart(fig, key=f"compare.{x}", width="stretch")
+        with col:
+            live_chart(json.loads(fig.to_json()), key=f"compare.{x}", name=f"compare-{x}")
     summary = charts.run_summary(metrics, labels, threshold)
     st.subheader("Summary")
     st.dataframe(

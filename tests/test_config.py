@@ -92,5 +92,42 @@ def test_dqn_refuses_continuous_env():
 
 def test_live_keys_are_the_safe_ones():
     live = RunConfig(algo="trpo").live_keys()
-    assert {"delta", "gamma", "gae_lambda", "lr"} <= set(live)
+    assert {"delta", "gamma", "gae_lambda", "critic_lr"} <= set(live)
     assert "n_envs" not in live and "hidden_sizes" not in live
+    assert {"lr", "clip_eps", "gamma"} <= set(RunConfig(algo="ppo").live_keys())
+
+
+@pytest.mark.parametrize(
+    ("algo", "unused", "used"),
+    [
+        ("trpo", {"lr"}, {"delta", "backtrack_coef"}),
+        ("npg", {"lr", "backtrack_coef", "max_backtracks"}, {"delta"}),
+        ("ppo", {"kl_target", "kl_beta0"}, {"clip_eps", "lr"}),
+        ("ppo-kl", {"clip_eps", "anneal_clip"}, {"kl_target", "lr"}),
+        ("a2c", set(), {"lr", "gae_lambda"}),
+        ("dqn", {"gae_lambda", "normalize_advantage"}, {"lr", "gamma"}),
+    ],
+)
+def test_each_algorithm_hides_exactly_the_fields_it_never_reads(algo, unused, used):
+    config = RunConfig(algo=algo)
+    assert config.unused_keys() == unused
+    assert not used & config.unused_keys() and set(config.keys()) >= unused | used
+    assert not unused & set(config.live_keys())
+
+
+def test_ppo_switched_to_the_kl_objective_hides_the_clip_knobs():
+    assert "clip_eps" in RunConfig(algo="ppo").with_changes(penalty="kl").unused_keys()
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("1e6", 10**6), ("250k", 250_000), ("2.5M", 2_500_000), ("100_000", 10**5)]
+)
+def test_counts_read_scientific_and_suffixed_text(text, value):
+    assert RunConfig().with_changes(total_steps=text).total_steps == value
+
+
+@pytest.mark.parametrize("text", ["2.5", "1.2345k", "k", "", "ten"])
+def test_counts_that_are_not_whole_numbers_name_the_field(text):
+    with pytest.raises(ConfigError) as e:
+        RunConfig().with_changes(total_steps=text)
+    assert e.value.field == "total_steps" and "not a valid integer" in e.value.message

@@ -1,36 +1,35 @@
-"""When the live area rebuilds its figures (ui.run_view.needs_rebuild)."""
+"""The status line of one run (ui.run_view.progress): progress, speed and ETA."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
-from ui.run_view import FIGURE_CPU_SHARE, FigureKey, needs_rebuild
-
-OLD = FigureKey("run-a", last_update=10, last_step=10_240, events=0, large=False)
+from ui.run_view import format_seconds, progress
 
 
-def test_unchanged_data_never_rebuilds():
-    assert not needs_rebuild(OLD, OLD, 1e6, 0.3, active=True)
-    assert not needs_rebuild(OLD, OLD, 1e6, 0.3, active=False)
+def metrics(env_steps: int, wall_time: float) -> pd.DataFrame:
+    return pd.DataFrame({"update": [1], "env_steps": [env_steps], "wall_time": [wall_time]})
 
 
-def test_new_updates_of_an_active_run_wait_until_the_cpu_share_allows_a_rebuild():
-    new = OLD._replace(last_update=11, last_step=11_264)
-    wait = 0.3 / FIGURE_CPU_SHARE  # a build that cost 0.3 s
-    assert not needs_rebuild(OLD, new, 0.5 * wait, 0.3, active=True)
-    assert needs_rebuild(OLD, new, wait, 0.3, active=True)
-    # cheap figures (10 ms) rebuild on the next one-second refresh
-    assert needs_rebuild(OLD, new, 1.0, 0.01, active=True)
+def test_a_running_run_shows_speed_and_the_eta_from_it():
+    done, text = progress({"status": "running", "total_steps": 10_000}, metrics(2_000, 1.0))
+    assert done == pytest.approx(0.2)
+    assert "2,000 / 10,000 env steps" in text and "2,000 steps/s" in text
+    assert f"ETA {format_seconds(4.0)}" in text
 
 
-@pytest.mark.parametrize(
-    ("new", "active"),
-    [
-        (OLD._replace(run_id="run-b"), True),  # another run
-        (OLD._replace(last_update=11, events=1), True),  # a live change: its marker shows at once
-        (OLD._replace(large=True), True),  # presentation mode (large fonts)
-        (OLD._replace(last_update=11, last_step=11_264), False),  # finished: show its final data
-    ],
-)
-def test_other_run_new_event_font_size_or_inactive_run_rebuild_at_once(new, active):
-    assert needs_rebuild(OLD, new, 0.0, 0.3, active=active)
+@pytest.mark.parametrize("status", ["paused", "queued", "stopped", "finished"])
+def test_no_eta_unless_the_run_is_training(status):
+    _, text = progress({"status": status, "total_steps": 10_000}, metrics(2_000, 1.0))
+    assert "ETA" not in text and "steps/s" in text
+
+
+def test_progress_never_passes_the_budget_when_the_last_update_overshoots():
+    done, text = progress({"status": "finished", "total_steps": 10_000}, metrics(10_240, 2.0))
+    assert done == 1.0 and "10,240 / 10,000" in text
+
+
+def test_a_run_without_updates_is_at_zero():
+    done, text = progress({"status": "queued", "total_steps": 500}, pd.DataFrame())
+    assert done == 0.0 and text == "0 / 500 env steps"

@@ -1,7 +1,7 @@
-"""Runs in worker processes (core/worker.py): faults, acknowledgements, the spare worker.
+"""Runs in worker processes (core/worker.py): faults, factories, acknowledgements.
 
 The manager's commands in both worker modes are covered by tests/test_runner.py; this file holds
-what only worker processes have: a killed worker, factories that cannot travel, the spare.
+what only worker processes have: a killed worker, factories that cannot travel.
 """
 
 from __future__ import annotations
@@ -94,23 +94,6 @@ def test_commands_are_acknowledged_at_once_and_confirmed_by_the_worker(store, ga
     assert manager.wait(run_id, timeout=30) == "stopped"
     assert manager.requested(run_id) is None
     manager.shutdown()
-
-
-def test_a_spare_worker_takes_the_next_run_and_another_spare_is_started(store, gate):
-    manager = RunManager(store, workers="process", spare_worker=True)
-    spare = manager._spare
-    assert spare is not None and spare.alive
-    run_id = manager.start(
-        fake_config(), trainer_factory=functools.partial(FakeTrainer, gate=gate.hook)
-    )
-    assert gate.wait_entered(1)
-    assert manager.worker_pid(run_id) == spare.pid
-    gate.open()
-    assert manager.wait(run_id, timeout=60) == "finished"
-    assert manager._spare is not None and manager._spare is not spare and manager._spare.alive
-    next_spare = manager._spare
-    manager.shutdown()
-    assert not next_spare.alive
 
 
 def test_an_unknown_worker_mode_is_a_clear_error(store, monkeypatch):

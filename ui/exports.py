@@ -52,16 +52,17 @@ def tensorboard_zip(store: RunStore, run_id: str) -> bytes:
     return buf.getvalue()
 
 
-def figure_html(fig: go.Figure) -> bytes:
+def figure_html(fig: go.Figure | dict) -> bytes:
     """A standalone HTML page with the interactive figure (Plotly's JS embedded, works offline)."""
     styled = go.Figure(fig).update_layout(template=charts.EXPORT_TEMPLATE)
     return styled.to_html(include_plotlyjs=True, full_html=True).encode()
 
 
-def figure_png(fig: go.Figure) -> bytes:
+def figure_png(fig: go.Figure | dict) -> bytes:
     """A PNG of the figure rendered by Kaleido (headless Chromium), at 2× for sharp slides."""
     styled = go.Figure(fig).update_layout(template=charts.EXPORT_TEMPLATE)
-    return styled.to_image(format="png", width=1200, height=int(fig.layout.height or 500), scale=2)
+    height = int(styled.layout.height or 500)
+    return styled.to_image(format="png", width=1200, height=height, scale=2)
 
 
 def export_buttons(

@@ -68,10 +68,11 @@ function draw(el) {
   if (el.drawing || el.held || !el.next) return;
   const fig = el.next;
   el.next = null;
+  const lastX = el.pendingLastX;
   el.drawing = window.Plotly.react(el, fig.data, fig.layout, CONFIG).then(() => {
     el.drawing = null;
     el.dataset.draws = String(Number(el.dataset.draws) + 1);
-    el.dataset.lastX = fig.last_x == null ? "" : String(fig.last_x);
+    el.dataset.lastX = lastX == null ? "" : String(lastX);
     draw(el);
   });
 }
@@ -80,6 +81,7 @@ export default function (component) {
   const { data, parentElement } = component;
   const el = chartDiv(parentElement, data.name);
   el.next = data.figure;
+  el.pendingLastX = data.last_x;
   loadPlotly(data.src).then(() => draw(el)).catch((err) => {
     el.textContent = `The chart library could not be loaded (${err.message}).`;
   });
@@ -106,11 +108,12 @@ ensure_plotly_js()
 _mount = st.components.v2.component("live_plotly_chart", js=JS, css=CSS, isolate_styles=False)
 
 
-def live_chart(figure: dict[str, Any], *, key: str, name: str) -> None:
+def live_chart(figure: dict[str, Any], *, key: str, name: str, last_x: float | None = None) -> None:
     """Show ``figure`` (Plotly JSON, NaN-free) in the chart element ``key``, updated in place.
 
-    ``figure["last_x"]``, when given, is written to the element (``data-last-x``) once drawn,
-    so a browser test or benchmark can see how far the drawn chart reaches.
+    ``last_x`` (the newest x the figure holds) is written to the element (``data-last-x``) once
+    drawn, so a browser test or a benchmark can see how far the drawn chart reaches.
     """
     height = int(figure.get("layout", {}).get("height", 360))
-    _mount(key=key, data={"figure": figure, "src": SCRIPT_URL, "name": name}, height=height)
+    data = {"figure": figure, "src": SCRIPT_URL, "name": name, "last_x": last_x}
+    _mount(key=key, data=data, height=height)

@@ -156,13 +156,12 @@ def show_status(row: dict[str, Any], data: RunData, requested: str | None = None
 
 def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, dict]:
     """The run's charts (return, KL vs δ, line search, diagnostics) as Plotly JSON, built from
-    everything read so far (a few ms: ``charts.run_figure_dicts``). Each carries ``last_x``, the
-    newest env step it shows."""
+    everything read so far (a few ms: ``charts.run_figure_dicts``)."""
     try:
         values = store.config(row["run_id"]).flat()
     except (StoreError, ConfigError):
         values = {}
-    figs = charts.run_figure_dicts(
+    return charts.run_figure_dicts(
         data.metrics,
         data.episodes,
         data.events,
@@ -171,21 +170,17 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
         large=large,
         revision=str(row["run_id"]),
     )
-    last_x = int(data.metrics["env_steps"].iloc[-1]) if not data.metrics.empty else None
-    for fig in figs.values():
-        fig["last_x"] = last_x
-    return figs
 
 
-def show_charts(figs: dict[str, dict], run_id: str) -> None:
+def show_charts(figs: dict[str, dict], run_id: str, last_x: int | None) -> None:
     """Two charts per row, each an element that keeps its DOM node, zoom and legend clicks while
-    its data is replaced (``ui/live_chart.py``)."""
+    its data is replaced (``ui/live_chart.py``); ``last_x`` is the newest env step drawn."""
     names = list(figs)
     for i in range(0, len(names), 2):
         cols = st.columns(2)
         for col, name in zip(cols, names[i : i + 2]):
             with col:
-                live_chart(figs[name], key=f"chart.{run_id}.{name}", name=name)
+                live_chart(figs[name], key=f"chart.{run_id}.{name}", name=name, last_x=last_x)
 
 
 def live_charts(
@@ -199,7 +194,8 @@ def live_charts(
             return None
         data = read_run(store, run_id)
         show_status(fresh, data, requested)
-        show_charts(figures(store, fresh, data, large=large), run_id)
+        last_x = int(data.metrics["env_steps"].iloc[-1]) if not data.metrics.empty else None
+        show_charts(figures(store, fresh, data, large=large), run_id, last_x)
         return fresh
 
 

@@ -14,10 +14,10 @@ def get_manager() -> RunManager:
 
     Cached with ``st.cache_resource``: every session, tab and rerun gets the same object, so
     runs outlive page changes and browser refreshes. Runs train in worker processes
-    (``PLAYGROUND_WORKERS=thread`` keeps them in this process); one spare worker waits with the
-    engine imported, so a run starts training as soon as Start is pressed.
+    (``PLAYGROUND_WORKERS=thread`` keeps them in this process), forked by a fork server that is
+    started now, so a run starts training as soon as Start is pressed.
     """
-    return RunManager(spare_worker=True)
+    return RunManager(warm=True)
 
 
 def ensure_app_navigation() -> None:

@@ -176,3 +176,24 @@ def test_live_charts_keep_their_node_and_zoom_and_raise_no_errors_while_training
     page.get_by_role("button", name="⏹ Stop").click()
     page.get_by_text(re.compile(r"\bstopped\b")).first.wait_for(timeout=60_000)
     assert_no_exception(page)
+
+
+def test_a_pause_in_one_tab_shows_in_another_watching_the_same_run(browser, app_url):
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    first, second = context.new_page(), context.new_page()
+    start_long_run(first, app_url)
+    run_url = first.url
+    wait_for_app(second, app_url + "/train")
+    second.get_by_role("button", name="Watch").first.click()  # the plain tab lists the run
+    second.wait_for_url(re.compile(r"run=[0-9a-f]+"))
+    assert second.url.split("run=")[1][:12] == run_url.split("run=")[1][:12]
+    second.get_by_text(re.compile(r"\brunning\b")).first.wait_for()
+    first.get_by_role("button", name="⏸ Pause").click()
+    second.wait_for_function(
+        "() => document.querySelector('[data-testid=\"stProgress\"]')"
+        "?.innerText.includes('paused')",
+        timeout=30_000,
+    )
+    first.get_by_role("button", name="⏹ Stop").click()
+    first.get_by_text(re.compile(r"\bstopped\b")).first.wait_for(timeout=60_000)
+    context.close()
