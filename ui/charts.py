@@ -173,7 +173,7 @@ def _run_layout(
     base, px = _base_font(large), style["height"]
     under_title = 1.5 * _subtitle_size(large) + 6 if subtitled else 10
     top = 0.02 * px + 1.5 * (base + 4) + under_title
-    axis = 3 * base + 8  # tick labels and the axis title under the plot area
+    axis = 4 * base + 12  # tick labels and the axis title under the plot area
     legend = legend_rows * math.ceil(1.7 * (base - 1))
     bottom = axis + (legend + 14 if legend_rows else 8)
     style["margin"] = {"l": 60, "r": 20, "t": round(top), "b": round(bottom)}
