@@ -83,6 +83,7 @@ def test_commands_are_acknowledged_at_once_and_confirmed_by_the_worker(store, ga
         trainer_factory=functools.partial(FakeTrainer, gate=gate.hook),
     )
     assert gate.wait_entered(1)
+    assert manager.wait_for_status(run_id, ("running",), timeout=30) == "running"
     assert manager.requested(run_id) is None
     manager.pause(run_id)
     assert manager.requested(run_id) == "pausing" and manager.status(run_id) == "running"
