@@ -562,7 +562,7 @@ def _episode_traces(episodes: pd.DataFrame, smooth: int) -> list[dict[str, Any]]
     shown = downsample(ep.assign(smoothed=smoothed_returns(ep, smooth)))
     x = _values(shown["env_step"])
     dots = {
-        "type": "scattergl",
+        "type": "scatter",
         "x": x,
         "y": _values(shown["ret"]),
         "mode": "markers",

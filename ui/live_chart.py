@@ -5,7 +5,8 @@ means a new DOM node every refresh (flicker, lost zoom, hover errors mid-drag). 
 mounted once per key; each refresh hands it the new figure (a plain Plotly JSON dict, see
 ``ui/charts.py``) and its script calls ``Plotly.react`` on the same ``<div>``. With a constant
 ``layout.uirevision`` Plotly keeps the user's zoom, pan and legend clicks, and while a mouse button
-is held on the chart the update waits until it is released.
+is held on the chart the update waits until it is released; a chart scrolled out of view (once drawn)
+waits until it is scrolled back (its newest figure is kept, older ones are dropped).
 
 Plotly.js itself is the file shipped inside the ``plotly`` Python package, copied once into
 ``static/`` beside ``app.py`` and served by Streamlit's static file serving
@@ -56,6 +57,7 @@ function chartDiv(parent, name) {
     el.dataset.chart = name;
     el.dataset.draws = "0";
     el.addEventListener("pointerdown", () => { el.held = true; });
+    visibility.observe(el);
     window.addEventListener("pointerup", () => {
       if (el.held) { el.held = false; draw(el); }
     });
@@ -64,8 +66,17 @@ function chartDiv(parent, name) {
   return el;
 }
 
+// Charts scrolled out of view wait: drawing them costs the browser CPU that training needs.
+const visibility = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    entry.target.visible = entry.isIntersecting;
+    if (entry.isIntersecting) draw(entry.target);
+  }
+});
+
 function draw(el) {
-  if (el.drawing || el.held || !el.next) return;
+  const hidden = el.visible === false && el.dataset.draws !== "0";  // always draw once
+  if (el.drawing || el.held || !el.next || hidden) return;
   const fig = el.next;
   el.next = null;
   const lastX = el.pendingLastX;

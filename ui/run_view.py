@@ -25,7 +25,7 @@ from ui import charts
 from ui.live_chart import live_chart
 
 ACTIVE = ("queued", "running", "paused")
-LIVE_REFRESH_S = 0.5  # how often the live area of an active run re-reads the store
+LIVE_REFRESH_S = 1.0  # how often the live area of an active run re-reads the store
 CACHE = "_run_data"
 CACHE_RUNS = 12
 # Server time of the last live-chart refreshes: (wall seconds, CPU seconds of the script thread),
