@@ -176,7 +176,7 @@ config, error = widgets.validated(base, {**values, "name": name})
 if error:
     st.error(error)
 
-buttons = st.columns([1, 1, 1, 1, 4])
+buttons = st.columns([1, 4])
 buttons[0].button(
     "▶ Start",
     type="primary",
@@ -185,6 +185,8 @@ buttons[0].button(
     args=(config,),
     key="train.start",
 )
+with buttons[1]:
+    large = widgets.presentation_toggle()
 
 # --- the run shown -----------------------------------------------------------------------------
 if not run_id:
@@ -197,42 +199,50 @@ if row is None:
     st.stop()
 
 status = row["status"]
-buttons[1].button(
-    "⏸ Pause",
-    disabled=status != "running",
-    key="train.pause",
-    on_click=run_view.command,
-    args=("pause", manager.pause, run_id),
-)
-buttons[2].button(
-    "⏯️ Resume",
-    disabled=status != "paused",
-    key="train.resume",
-    on_click=run_view.command,
-    args=("resume", manager.resume, run_id),
-)
-buttons[3].button(
-    "⏹ Stop",
-    disabled=status not in run_view.ACTIVE,
-    key="train.stop",
-    on_click=run_view.command,
-    args=("stop", manager.stop, run_id),
-)
-with buttons[4]:
-    large = widgets.presentation_toggle()
-
 st.subheader(run_view.run_label(row))
 with st.sidebar:
     if status in run_view.ACTIVE:
-        live_tweaks(run_id)
+        st.fragment(live_tweaks)(run_id)
     other_active_runs(run_id)
 
 
+def controls(status: str) -> None:
+    """Pause / Resume / Stop for the run's current status (inside the live area: a click reruns
+    only the live area, so the acknowledgement shows at once)."""
+    cols = st.columns([1, 1, 1, 5])
+    for col, (label, action, fn, enabled) in zip(
+        cols,
+        (
+            ("⏸ Pause", "pause", manager.pause, status == "running"),
+            ("⏯️ Resume", "resume", manager.resume, status == "paused"),
+            ("⏹ Stop", "stop", manager.stop, status in run_view.ACTIVE),
+        ),
+    ):
+        col.button(
+            label,
+            disabled=not enabled,
+            key=f"train.{action}",
+            on_click=run_view.command,
+            args=(action, fn, run_id),
+        )
+
+
 def live_area() -> None:
-    """Status, progress and charts; re-runs on its own twice a second while the run is active."""
-    fresh = run_view.live_charts(store, run_id, large=large, requested=manager.requested(run_id))
-    if fresh is not None and fresh["status"] != status:  # the controls above depend on it
-        st.rerun()
+    """Controls, status, progress and charts; re-runs on its own every second while the run is
+    active. After a command it waits (on the manager, no polling) for the run to confirm it and
+    redraws at once, so "paused" follows "pausing…" within one update."""
+    fresh = store.run(run_id)
+    if fresh is not None:
+        controls(fresh["status"])
+    run_view.show_flash()
+    requested = manager.requested(run_id)
+    fresh = run_view.live_charts(store, run_id, large=large, requested=requested)
+    if fresh is None:
+        return
+    if requested is not None and run_view.await_confirmation(manager, run_id, requested):
+        st.rerun(scope="fragment")
+    if status in run_view.ACTIVE and fresh["status"] not in run_view.ACTIVE:
+        st.rerun()  # the run ended: the live tweaks and the refresh timer go
 
 
 st.fragment(run_every=run_view.LIVE_REFRESH_S if status in run_view.ACTIVE else None)(live_area)()

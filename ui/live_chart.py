@@ -76,7 +76,7 @@ const visibility = new IntersectionObserver((entries) => {
 
 function draw(el) {
   const hidden = el.visible === false && el.dataset.draws !== "0";  // always draw once
-  if (el.drawing || el.held || !el.next || hidden) return;
+  if (!window.Plotly || el.drawing || el.held || !el.next || hidden) return;
   const fig = el.next;
   el.next = null;
   const lastX = el.pendingLastX;

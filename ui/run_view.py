@@ -19,12 +19,12 @@ import pandas as pd
 import streamlit as st
 
 from core.config import ConfigError, RunConfig
-from core.runner import RunError
-from core.store import RunStore, StoreError
+from core.runner import RunError, RunManager
+from core.store import ACTIVE_STATUSES, TERMINAL_STATUSES, RunStore, StoreError
 from ui import charts
 from ui.live_chart import live_chart
 
-ACTIVE = ("queued", "running", "paused")
+ACTIVE = ACTIVE_STATUSES
 LIVE_REFRESH_S = 1.0  # how often the live area of an active run re-reads the store
 CACHE = "_run_data"
 CACHE_RUNS = 12
@@ -197,6 +197,17 @@ def live_charts(
         last_x = int(data.metrics["env_steps"].iloc[-1]) if not data.metrics.empty else None
         show_charts(figures(store, fresh, data, large=large), run_id, last_x)
         return fresh
+
+
+CONFIRMS = {"pausing": ("paused",), "resuming": ("running",), "stopping": TERMINAL_STATUSES}
+CONFIRM_WAIT_S = 3.0  # longest wait for a run to confirm a command (a slow update)
+
+
+def await_confirmation(manager: RunManager, run_id: str, requested: str) -> bool:
+    """Block until the run's status confirms the ``requested`` command ("pausing" → paused, …),
+    at most ``CONFIRM_WAIT_S``; whether it did. The manager wakes this at once when it does."""
+    wanted = CONFIRMS[requested]
+    return manager.wait_for_status(run_id, wanted, CONFIRM_WAIT_S) in wanted
 
 
 def command(action: str, fn: Any, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
