@@ -229,8 +229,8 @@ def controls(status: str) -> None:
 
 def live_area() -> None:
     """Controls, status, progress and charts; re-runs on its own every second while the run is
-    active. After a command it waits (on the manager, no polling) for the run to confirm it and
-    redraws at once, so "paused" follows "pausing…" within one update."""
+    active. While a command is on its way it waits on the manager (woken by the confirmation)
+    in short steps and redraws after each, so "paused" follows "pausing…" at once."""
     fresh = store.run(run_id)
     if fresh is not None:
         controls(fresh["status"])
@@ -239,7 +239,8 @@ def live_area() -> None:
     fresh = run_view.live_charts(store, run_id, large=large, requested=requested)
     if fresh is None:
         return
-    if requested is not None and run_view.await_confirmation(manager, run_id, requested):
+    if requested is not None:
+        run_view.await_confirmation(manager, run_id, requested)
         st.rerun(scope="fragment")
     if status in run_view.ACTIVE and fresh["status"] not in run_view.ACTIVE:
         st.rerun()  # the run ended: the live tweaks and the refresh timer go

@@ -200,14 +200,14 @@ def live_charts(
 
 
 CONFIRMS = {"pausing": ("paused",), "resuming": ("running",), "stopping": TERMINAL_STATUSES}
-CONFIRM_WAIT_S = 3.0  # longest wait for a run to confirm a command (a slow update)
+CONFIRM_WAIT_S = 0.25  # one wait for a confirmation; short, so a new click is not held up
 
 
-def await_confirmation(manager: RunManager, run_id: str, requested: str) -> bool:
-    """Block until the run's status confirms the ``requested`` command ("pausing" → paused, …),
-    at most ``CONFIRM_WAIT_S``; whether it did. The manager wakes this at once when it does."""
-    wanted = CONFIRMS[requested]
-    return manager.wait_for_status(run_id, wanted, CONFIRM_WAIT_S) in wanted
+def await_confirmation(manager: RunManager, run_id: str, requested: str) -> None:
+    """Wait until the run's status confirms the ``requested`` command ("pausing" → paused, …)
+    or ``CONFIRM_WAIT_S`` passes. The manager wakes this the moment the status changes; the
+    caller redraws either way and waits again while the command is still on its way."""
+    manager.wait_for_status(run_id, CONFIRMS[requested], CONFIRM_WAIT_S)
 
 
 def command(action: str, fn: Any, *args: Any, **kwargs: Any) -> tuple[bool, Any]:
