@@ -2,13 +2,13 @@
 overhead each adds per trial.
 
 The sweep is 2 × 2 (γ × λ) × 2 seeds of short runs (``--algo``, ``--steps`` env steps each) with
-2 trials at a time on both backends: the run manager's 2 threads, and a local Ray runtime with
-``ray.init(num_cpus=2)`` and 1 CPU per trial. For each sweep it prints
+2 trials at a time on both backends: the run manager's worker processes, and a local Ray runtime
+with ``ray.init(num_cpus=2)`` and 1 CPU per trial. For each sweep it prints
 
 - wall time from launch until every trial's last report is in the store;
 - Σ train: the trainers' own update time summed over trials (``wall_time`` of the last update);
 - overhead per trial = (2 · wall − Σ train) / 8: what a trial costs beyond its updates with two
-  slots busy (trainer construction, process start-up and imports for Ray, store writes, drain);
+  slots busy (trainer construction, process start-up (and imports, for Ray), store writes, drain);
 - first metrics: seconds from launch until the first update row is readable in the store;
 - worker processes: how many processes trained the trials (Ray reuses idle workers).
 

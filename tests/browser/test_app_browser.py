@@ -119,11 +119,12 @@ LIVE = 'div.live-chart[data-chart="{name}"]'
 
 
 def start_long_run(page, app_url: str) -> None:
-    """Start a TRPO run with a budget that outlasts the test, and wait for its first KL point."""
+    """Start a TRPO run with a budget that outlasts the test (and ends by itself within about
+    a minute and a half if a failing test leaves it running), and wait for its first KL point."""
     wait_for_app(page, app_url + "/train?algo=trpo&env=CartPole-v1")
     page.get_by_role("tab", name="Budget and rollout").click()
     budget = page.get_by_label("Budget (env steps)", exact=True)
-    budget.fill("5M")
+    budget.fill("400k")
     budget.press("Enter")
     wait_idle(page)
     page.get_by_role("button", name="▶ Start").click()
@@ -189,6 +190,7 @@ def test_a_pause_in_one_tab_shows_in_another_watching_the_same_run(browser, app_
     assert second.url.split("run=")[1][:12] == run_url.split("run=")[1][:12]
     second.get_by_text(re.compile(r"\brunning\b")).first.wait_for()
     first.get_by_role("button", name="⏸ Pause").click()
+    first.get_by_text(re.compile(r"\bpaus(ing…|ed)\b")).first.wait_for()  # the click landed
     second.wait_for_function(
         "() => document.querySelector('[data-testid=\"stProgress\"]')"
         "?.innerText.includes('paused')",
