@@ -199,7 +199,6 @@ if row is None:
     st.stop()
 
 status = row["status"]
-st.subheader(run_view.run_label(row))
 with st.sidebar:
     if status in run_view.ACTIVE:
         st.fragment(live_tweaks)(run_id)
@@ -233,6 +232,7 @@ def live_area() -> None:
     in short steps and redraws after each, so "paused" follows "pausing…" at once."""
     fresh = store.run(run_id)
     if fresh is not None:
+        st.subheader(run_view.run_label(fresh))  # its status icon follows the run
         controls(fresh["status"])
     run_view.show_flash()
     requested = manager.requested(run_id)
