@@ -52,9 +52,9 @@ class LoopSpec:
 class RunLoop:
     """Train one run to its budget or until stopped; see the module docstring."""
 
-    def __init__(
-        self, spec: LoopSpec, factory: TrainerFactory, commands: queue.Queue, emit: Emit
-    ) -> None:
+    def __init__(self, spec: LoopSpec, factory: TrainerFactory, commands: Any, emit: Emit) -> None:
+        """``commands`` has ``get(block)`` raising ``queue.Empty`` (a ``queue.Queue``, or the
+        worker's pipe reader)."""
         self.spec = spec
         self.factory = factory
         self.commands = commands

@@ -12,9 +12,9 @@ Parent side: :class:`WorkerProcess` starts one worker with one end of a pipe, se
 spec and the pickled trainer factory, forwards commands and yields the loop's messages; the fork
 server reports the worker's exit status (a signal included).
 
-Child side (:func:`serve`): one torch thread; a reader thread puts commands on the loop's queue.
-When the parent dies (kill -9 included), the pipe reaches end-of-file and the reader ends the
-process at once, so a worker never outlives its app (the fork server exits with it too).
+Child side (:func:`serve`): one torch thread; the loop reads its commands straight from the pipe
+at each update boundary, and a watcher thread ends the process the moment the app's end of the
+pipe closes (kill -9 included), so a worker never outlives its app (the fork server exits too).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import pickle
 import queue
+import select
 import signal
 import threading
 import traceback
@@ -104,14 +105,31 @@ class WorkerProcess:
         self.conn.close()
 
 
-def _read_commands(conn: Connection, commands: queue.Queue, done: threading.Event) -> None:
-    """Put the parent's commands on the loop's queue; end the process when the parent is gone."""
-    try:
-        while True:
-            commands.put(conn.recv())
-    except (EOFError, OSError):
-        if not done.is_set():
-            os._exit(PARENT_GONE_EXIT)
+class PipeCommands:
+    """The loop's command queue read straight from the pipe: a command sent before an update
+    ends is always seen at that update's boundary (no reader thread in between)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def get(self, block: bool = True) -> Command:
+        try:
+            if block or self.conn.poll(0):
+                return self.conn.recv()
+        except (EOFError, OSError):
+            os._exit(PARENT_GONE_EXIT)  # the app is gone: nobody to train for
+        raise queue.Empty
+
+
+def _exit_when_parent_hangs_up(fd: int) -> None:
+    """End the process as soon as the app's end of the pipe closes (even mid-update): the
+    socket reports a peer hang-up (POLLRDHUP) without any command being read here."""
+    watcher = select.poll()
+    watcher.register(fd, select.POLLRDHUP)
+    while True:
+        for _, event in watcher.poll():
+            if event & (select.POLLRDHUP | select.POLLHUP):
+                os._exit(PARENT_GONE_EXIT)
 
 
 def serve(conn: Connection) -> None:
@@ -128,11 +146,8 @@ def serve(conn: Connection) -> None:
         line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
         conn.send(("failed", traceback.format_exc(), line, 0))
         return
-    done = threading.Event()
-    commands: queue.Queue = queue.Queue()
     threading.Thread(
-        target=_read_commands, args=(conn, commands, done), name="commands", daemon=True
+        target=_exit_when_parent_hangs_up, args=(conn.fileno(),), name="parent", daemon=True
     ).start()
-    RunLoop(spec, factory, commands, conn.send).run()
-    done.set()
+    RunLoop(spec, factory, PipeCommands(conn), conn.send).run()
     conn.close()
