@@ -171,12 +171,8 @@ def test_live_charts_keep_their_node_and_zoom_and_raise_no_errors_while_training
     after = chart.evaluate("el => el.layout.xaxis.range.slice()")
     assert after == pytest.approx(zoomed), "the zoom was lost on a refresh"
     assert errors == [], errors
-    page.get_by_role("button", name="⏸ Pause").click()
-    page.get_by_text(re.compile(r"\bpaus(ing…|ed)\b")).first.wait_for()
-    page.get_by_text(re.compile(r"\bpaused\b")).first.wait_for(timeout=60_000)
-    page.get_by_role("button", name="⏹ Stop").click()
-    page.get_by_text(re.compile(r"\bstopped\b")).first.wait_for(timeout=60_000)
     assert_no_exception(page)
+    page.get_by_role("button", name="⏹ Stop").click()  # Pause and Stop: the test below
 
 
 def test_a_pause_in_one_tab_shows_in_another_watching_the_same_run(browser, app_url):
