@@ -1,6 +1,6 @@
 """Exports of a stored run: CSV files, and TensorBoard event files for the tool people know.
 
-CSV: ``<run_id>_metrics.csv`` (one row per update, the DESIGN.md metric names as columns),
+CSV: ``<run_id>_metrics.csv`` (one row per update, one column per metric),
 ``<run_id>_episodes.csv`` (env_step, ret, length) and ``<run_id>_events.csv``.
 
 TensorBoard: ``<out>/<run_id>/events.out.tfevents.*`` with every metric as a scalar

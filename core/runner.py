@@ -1,4 +1,4 @@
-"""The run manager: runs train in worker processes, supervised by one thread each (DESIGN.md §7).
+"""The run manager: runs train in worker processes, supervised by one thread each.
 
 One :class:`RunManager` per process, a plain lock-guarded object (the app reaches it through
 ``st.cache_resource``). Each started run has a supervisor thread here. In the default ``process``

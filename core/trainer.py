@@ -1,4 +1,4 @@
-"""The trainer contract (DESIGN.md §3) and the bookkeeping every trainer shares.
+"""The trainer contract and the bookkeeping every trainer shares.
 
 A trainer is built from a validated :class:`~core.config.RunConfig`; each ``update()`` is one
 collect-and-learn iteration returning an :class:`UpdateReport`: a flat dict of floats with the fixed
@@ -42,7 +42,7 @@ class UpdateReport:
 
 
 class Trainer(Protocol):
-    """What the runner, the CLI and the benchmarks rely on (DESIGN.md §3)."""
+    """What the runner, the CLI and the benchmarks rely on."""
 
     config: RunConfig
     book: Bookkeeper

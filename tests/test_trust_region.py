@@ -184,7 +184,7 @@ def test_max_step_puts_the_quadratic_model_on_the_boundary():
 
 
 # ---------------------------------------------------------------------------------------------
-# Line search on a closed-form problem: the softmax bandit (DESIGN.md §5)
+# Line search on a closed-form problem: the softmax bandit
 # ---------------------------------------------------------------------------------------------
 
 REWARDS = torch.tensor([1.0, 0.2, 0.0], dtype=torch.float64)

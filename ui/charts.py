@@ -5,7 +5,7 @@ objects, no property validation, so they are cheap to rebuild every second); the
 compare runs are ``go.Figure`` objects.
 
 Inputs are the store's frames (``RunStore.metrics``/``episodes``/``events``): one row per update
-with ``env_steps``, ``update``, ``wall_time`` and the metric names of DESIGN.md §3; one row per
+with ``env_steps``, ``update``, ``wall_time`` and the trainers' metrics; one row per
 finished episode (``env_step``, ``ret``); one row per event (``kind``, ``env_step``, ``payload``).
 Every x axis of a run's charts is env steps, so a live hyperparameter change (an event at an env
 step) is the same vertical marker on every chart.

@@ -16,7 +16,7 @@ One update, as in the paper:
    NPG: θ = θ_old + s, no check.
 6. Critic: Adam regression of V(s_t) on the GAE returns R_t = Â_t + V_old(s_t).
 
-What each update reports (DESIGN.md §3). The trial metrics ``kl_mean``, ``kl_max``,
+What each update reports (see ``core/trainer.py``). The trial metrics ``kl_mean``, ``kl_max``,
 ``kl_quadratic``, ``surrogate_predicted``, ``surrogate_actual`` describe the accepted trial or,
 when the line search rejects every trial, the *last rejected* one (never a fake 0), with
 ``ls_accepted = 0``. ``ls_step_frac`` (αʲ) and ``step_norm`` (‖αʲ s‖) describe the step actually
