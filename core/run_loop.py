@@ -14,14 +14,23 @@ Messages (loop → supervisor):
 ``("resumed", env_steps)``, ``("checkpoint", update, env_steps, path)``,
 ``("ended", outcome, env_steps)`` and ``("failed", traceback, one_line, env_steps)``.
 
-Between two updates the loop drains every queued command, so pause, stop and live changes take
-effect at the next update boundary. A paused loop checkpoints, then blocks on the queue (no CPU)
-until ``resume`` or ``stop``.
+The loop looks at its commands between two updates and, through ``Bookkeeper.on_poll``, every
+few dozen env steps inside one (``core/trainer.py``), so commands land within milliseconds:
+
+- pause: between updates the loop checkpoints, says so and blocks on the queue (no CPU) until
+  ``resume`` or ``stop``; inside an update it blocks right there (the rollout goes on after
+  resume; the pause is left out of the update's time);
+- stop: inside an update the unfinished update is dropped (its env steps and episodes are
+  forgotten: the run ends at its last finished update, which the final checkpoint holds);
+- live changes are validated and reported at once (paused or not) and take effect at the start
+  of the next update (the trainer's rule): the ``hyperparams`` message carries that update's
+  first env step.
 """
 
 from __future__ import annotations
 
 import queue
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +45,10 @@ Command = tuple
 Message = tuple
 Emit = Callable[[Message], None]
 TrainerFactory = Callable[[RunConfig], Trainer]
+
+
+class StopRequestedError(Exception):
+    """A stop arrived in the middle of an update: the update is abandoned."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,7 @@ class RunLoop:
 
     def _loop(self, trainer: Trainer) -> str:
         """Train until the budget is spent or a stop arrives; return the outcome status."""
+        trainer.book.on_poll = lambda: self._in_update(trainer)
         while not trainer.done:
             self._drain(block=False)
             if self.stop_reason is not None:
@@ -97,8 +111,12 @@ class RunLoop:
             if self.paused:
                 self._pause_point(trainer)
                 continue
-            self._apply_pending(trainer)
-            report = trainer.update()
+            self._apply_pending(trainer, trainer.book.env_steps)
+            try:
+                report = trainer.update()
+            except StopRequestedError:
+                trainer.book.discard_update()
+                return self.stop_reason or "stopped"
             episodes = [(e.env_step, e.ret, e.length) for e in report.episodes]
             self.emit(("update", report.metrics, episodes))
             if trainer.book.update % self.spec.checkpoint_every == 0:
@@ -134,16 +152,38 @@ class RunLoop:
         self.emit(("paused", trainer.book.env_steps))
         while self.paused and self.stop_reason is None:
             self._drain(block=True)
+            self._apply_pending(trainer, trainer.book.env_steps)  # shown while still paused
         if self.stop_reason is None:
             self.emit(("resumed", trainer.book.env_steps))
 
-    def _apply_pending(self, trainer: Trainer) -> None:
+    def _in_update(self, trainer: Trainer) -> None:
+        """Commands in the middle of an update (called from the rollout by the bookkeeper)."""
+        self._drain(block=False)
+        if self.stop_reason is not None:
+            raise StopRequestedError
+        book = trainer.book
+        next_update = book.steps_at_start + trainer.config.n_steps * trainer.config.n_envs
+        self._apply_pending(trainer, next_update)
+        if self.paused:
+            self.emit(("paused", book.env_steps))
+            t0 = time.perf_counter()
+            while self.paused and self.stop_reason is None:
+                self._drain(block=True)
+                self._apply_pending(trainer, next_update)
+            book.exclude(time.perf_counter() - t0)
+            if self.stop_reason is not None:
+                raise StopRequestedError
+            self.emit(("resumed", book.env_steps))
+
+    def _apply_pending(self, trainer: Trainer, effective_at: int) -> None:
+        """Hand the queued live changes to the trainer (it applies them at the start of its next
+        update, which begins at env step ``effective_at``) and report the difference."""
         pending, self.pending = self.pending, {}
         if pending:
             diff = trainer.set_hyperparams(**pending)
             if diff:
                 payload = {k: [old, new] for k, (old, new) in diff.items()}
-                self.emit(("hyperparams", trainer.book.env_steps, payload))
+                self.emit(("hyperparams", effective_at, payload))
 
     def _checkpoint(self, trainer: Trainer) -> None:
         """Save the trainer's state once per update number and report the file."""

@@ -93,6 +93,8 @@ class _Run:
     status: str = "queued"
     requested: str | None = None  # "pausing" / "resuming" / "stopping" until the loop confirms
     live_config: RunConfig | None = None  # config with the validated pending changes
+    changes_sent: int = 0  # live changes sent to the loop …
+    changes_recorded: int = 0  # … and those whose ``hyperparams`` event is in the store
     supervisor: threading.Thread | None = None
     commands: queue.Queue = field(default_factory=queue.Queue)  # thread mode
     worker: WorkerProcess | None = None  # process mode
@@ -248,7 +250,26 @@ class RunManager:
             new, diff = apply_changes(run.live_config, changes)
             run.live_config = new
             self._send(run, ("set", {k: new.get(k) for k in changes}))
+            if diff:
+                run.changes_sent += 1
             return diff
+
+    def wait_for_changes(self, run_id: str, timeout: float) -> bool:
+        """Block until every live change sent to the run is recorded in the store (True), or
+        ``timeout`` passes or the run ends (False). The loop records a change within a few
+        milliseconds of the rollout (``core/run_loop.py``); a page waits for it to redraw once."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                run = self._runs.get(run_id)
+                if run is None or run.ended:
+                    return False
+                if run.changes_recorded >= run.changes_sent:
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
 
     def requested(self, run_id: str) -> str | None:
         """ "pausing", "resuming" or "stopping" while such a command is on its way, else None."""
@@ -488,6 +509,10 @@ class RunManager:
             self.store.add_event(run.run_id, kind, run.env_steps)
         elif kind == "hyperparams":
             self.store.add_event(run.run_id, "hyperparams", args[0], args[1])
+            self.store.flush()
+            with self._lock:
+                run.changes_recorded += 1
+                self._changed.notify_all()
         elif kind == "ended":
             outcome, run.env_steps = args
             self.store.add_event(run.run_id, outcome, run.env_steps)

@@ -22,6 +22,7 @@ from core.config import RunConfig
 from core.envs import make_env
 
 RECENT_EPISODES = 20
+POLL_EVERY = 32  # vector env steps between two calls of ``Bookkeeper.on_poll`` (~5–30 ms)
 
 
 @dataclass
@@ -63,6 +64,10 @@ class Bookkeeper:
 
     Reports ``episode_return_mean``/``episode_length_mean`` over the last 20 finished episodes
     (as the RL-Zoo and SB3 logs do), NaN until the first episode ends.
+
+    ``on_poll``, when set, is called every ``POLL_EVERY`` vector steps: the run loop looks at its
+    commands there, so a pause or a stop lands within a few milliseconds of the rollout instead of
+    at the end of the update (``core/run_loop.py``).
     """
 
     def __init__(self, config: RunConfig) -> None:
@@ -77,14 +82,36 @@ class Bookkeeper:
         self._finished: list[Episode] = []
         self._t0 = 0.0
         self._steps0 = 0
+        self.on_poll: Callable[[], None] | None = None
+        self._until_poll = POLL_EVERY
 
     def start(self) -> None:
         """Mark the start of an update (for ``fps`` and ``wall_time``)."""
         self._t0 = time.perf_counter()
         self._steps0 = self.env_steps
 
+    @property
+    def steps_at_start(self) -> int:
+        """Env steps when the current (or last) update started."""
+        return self._steps0
+
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` (a pause in the middle of an update) out of its time and ``fps``."""
+        self._t0 += seconds
+
+    def discard_update(self) -> None:
+        """Forget the unfinished update (a stop in its middle): its env steps and episodes, so
+        the counters match the last finished update, as a checkpoint of it expects."""
+        self.env_steps = self._steps0
+        self._finished = []
+
     def on_step(self, rewards: np.ndarray, dones: np.ndarray) -> None:
         """Account one vector-env step: ``rewards`` and ``dones`` (terminated | truncated)."""
+        if self.on_poll is not None:
+            self._until_poll -= 1
+            if self._until_poll <= 0:
+                self._until_poll = POLL_EVERY
+                self.on_poll()
         self.env_steps += len(rewards)
         self._ret += rewards
         self._len += 1

@@ -66,11 +66,18 @@ def apply_live(run_id: str, changes: dict) -> None:
     )
     if ok:
         text = charts.change_text({k: [old, new] for k, (old, new) in result.items()})
-        st.session_state["_flash"] = ("success", f"Applied from the next update: {text}.")
+        st.session_state.pop("_flash", None)  # the note goes under the button instead
+        st.session_state["train.apply_note"] = f"Applied from the next update: {text}."
+        st.session_state["train.apply_wait"] = run_id
 
 
 def live_tweaks(run_id: str) -> None:
-    """The run's live hyperparameters (only those its algorithm uses), always in view."""
+    """The run's live hyperparameters (only those its algorithm uses), always in view. After an
+    Apply it waits (briefly) until the run has recorded the change, then redraws the whole page
+    so the charts show its marker at once instead of at the next refresh."""
+    if st.session_state.pop("train.apply_wait", None) == run_id:
+        manager.wait_for_changes(run_id, run_view.LIVE_REFRESH_S)
+        st.rerun()
     st.subheader("⚡ Live tweaks")
     st.caption("Change a knob while the run trains; it applies from the next update.")
     data = run_view.read_run(store, run_id)
@@ -89,6 +96,9 @@ def live_tweaks(run_id: str) -> None:
         key="train.apply_live",
         width="stretch",
     )
+    note = st.session_state.pop("train.apply_note", None)
+    if note:
+        st.success(note)
 
 
 def attach(run_id: str) -> None:

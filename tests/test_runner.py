@@ -134,8 +134,12 @@ def test_live_change_applies_at_the_next_update_and_is_recorded_with_old_and_new
     run_id = manager.start(fake_config(), trainer_factory=_fake(gate=gate))
     assert gate.wait_entered(1)
     assert manager.set_hyperparams(run_id, lr="0.01") == {"lr": (3e-4, 0.01)}
+    assert not manager.wait_for_changes(run_id, timeout=0.01)  # the loop is held in update 1
     gate.open()
+    assert manager.wait_for_changes(run_id, timeout=20)
+    assert "hyperparams" in set(store.events(run_id).kind)  # recorded when the wait returns
     assert manager.wait(run_id, timeout=20) == "finished"
+    assert not manager.wait_for_changes(run_id, timeout=0.01)  # an ended run has none to wait for
     lr = store.metrics(run_id).lr.tolist()
     assert lr[0] == 3e-4 and lr[1:] == [0.01] * 9  # update 1 was already under way
     ev = store.events(run_id)

@@ -27,6 +27,9 @@ import plotly.graph_objects as go
 from core.config import ALGO_PARAMS, RunConfig
 from ui.downsample import downsample
 
+MAX_DOTS = 400  # episode dots on the return chart
+MARKED_UPDATES = 150  # the KL chart marks each update up to this many updates
+
 COLORS = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f"]
 ACCEPTED = "#16a34a"
 REJECTED = "#dc2626"
@@ -557,14 +560,15 @@ def return_figure(
 
 
 def _episode_traces(episodes: pd.DataFrame, smooth: int) -> list[dict[str, Any]]:
-    """Every episode's return as a dot (WebGL) and the moving average of the last ``smooth``."""
+    """Every episode's return as a dot (at most ``MAX_DOTS``, evenly spaced: each is an SVG node
+    the browser redraws at every refresh) and the moving average of the last ``smooth``."""
     ep = episodes.sort_values("env_step").reset_index(drop=True)
     shown = downsample(ep.assign(smoothed=smoothed_returns(ep, smooth)))
-    x = _values(shown["env_step"])
+    some = downsample(ep, MAX_DOTS)
     dots = {
         "type": "scatter",
-        "x": x,
-        "y": _values(shown["ret"]),
+        "x": _values(some["env_step"]),
+        "y": _values(some["ret"]),
         "mode": "markers",
         "name": "episode return",
         "marker": {"color": COLORS[0], "size": 4, "opacity": 0.3},
@@ -572,7 +576,7 @@ def _episode_traces(episodes: pd.DataFrame, smooth: int) -> list[dict[str, Any]]
     }
     average = {
         "type": "scatter",
-        "x": list(x),
+        "x": _values(shown["env_step"]),
         "y": _values(shown["smoothed"]),
         "mode": "lines",
         "name": f"moving average ({smooth} episodes)",
@@ -597,10 +601,12 @@ def kl_figure(
     was scaled to (= δ before the line search shrinks it) and PPO's k3 estimate if reported; the max
     KL over states is in the legend, off by default (it dwarfs the mean).
     """
+    dotted = len(metrics) <= MARKED_UPDATES  # a marker per update while they are few
+    mean_style = {"mode": "lines+markers", "marker": {"size": 5}} if dotted else {}
     traces = [
         _line(_series(metrics, key), KL_NAMES[key], color, **extra)
         for key, color, extra in (
-            ("kl_mean", COLORS[0], {"mode": "lines+markers", "marker": {"size": 5}}),
+            ("kl_mean", COLORS[0], mean_style),
             ("kl_quadratic", COLORS[3], {"line": {"dash": "dot"}}),
             ("approx_kl", COLORS[4], {}),
             ("kl_max", "#94a3b8", {"line": {"width": 1}, "visible": "legendonly"}),

@@ -15,6 +15,8 @@ Plotly.js itself is the file shipped inside the ``plotly`` Python package, copie
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 from pathlib import Path
@@ -91,6 +93,8 @@ function draw(el) {
 export default function (component) {
   const { data, parentElement } = component;
   const el = chartDiv(parentElement, data.name);
+  if (el.version === data.version) return;  // the same figure again: nothing to redraw
+  el.version = data.version;
   el.next = data.figure;
   el.pendingLastX = data.last_x;
   loadPlotly(data.src).then(() => draw(el)).catch((err) => {
@@ -123,8 +127,11 @@ def live_chart(figure: dict[str, Any], *, key: str, name: str, last_x: float | N
     """Show ``figure`` (Plotly JSON, NaN-free) in the chart element ``key``, updated in place.
 
     ``last_x`` (the newest x the figure holds) is written to the element (``data-last-x``) once
-    drawn, so a browser test or a benchmark can see how far the drawn chart reaches.
+    drawn, so a browser test or a benchmark can see how far the drawn chart reaches. A figure
+    equal to the one already shown (same hash) is not redrawn: a refresh that brought no new data,
+    or one that only shows a command's acknowledgement, costs the browser nothing.
     """
     height = int(figure.get("layout", {}).get("height", 360))
-    data = {"figure": figure, "src": SCRIPT_URL, "name": name, "last_x": last_x}
+    version = hashlib.blake2b(json.dumps(figure).encode(), digest_size=8).hexdigest()
+    data = {"figure": figure, "src": SCRIPT_URL, "name": name, "last_x": last_x, "version": version}
     _mount(key=key, data=data, height=height)

@@ -1,0 +1,131 @@
+"""The run loop with a real trainer: commands that arrive in the middle of an update.
+
+The bookkeeper calls the loop every few dozen env steps inside an update (``core/trainer.py``);
+these tests release a command at a chosen env step and check what the loop reports and what the
+trainer does. TRPO on CartPole, 128 env steps per update (64 vector steps × 2 envs), so the loop
+looks at its commands twice inside each update.
+"""
+
+from __future__ import annotations
+
+import queue
+from typing import Any
+
+import pytest
+
+import core.run_loop
+import core.trainer
+from core.algos import make_trainer
+from core.config import RunConfig
+from core.run_loop import LoopSpec, RunLoop
+
+BATCH = 128
+TIMING = {"wall_time", "fps"}
+
+
+def _config(updates: int) -> RunConfig:
+    return RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(
+        n_steps=64, n_envs=2, total_steps=updates * BATCH, eval_every=0
+    )
+
+
+class Scripted:
+    """A command source: ``commands`` are released once the trainer has taken ``after`` env
+    steps; a blocking read takes the next of ``then`` (the loop blocks only while paused)."""
+
+    def __init__(self, after: int, commands: list[tuple], then: list[tuple] = ()) -> None:
+        self.after, self.commands, self.then = after, list(commands), list(then)
+        self.trainer: Any = None
+        self.on_block = lambda: None
+
+    def get(self, block: bool = True) -> tuple:
+        if block:
+            self.on_block()
+            return self.then.pop(0)
+        if self.commands and self.trainer.book.env_steps >= self.after:
+            return self.commands.pop(0)
+        raise queue.Empty
+
+
+def _run(tmp_path, updates: int, script: Scripted) -> tuple[list[tuple], list[float]]:
+    """Run a loop; return its messages and δ as the trainer held it after each update."""
+    messages: list[tuple] = []
+    deltas: list[float] = []
+
+    def factory(config: RunConfig):
+        script.trainer = make_trainer(config)
+        return script.trainer
+
+    def emit(message: tuple) -> None:
+        messages.append(message)
+        if message[0] == "update":
+            deltas.append(script.trainer.config.params.delta)
+
+    spec = LoopSpec("r", _config(updates).to_json(), str(tmp_path), checkpoint_every=100)
+    RunLoop(spec, factory, script, emit).run()
+    return messages, deltas
+
+
+def _kinds(messages: list[tuple]) -> list[str]:
+    return [m[0] for m in messages]
+
+
+def test_a_stop_inside_an_update_ends_the_run_at_its_last_finished_update(tmp_path):
+    script = Scripted(after=BATCH + 1, commands=[("stop", "stopped")])
+    messages, _ = _run(tmp_path, 5, script)
+    assert _kinds(messages) == ["started", "update", "checkpoint", "ended"]
+    assert messages[-1] == ("ended", "stopped", BATCH)  # the half-done 2nd update is dropped
+    assert messages[2][1:3] == (1, BATCH)  # the final checkpoint holds update 1
+    assert script.trainer.book.env_steps == BATCH
+
+
+def test_a_pause_inside_an_update_changes_nothing_but_its_time(tmp_path, monkeypatch):
+    plain, _ = _run(tmp_path / "plain", 3, Scripted(after=0, commands=[]))
+
+    clock = [1000.0]  # a paused hour that must not count in the update's time
+    monkeypatch.setattr(core.trainer.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(core.run_loop.time, "perf_counter", lambda: clock[0])
+    script = Scripted(after=BATCH + 1, commands=[("pause",)], then=[("resume",)])
+    script.on_block = lambda: clock.__setitem__(0, clock[0] + 3600.0)
+    paused, _ = _run(tmp_path / "paused", 3, script)
+
+    kinds = _kinds(paused)
+    assert kinds[:5] == ["started", "update", "paused", "resumed", "update"]
+    assert BATCH < paused[2][1] < 2 * BATCH  # it paused inside the 2nd update, not at its end
+    updates = [m[1] for m in paused if m[0] == "update"]
+    expected = [m[1] for m in plain if m[0] == "update"]
+    assert len(updates) == len(expected) == 3
+    for got, want in zip(updates, expected):
+        assert {k: v for k, v in got.items() if k not in TIMING} == pytest.approx(
+            {k: v for k, v in want.items() if k not in TIMING}, nan_ok=True
+        )
+    assert updates[1]["wall_time"] < 3600.0
+
+
+def test_a_stop_while_paused_inside_an_update_ends_the_run(tmp_path):
+    script = Scripted(after=BATCH + 1, commands=[("pause",)], then=[("stop", "stopped")])
+    messages, _ = _run(tmp_path, 5, script)
+    assert _kinds(messages) == ["started", "update", "paused", "checkpoint", "ended"]
+    assert messages[-1] == ("ended", "stopped", BATCH)
+
+
+def test_a_live_change_inside_an_update_takes_effect_at_the_next_one(tmp_path):
+    script = Scripted(after=BATCH + 1, commands=[("set", {"delta": 0.02})])
+    messages, deltas = _run(tmp_path, 4, script)
+    change = [m for m in messages if m[0] == "hyperparams"]
+    assert change == [("hyperparams", 2 * BATCH, {"delta": [0.01, 0.02]})]
+    assert messages.index(change[0]) < [m[0] for m in messages].index("update", 2)
+    assert deltas == [0.01, 0.01, 0.02, 0.02]  # the 2nd update kept the δ it started with
+
+
+def test_a_live_change_while_paused_is_reported_before_the_run_resumes(tmp_path):
+    script = Scripted(
+        after=BATCH + 1,
+        commands=[("pause",)],
+        then=[("set", {"delta": 0.03}), ("resume",)],
+    )
+    messages, deltas = _run(tmp_path, 3, script)
+    kinds = _kinds(messages)
+    assert kinds[:5] == ["started", "update", "paused", "hyperparams", "resumed"]
+    assert messages[3] == ("hyperparams", 2 * BATCH, {"delta": [0.01, 0.03]})
+    assert deltas == [0.01, 0.01, 0.03]
