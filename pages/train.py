@@ -139,7 +139,13 @@ def other_active_runs(run_id: str) -> None:
 
 # --- setup ---------------------------------------------------------------------------------------
 st.title("Train")
-run_view.show_flash()
+# Messages that come and go sit in one container that is always there: the live area below is
+# a fragment re-run on its own, and the elements above it must keep their places between runs
+# (an element that appears in one run and not the next shifts the fragment's position in the
+# page, and a fragment refresh addressed to the old position breaks the page).
+notices = st.container()
+with notices:
+    run_view.show_flash()
 top = st.columns([2, 2, 2, 2])
 with top[0]:
     env_id = _pick("env", "Environment", list(SUPPORTED_ENVS), "CartPole-v1")
@@ -183,8 +189,9 @@ with st.expander(title, expanded=not run_id):
         with tab:
             values.update(widgets.hyperparameter_inputs(base, keys, "train", columns=3))
 config, error = widgets.validated(base, {**values, "name": name})
-if error:
-    st.error(error)
+with st.container():  # always there, empty or not (see ``notices`` above)
+    if error:
+        st.error(error)
 
 buttons = st.columns([1, 4])
 buttons[0].button(
@@ -238,22 +245,28 @@ def controls(status: str) -> None:
 
 def live_area() -> None:
     """Controls, status, progress and charts; re-runs on its own every second while the run is
-    active. While a command is on its way it waits on the manager (woken by the confirmation)
-    in short steps and redraws after each, so "paused" follows "pausing…" at once."""
+    active. Right after a command it first waits (briefly, woken by the manager) for the run to
+    confirm it, so the page usually goes straight to "paused"; a later confirmation shows at the
+    next refresh, "pausing…" until then."""
+    requested = manager.requested(run_id)
+    if requested is not None:
+        run_view.await_confirmation(manager, run_id, requested)
+        requested = manager.requested(run_id)
     fresh = store.run(run_id)
     if fresh is not None:
         st.subheader(run_view.run_label(fresh))  # its status icon follows the run
         controls(fresh["status"])
-    run_view.show_flash()
-    requested = manager.requested(run_id)
+    with st.container():  # a slot that is always there: the charts below keep their places
+        run_view.show_flash()
     fresh = run_view.live_charts(store, run_id, large=large, requested=requested)
     if fresh is None:
         return
-    if requested is not None:
-        run_view.await_confirmation(manager, run_id, requested)
-        st.rerun(scope="fragment")
     if status in run_view.ACTIVE and fresh["status"] not in run_view.ACTIVE:
-        st.rerun()  # the run ended: the live tweaks and the refresh timer go
+        # The run ended: this refresh shows its outcome at once; the next one redraws the whole
+        # page, which removes the live tweaks and the refresh timer.
+        if st.session_state.get("train.ended") == run_id:
+            st.rerun()
+        st.session_state["train.ended"] = run_id
 
 
 st.fragment(run_every=run_view.LIVE_REFRESH_S if status in run_view.ACTIVE else None)(live_area)()

@@ -142,6 +142,12 @@ def show_status(row: dict[str, Any], data: RunData, requested: str | None = None
     done, text = progress(row, data.metrics)
     shown = f"{requested}…" if requested and row["status"] in ACTIVE else row["status"]
     st.progress(done, text=f"{STATUS_ICONS.get(row['status'], '')} **{shown}** · {text}")
+    with st.container():  # always there, so the charts after it keep their places (and nodes)
+        _show_outcome(row)
+
+
+def _show_outcome(row: dict[str, Any]) -> None:
+    """A failed run's error and traceback; the note on an interrupted run."""
     if row["status"] == "failed":
         error = row.get("error") or "the run failed without a message"
         st.error(f"This run failed: {error.strip().splitlines()[-1]}")
@@ -200,13 +206,12 @@ def live_charts(
 
 
 CONFIRMS = {"pausing": ("paused",), "resuming": ("running",), "stopping": TERMINAL_STATUSES}
-CONFIRM_WAIT_S = 0.25  # one wait for a confirmation; short, so a new click is not held up
+CONFIRM_WAIT_S = 0.3  # a run confirms a command within milliseconds of its rollout
 
 
 def await_confirmation(manager: RunManager, run_id: str, requested: str) -> None:
     """Wait until the run's status confirms the ``requested`` command ("pausing" → paused, …)
-    or ``CONFIRM_WAIT_S`` passes. The manager wakes this the moment the status changes; the
-    caller redraws either way and waits again while the command is still on its way."""
+    or ``CONFIRM_WAIT_S`` passes; the manager wakes this the moment the status changes."""
     manager.wait_for_status(run_id, CONFIRMS[requested], CONFIRM_WAIT_S)
 
 

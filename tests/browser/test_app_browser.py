@@ -195,3 +195,39 @@ def test_a_pause_in_one_tab_shows_in_another_watching_the_same_run(browser, app_
     first.get_by_role("button", name="⏹ Stop").click()
     first.get_by_text(re.compile(r"\bstopped\b")).first.wait_for(timeout=60_000)
     context.close()
+
+
+MARKERS_JS = """() => (document.querySelector('div.live-chart[data-chart="kl"]')?.layout?.shapes
+  || []).length"""
+STATUS_IS = """(word) => (document.querySelector('[data-testid="stProgress"]')?.innerText || '')
+  .includes(word)"""
+
+
+def test_live_changes_pauses_resumes_and_a_stop_leave_the_page_working(page, app_url):
+    """Each command reruns part of the page while the live area refreshes on its own; none may
+    break the page (a fragment refresh addressed to a moved position blanks the app) or replace
+    a chart (a message appearing above it must not move it)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    start_long_run(page, app_url)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    delta = sidebar.locator('[data-testid="stSlider"]', has_text="KL bound δ")
+    slider = delta.get_by_role("slider")
+    kl = page.locator(LIVE.format(name="kl"))
+    kl.evaluate("(el) => { el.tagged = true; }")  # a mark that only this DOM node carries
+    for cycle in range(3):
+        shapes = page.evaluate(f"() => ({MARKERS_JS})()")
+        slider.focus()
+        slider.press("ArrowRight")
+        sidebar.get_by_role("button", name="Apply from the next update").click()
+        page.wait_for_function(f"() => ({MARKERS_JS})() > {shapes}", timeout=30_000)
+        page.get_by_role("button", name="⏸ Pause").click()
+        page.wait_for_function(STATUS_IS, arg="paused", timeout=30_000)
+        page.get_by_role("button", name="⏯️ Resume").click()
+        page.wait_for_function(STATUS_IS, arg="running", timeout=30_000)
+        assert kl.evaluate("(el) => el.tagged") is True, f"cycle {cycle}: the chart was replaced"
+    page.get_by_role("button", name="⏹ Stop").click()
+    page.wait_for_function(STATUS_IS, arg="stopped", timeout=30_000)
+    page.get_by_role("button", name="▶ Start").wait_for()  # the page redrew after the run ended
+    assert errors == [], errors
+    assert_no_exception(page)
