@@ -10,9 +10,17 @@
 3. Read speed: ``metrics()`` of 4 runs × 2,000 updates × 25 metrics (full and incremental).
 4. Scaling: one PPO run alone, then one per core at once, in worker processes and in threads;
    target: N runs on N cores ≥ 0.9·N times one run's env-steps/s.
+5. Kills: ``--kills`` runs (half CLI ``python -m core train``, half started by a RunManager in
+   a process standing in for the app) are killed with SIGKILL at a random moment of their first
+   ``--kill-within`` seconds; for each, the training lost is the wall time and the env steps
+   between the newest checkpoint that survived and the moment of the kill (everything after
+   the start when none survived). TRPO on CartPole with 8×1024 env steps per update, so 20
+   updates last longer than the 30 s checkpoint interval and both rules are exercised. Also
+   the checkpoint cost: the time to save one checkpoint times the checkpoints written per
+   second of training; target ≤ 2 %.
 
 Usage: ``python -m benchmarks.bench_runtime [--steps 30000] [--repeats 3] [--poll 0.05]
-[--scale-window 20] [--only read|throughput|four|scaling]``.
+[--scale-window 20] [--kills 20] [--kill-within 60] [--only read|throughput|four|scaling|kills]``.
 """
 
 from __future__ import annotations
@@ -265,6 +273,134 @@ def read_speed(root: Path, n_updates: int = 2000, n_runs: int = 4, n_metrics: in
     store.close()
 
 
+KILL_SETTINGS = ["--set", "n_envs=8", "--set", "n_steps=1024", "--set", "critic_minibatch=256"]
+APP_STANDIN = """
+import sys, threading
+from core.config import RunConfig
+from core.runner import RunManager
+from core.store import RunStore
+if __name__ == "__main__":
+    manager = RunManager(RunStore(sys.argv[1]))
+    config = RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(
+        total_steps=10**8, n_envs=8, n_steps=1024, critic_minibatch=256)
+    manager.start(config)
+    threading.Event().wait()
+"""
+
+
+def _one_kill(data: Path, cli: bool, after: float) -> dict[str, float]:
+    """Start a run (CLI or app stand-in), SIGKILL its process ``after`` s into training, and
+    measure what the newest surviving checkpoint leaves out."""
+    import signal
+    import subprocess
+    import sys
+
+    if cli:
+        argv = ["-m", "core", "train", "--algo", "trpo", "--env", "CartPole-v1"]
+        argv += ["--steps", str(10**8), *KILL_SETTINGS, "--data-dir", str(data)]
+    else:
+        argv = ["-c", APP_STANDIN, str(data)]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen(
+        [sys.executable, *argv], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    tick = threading.Event()
+    started = None
+    while started is None:  # the run's "started" event: training begins
+        if proc.poll() is not None:
+            raise RuntimeError(f"the run's process ended early (exit code {proc.returncode})")
+        if (data / "runs.sqlite").exists():
+            store = RunStore(data)
+            ev = store.events(store.runs()["run_id"].tolist()) if not store.runs().empty else None
+            if ev is not None and (ev.kind == "started").any():
+                started = float(ev.loc[ev.kind == "started", "time"].iloc[0])
+            store.close()
+        tick.wait(0.05)
+    tick.wait(max(0.0, started + after - time.time()))
+    os.kill(proc.pid, signal.SIGKILL)
+    killed = time.time()
+    proc.wait()
+    store = RunStore(data)
+    run_id = store.runs()["run_id"].iloc[0]
+    metrics = store.metrics(run_id)
+    ckpts = store.checkpoints(run_id)
+    reached = int(metrics["env_steps"].iloc[-1]) if not metrics.empty else 0
+    # the checkpoint's file time: when the training it holds was saved
+    kept = int(ckpts["env_steps"].iloc[-1]) if not ckpts.empty else 0
+    saved = ckpts["time"].iloc[-1] if not ckpts.empty else started
+    result = {
+        "trained_s": killed - started,
+        "lost_s": killed - saved,
+        "lost_steps": reached - kept,
+        "checkpointed": float(not ckpts.empty),
+        "update_s": float(metrics["wall_time"].diff().median()) if len(metrics) > 2 else 0.0,
+    }
+    store.close()
+    return result
+
+
+def _save_seconds() -> float:
+    """Median seconds to write one checkpoint of the kill benchmark's TRPO trainer."""
+    from core.checkpoint import save_checkpoint
+    from core.config import RunConfig
+
+    config = RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(
+        n_envs=8, n_steps=1024, critic_minibatch=256
+    )
+    trainer = make_trainer(config)
+    trainer.update()
+    times = []
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(20):
+            t0 = time.perf_counter()
+            save_checkpoint(
+                Path(d) / f"c{i}.pt",
+                run_id="bench",
+                update=1,
+                env_steps=trainer.book.env_steps,
+                config_json=config.to_json(),
+                state=trainer.state_dict(),
+            )
+            times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def kills(n: int, within: float, root: Path) -> None:
+    """Section 5 of the module docstring."""
+    import random
+
+    print(f"\n5. {n} kills (SIGKILL) at random moments of the first {within:g} s of training")
+    rng = random.Random(0)
+    results = []
+    for i in range(n):
+        cli = i % 2 == 0
+        after = rng.uniform(0.5, within)
+        r = _one_kill(root / f"kill{i}", cli, after)
+        results.append((cli, r))
+        print(
+            f"   {'CLI' if cli else 'app'} kill at {r['trained_s']:5.1f} s of training: "
+            f"lost {r['lost_s']:5.1f} s, {r['lost_steps']:7,.0f} env steps"
+            + ("" if r["checkpointed"] else " (no checkpoint yet)")
+        )
+    for label, keep in (("CLI", True), ("app", False), ("all", None)):
+        rs = [r for cli, r in results if keep is None or cli == keep]
+        lost_s = [r["lost_s"] for r in rs]
+        lost = [r["lost_steps"] for r in rs]
+        print(
+            f"   {label}: training lost median {statistics.median(lost_s):.1f} s, "
+            f"max {max(lost_s):.1f} s; env steps lost median {statistics.median(lost):,.0f}, "
+            f"max {max(lost):,.0f}"
+        )
+    save = _save_seconds()
+    update_s = statistics.median(r["update_s"] for _, r in results if r["update_s"] > 0)
+    per_second = max(1 / 30, 1 / (20 * update_s))  # the 30 s rule, or every 20 updates
+    print(
+        f"   one checkpoint takes {1e3 * save:.1f} ms to write; an update {update_s:.2f} s; "
+        f"one checkpoint per {1 / per_second:.0f} s of training costs "
+        f"{100 * save * per_second:.3f}% of training time (target ≤ 2%)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30_000)
@@ -272,7 +408,9 @@ def main() -> None:
     parser.add_argument("--four-steps", type=int, default=20_000)
     parser.add_argument("--poll", type=float, default=0.05)
     parser.add_argument("--scale-window", type=float, default=20.0)
-    parser.add_argument("--only", choices=("read", "throughput", "four", "scaling"))
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--kill-within", type=float, default=60.0)
+    parser.add_argument("--only", choices=("read", "throughput", "four", "scaling", "kills"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -286,6 +424,8 @@ def main() -> None:
         if args.only in (None, "scaling"):
             for workers in ("process", "thread"):
                 scaling(args.scale_window, root, workers)
+        if args.only in (None, "kills"):
+            kills(args.kills, args.kill_within, root)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ written to a temporary name and renamed, so a crash never leaves half a checkpoi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,55 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint {path} has format version {payload.get('version')}; expected {VERSION}"
         )
     return payload
+
+
+def restore(
+    path: str | Path, *, run_id: str, algo: str, factory: Callable[[Any], Any]
+) -> tuple[Any, dict[str, Any]]:
+    """A fresh trainer (from ``factory(config)``) loaded with checkpoint ``path`` of run
+    ``run_id``, and the checkpoint; CheckpointError (one line) if the file is unreadable, belongs
+    to another run or algorithm, or its state does not load into the trainer."""
+    from core.config import ConfigError, RunConfig
+
+    name = Path(path).name
+    payload = load_checkpoint(path)
+    if payload.get("run_id") != run_id:
+        raise CheckpointError(
+            f"checkpoint {name} belongs to run {payload.get('run_id')!r}, not to run {run_id}"
+        )
+    try:
+        config = RunConfig.from_json(payload["config"])
+    except (ConfigError, KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint {name} has no valid config ({e})") from None
+    if config.algo != algo:
+        raise CheckpointError(
+            f"checkpoint {name} is a {config.algo} checkpoint; run {run_id} is {algo}"
+        )
+    try:
+        trainer = factory(config)
+        trainer.load_state_dict(payload["state"])
+    except Exception as e:  # a state of another shape fails in many ways (KeyError, size, ...)
+        reason = " ".join(f"{type(e).__name__}: {e}".split())[:160]
+        raise CheckpointError(
+            f"checkpoint {name} does not load into the {algo} trainer ({reason})"
+        ) from None
+    return trainer, payload
+
+
+def newest_restorable(
+    paths: list[str], *, run_id: str, algo: str, factory: Callable[[Any], Any]
+) -> tuple[str, Any, dict[str, Any]]:
+    """The newest of ``paths`` (oldest first) that :func:`restore` accepts: (path, trainer,
+    checkpoint). Older ones are tried when newer ones fail; CheckpointError if none loads."""
+    if not paths:
+        raise CheckpointError(f"run {run_id} has no checkpoint to continue from")
+    errors = []
+    for path in reversed(paths):
+        try:
+            trainer, payload = restore(path, run_id=run_id, algo=algo, factory=factory)
+        except CheckpointError as e:
+            errors.append(str(e))
+            continue
+        return path, trainer, payload
+    more = f" (and {len(errors) - 1} older ones)" if len(errors) > 1 else ""
+    raise CheckpointError(f"run {run_id} has no usable checkpoint: {errors[0]}{more}")

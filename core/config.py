@@ -376,14 +376,22 @@ class RunConfig:
                 f"to algorithm {self.algo}",
             )
         check_env_id(self.env_id, self.algo)
-        batch = self.n_envs * self.n_steps
-        mb = getattr(self.params, "minibatch_size", None)
-        if mb is not None and mb > batch:
-            raise ConfigError(
-                "minibatch_size",
-                f"{mb} is larger than the batch n_envs·n_steps = {batch}; allowed [1, {batch}]",
-            )
+        self._check_pairs()
         return self
+
+    def _check_pairs(self) -> None:
+        """Cross-field rules; each error names the field to change and its allowed range.
+
+        - PPO ``minibatch_size`` and TRPO/NPG ``critic_minibatch`` ≤ the batch n_envs·n_steps
+          (a larger one silently becomes one full-batch step per epoch);
+        - DQN ``batch_size`` ≤ ``buffer_size`` (the buffer never holds that many rows, so every
+          minibatch repeats some).
+        """
+        batch = self.n_envs * self.n_steps
+        for key in ("minibatch_size", "critic_minibatch"):
+            _check_at_most(self.params, key, batch, "the batch n_envs·n_steps")
+        if isinstance(self.params, DQNConfig):
+            _check_at_most(self.params, "batch_size", self.params.buffer_size, "buffer_size")
 
     # -- JSON -----------------------------------------------------------------------------------
 
@@ -407,16 +415,44 @@ class RunConfig:
         base = cls(algo=algo)
         flat = {k: v for k, v in d.items() if k != "algo"}
         flat.update(params)
-        return base.with_changes(**flat)
+        return base.with_changes(**_stored_meaning(base, flat))
 
     @classmethod
     def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text))
 
 
+def _stored_meaning(base: RunConfig, flat: dict[str, Any]) -> dict[str, Any]:
+    """Stored values that older versions accepted, in today's terms: a TRPO/NPG
+    ``critic_minibatch`` larger than the batch always meant one full-batch step (the
+    cross-check came later), so it reads as the batch; runs stored before stay readable."""
+    if "critic_minibatch" in _field_names(base.params):
+        try:
+            batch = int(flat.get("n_envs", base.n_envs)) * int(flat.get("n_steps", base.n_steps))
+            if int(flat.get("critic_minibatch", 0)) > batch:
+                flat = {**flat, "critic_minibatch": batch}
+        except (TypeError, ValueError):
+            pass  # a bad value gets its own message from validation
+    return flat
+
+
 # ---------------------------------------------------------------------------------------------
 # Field helpers
 # ---------------------------------------------------------------------------------------------
+
+
+def _check_at_most(owner: Any, key: str, limit: int, what: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` when its value exceeds ``limit`` (``what`` says
+    what the limit is); the allowed range is the field's own with ``limit`` as the top. An
+    ``owner`` without the field passes."""
+    if key not in _field_names(owner):
+        return
+    value = getattr(owner, key)
+    if value > limit:
+        allowed = dataclasses.replace(field_spec(owner, key), high=limit, high_open=False)
+        raise ConfigError(
+            key, f"{value} is larger than {what} = {limit}; allowed {allowed.range_text()}"
+        )
 
 
 def _field_names(obj: Any) -> tuple[str, ...]:
@@ -474,7 +510,7 @@ def coerce(owner: Any, key: str, raw: Any) -> Any:
             return tuple(_to_int(x) for x in raw)
     except (TypeError, ValueError):
         raise ConfigError(
-            key, f"{raw!r} is not a valid {_type_name(kind)}; allowed {spec.range_text()}"
+            key, f"{raw!r} is not a valid {_type_name(kind)}; allowed {allowed_text(owner, key)}"
         ) from None
     raise ConfigError(key, f"unsupported field type {kind}")
 
@@ -485,12 +521,40 @@ def _type_name(kind: Any) -> str:
     return {bool: "boolean", int: "integer", float: "number", str: "text"}.get(kind, str(kind))
 
 
+MAX_TEXT = 200  # characters in a free-text field (run name, env id)
+MAX_LAYERS = 4  # hidden layers
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def allowed_text(owner: Any, key: str) -> str:
+    """The values field ``key`` accepts, in words that fit its type.
+
+    Numbers give their interval (``(0, 1]``, plus ``or none (off)`` when optional), choices list
+    themselves, booleans their spellings, text its length and layer sizes their count and range.
+    """
+    spec = field_spec(owner, key)
+    kind = field_type(owner, key)
+    if spec.choices is not None:
+        return spec.range_text()
+    if kind is bool:
+        return "true or false (also " + ", ".join(map("/".join, zip(_TRUE[1:], _FALSE[1:]))) + ")"
+    if kind is str:
+        return f"text of at most {MAX_TEXT} characters"
+    if typing.get_origin(kind) is tuple:
+        return f"1 to {MAX_LAYERS} layer sizes, each in {spec.range_text()}, e.g. 64, 64"
+    if spec.optional:
+        return f"{spec.range_text()} or none (off)"
+    return spec.range_text()
+
+
 def _to_bool(raw: Any) -> bool:
+    """A bool, or a spelling in ``_TRUE``/``_FALSE`` (any case); anything else: ValueError."""
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on"):
+    if isinstance(raw, str) and raw.lower() in _TRUE:
         return True
-    if isinstance(raw, str) and raw.lower() in ("false", "0", "no", "off"):
+    if isinstance(raw, str) and raw.lower() in _FALSE:
         return False
     raise ValueError
 
@@ -518,40 +582,57 @@ def _to_int(raw: Any) -> int:
 
 
 def check_value(owner: Any, key: str, value: Any) -> None:
-    """Raise :class:`ConfigError` unless ``value`` has the field's type and lies in its range."""
+    """Raise :class:`ConfigError` unless ``value`` has the field's type and lies in its range;
+    the message says what is wrong, then the values the field accepts (:func:`allowed_text`)."""
+    problem = _problem(owner, key, value)
+    if problem is not None:
+        raise ConfigError(key, f"{problem}; allowed {allowed_text(owner, key)}")
+
+
+def _problem(owner: Any, key: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for field ``key``, or ``None`` when it is allowed."""
     spec = field_spec(owner, key)
     kind = field_type(owner, key)
     if value is None:
-        if spec.optional:
-            return
-        raise ConfigError(key, f"a value is required; allowed {spec.range_text()}")
+        return None if spec.optional else "a value is required"
     if spec.choices is not None:
-        if value not in spec.choices:
-            raise ConfigError(key, f"{value!r} is not allowed; allowed {spec.range_text()}")
-        return
+        return None if value in spec.choices else f"{value!r} is not allowed"
     if kind is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"{value!r} is not a boolean")
-        return
+        return None if isinstance(value, bool) else f"{value!r} is not a boolean"
     if kind is str:
-        if not isinstance(value, str) or len(value) > 200:
-            raise ConfigError(key, "must be text of at most 200 characters")
-        return
+        return _text_problem(value)
     if typing.get_origin(kind) is tuple:
-        if not 1 <= len(value) <= 4:
-            raise ConfigError(key, f"{list(value)} must have 1 to 4 layers")
-        for v in value:
-            _check_number(key, v, spec, int)
-        return
-    _check_number(key, value, spec, kind)
+        return _layers_problem(value, spec)
+    return _number_problem(value, spec, kind)
 
 
-def _check_number(key: str, value: Any, spec: Spec, kind: type) -> None:
+def _text_problem(value: Any) -> str | None:
+    """Text must be a ``str`` of at most ``MAX_TEXT`` characters."""
+    if not isinstance(value, str):
+        return f"{value!r} is not text"
+    if len(value) > MAX_TEXT:
+        return f"{len(value)} characters is too long"
+    return None
+
+
+def _layers_problem(value: Any, spec: Spec) -> str | None:
+    """Layer sizes must be a sequence of 1 to ``MAX_LAYERS`` integers inside the spec's range."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        return f"{value!r} is not a list of layer sizes"
+    if not 1 <= len(value) <= MAX_LAYERS:
+        return f"{list(value)} has {len(value)} layers"
+    problems = (_number_problem(v, spec, int) for v in value)
+    return next((f"layer size {p}" for p in problems if p is not None), None)
+
+
+def _number_problem(value: Any, spec: Spec, kind: type) -> str | None:
+    """A number must be finite (whole for ``int``) and inside the spec's interval."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(key, f"{value!r} is not a number; allowed {spec.range_text()}")
+        return f"{value!r} is not a number"
     if kind is int and not float(value).is_integer():
-        raise ConfigError(key, f"{value!r} is not an integer; allowed {spec.range_text()}")
+        return f"{value!r} is not an integer"
     if not math.isfinite(value):
-        raise ConfigError(key, f"{value!r} is not finite; allowed {spec.range_text()}")
+        return f"{value!r} is not finite"
     if not spec.contains(value):
-        raise ConfigError(key, f"{value:g} is out of range; allowed {spec.range_text()}")
+        return f"{value:g} is out of range"
+    return None

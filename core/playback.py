@@ -16,8 +16,7 @@ import numpy as np
 import torch
 
 from core.algos import make_trainer
-from core.checkpoint import load_checkpoint
-from core.config import RunConfig
+from core.checkpoint import newest_restorable
 from core.envs import make_env
 
 
@@ -31,11 +30,11 @@ class Playback:
     env_steps: int = 0  # the training env step of the checkpoint
 
 
-def load_trainer(path: str) -> tuple[Any, int]:
-    """A trainer restored from a checkpoint file (read with ``weights_only=True``), and its step."""
-    payload = load_checkpoint(path)
-    trainer = make_trainer(RunConfig.from_json(payload["config"]))
-    trainer.load_state_dict(payload["state"])
+def load_trainer(paths: list[str], *, run_id: str, algo: str) -> tuple[Any, int]:
+    """A trainer restored from the newest usable checkpoint of run ``run_id`` among ``paths``
+    (oldest first; read with ``weights_only=True``) and its env step; CheckpointError (one
+    line) when none is usable (``core/checkpoint.py``)."""
+    _, trainer, payload = newest_restorable(paths, run_id=run_id, algo=algo, factory=make_trainer)
     return trainer, int(payload["env_steps"])
 
 

@@ -60,6 +60,7 @@ class LoopSpec:
     checkpoint_dir: str
     checkpoint_every: int
     resume_from: str | None = None
+    checkpoint_seconds: float = 30.0
 
 
 class RunLoop:
@@ -76,6 +77,7 @@ class RunLoop:
         self.paused = False
         self.pending: dict[str, Any] = {}
         self._last_checkpoint = 0
+        self._checkpoint_time = time.monotonic()
 
     def run(self) -> None:
         """Build the trainer, train, checkpoint at the end; every outcome becomes a message."""
@@ -119,9 +121,20 @@ class RunLoop:
                 return self.stop_reason or "stopped"
             episodes = [(e.env_step, e.ret, e.length) for e in report.episodes]
             self.emit(("update", report.metrics, episodes))
-            if trainer.book.update % self.spec.checkpoint_every == 0:
+            if self._checkpoint_due(trainer.book.update):
                 self._checkpoint(trainer)
         return "finished"
+
+    def _checkpoint_due(self, update: int) -> bool:
+        """After the first update, every ``checkpoint_every`` updates, and whenever
+        ``checkpoint_seconds`` have passed since the last checkpoint: a kill loses at most that
+        much training, however long an update takes."""
+        spec = self.spec
+        return (
+            update == 1
+            or update % spec.checkpoint_every == 0
+            or time.monotonic() - self._checkpoint_time >= spec.checkpoint_seconds
+        )
 
     def _drain(self, block: bool) -> None:
         """Take every queued command (with ``block``, wait for at least one)."""
@@ -200,4 +213,5 @@ class RunLoop:
             state=trainer.state_dict(),
         )
         self._last_checkpoint = book.update
+        self._checkpoint_time = time.monotonic()
         self.emit(("checkpoint", book.update, book.env_steps, str(path)))

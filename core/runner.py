@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import math
 import os
 import pickle
 import queue
@@ -40,7 +41,7 @@ from typing import Any
 
 import torch
 
-from core.checkpoint import CheckpointError, load_checkpoint
+from core.checkpoint import CheckpointError, newest_restorable
 from core.config import ConfigError, RunConfig
 from core.run_loop import Command, LoopSpec, Message, RunLoop
 from core.store import (
@@ -64,6 +65,18 @@ _LIVE_MANAGERS: set[str] = set()  # tokens of this process's managers that are n
 
 class RunError(RuntimeError):
     """A run command cannot be carried out; ``str()`` is one user-readable line."""
+
+
+def default_checkpoint_seconds() -> float:
+    """``PLAYGROUND_CHECKPOINT_SECONDS`` (training seconds between two checkpoints), else 30."""
+    raw = os.environ.get("PLAYGROUND_CHECKPOINT_SECONDS", "").strip()
+    try:
+        seconds = float(raw) if raw else 30.0
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"PLAYGROUND_CHECKPOINT_SECONDS must be seconds > 0, not {raw!r}")
+    return seconds
 
 
 def default_workers() -> str:
@@ -123,10 +136,15 @@ class RunManager:
         keep_checkpoints: int = 3,
         workers: str | None = None,
         warm: bool = False,
+        checkpoint_seconds: float | None = None,
     ) -> None:
         max_concurrent = max_concurrent or default_max_concurrent()
         if max_concurrent < 1 or checkpoint_every < 1 or keep_checkpoints < 1:
             raise ValueError("max_concurrent, checkpoint_every and keep_checkpoints must be ≥ 1")
+        checkpoint_seconds = checkpoint_seconds or default_checkpoint_seconds()
+        if not checkpoint_seconds > 0:
+            raise ValueError(f"checkpoint_seconds must be > 0, not {checkpoint_seconds!r}")
+        self.checkpoint_seconds = checkpoint_seconds
         workers = workers or default_workers()
         if workers not in WORKER_MODES:
             raise ValueError(f"workers must be one of {', '.join(WORKER_MODES)}, not {workers!r}")
@@ -155,16 +173,13 @@ class RunManager:
     # -- start-up -----------------------------------------------------------------------------
 
     def _recover(self) -> list[str]:
-        """Mark runs left active by an owner that is gone as ``interrupted``; return their ids."""
-        gone = [rid for rid, owner in self.store.owners().items() if not _owner_alive(owner)]
-        if gone:
-            steps = self.store.runs(gone).set_index("run_id")["env_steps"]
-            for run_id in gone:
-                self.store.set_status(run_id, "interrupted")
-                self.store.add_event(
-                    run_id, "interrupted", int(steps[run_id]), {"reason": "process ended"}
-                )
-            self.store.flush()
+        """Mark runs left active by an owner that is gone as ``interrupted`` and make checkpoint
+        rows and files agree (``RunStore.reconcile_checkpoints``); return the interrupted ids."""
+        owners = self.store.owners()
+        gone = self.store.interrupt(
+            {rid: owner for rid, owner in owners.items() if not _owner_alive(owner)}
+        )
+        self.store.reconcile_checkpoints()
         return gone
 
     # -- commands -----------------------------------------------------------------------------
@@ -297,12 +312,17 @@ class RunManager:
             raise RunError(f"no run {run_id!r}")
         if self.status(run_id) in ACTIVE_STATUSES:
             raise RunError(f"run {run_id} is still {self.status(run_id)}; stop it first")
-        ckpts = self.store.checkpoints(run_id)
-        if ckpts.empty:
-            raise RunError(f"run {run_id} has no checkpoint to continue from")
-        path = ckpts["path"].iloc[-1]
+        with self._lock:
+            parent = self._runs.get(run_id)
+        if trainer_factory is None and parent is not None:
+            trainer_factory = parent.factory
         try:
-            ckpt = load_checkpoint(path)
+            path, _, ckpt = newest_restorable(
+                self.store.checkpoints(run_id)["path"].tolist(),
+                run_id=run_id,
+                algo=row["algo"],
+                factory=trainer_factory or _default_factory,
+            )
         except CheckpointError as e:
             raise RunError(str(e)) from None
         config = RunConfig.from_json(ckpt["config"])
@@ -319,10 +339,6 @@ class RunManager:
                 "give extra steps to continue it"
             )
         config = config.with_changes(total_steps=total)
-        with self._lock:
-            parent = self._runs.get(run_id)
-        if trainer_factory is None and parent is not None:
-            trainer_factory = parent.factory
         return self.start(
             config,
             trainer_factory=trainer_factory,
@@ -462,6 +478,7 @@ class RunManager:
             checkpoint_dir=str(self.store.checkpoint_dir(run.run_id)),
             checkpoint_every=self.checkpoint_every,
             resume_from=run.resume_from,
+            checkpoint_seconds=self.checkpoint_seconds,
         )
 
     def _supervise(self, run: _Run) -> None:
@@ -540,9 +557,10 @@ class RunManager:
         old = run.checkpoints[: -self.keep_checkpoints]
         if old:
             del run.checkpoints[: -self.keep_checkpoints]
+            self.store.remove_checkpoints(run.run_id, old)
+            self.store.flush()  # the rows go first: a crash here leaves files, never dead rows
             for p in old:
                 p.unlink(missing_ok=True)
-            self.store.remove_checkpoints(run.run_id, [str(p) for p in old])
 
     def _finish(self, run: _Run, status: str, error: str | None = None) -> None:
         """Record the final status, commit everything, free the slot, wake waiters."""

@@ -1,6 +1,14 @@
 """The run store: SQLite persistence for runs, per-update metrics, episodes, events, checkpoints.
 
 One file ``<data_dir>/runs.sqlite`` in WAL mode, schema versioned with ``PRAGMA user_version``.
+Checkpoint files live under ``<data_dir>/checkpoints/<run_id>/`` and their rows hold paths
+relative to the data directory, so a moved data directory, or a process started in another
+working directory, finds them (schema 2; a schema-1 store is migrated when opened).
+
+A run's row names the process that trains it (``owner``: host, pid and the process's start
+time, so a reused pid is not mistaken for it). Listing or opening runs marks a run whose owner
+process is gone as ``interrupted`` (:meth:`RunStore.interrupt_orphans`), whichever process
+reads: the CLI, an export, the app.
 
 Writes are queued to ONE writer thread that owns the write connection and commits in batches:
 a batch closes ``commit_interval`` seconds (a few hundred ms) after its first item, or at once
@@ -43,7 +51,7 @@ import pandas as pd
 from core.config import RunConfig
 from core.trainer import Episode
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "runs.sqlite"
 STATUSES = ("queued", "running", "paused", "finished", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running", "paused")
@@ -166,7 +174,7 @@ class RunStore:
     """SQLite run store with one writer thread and pooled read-only readers (module docstring)."""
 
     def __init__(self, data_dir: str | Path | None = None, commit_interval: float = 0.25) -> None:
-        self.data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+        self.data_dir = (Path(data_dir) if data_dir is not None else default_data_dir()).absolute()
         self.path = self.data_dir / DB_NAME
         self.commit_interval = commit_interval
         self._queue: queue.Queue = queue.Queue()
@@ -201,29 +209,33 @@ class RunStore:
             raise StoreError(f"data directory {self.data_dir} is not writable")
         if self.path.exists() and not self.path.is_file():
             raise StoreError(f"{self.path} exists and is not a file")
+        if self._truncated():
+            raise StoreError(
+                f"{self.path} is an empty file (0 bytes), not a run store; a run store that was "
+                "truncated has lost its runs. Move it away to start a new store here"
+            )
         conn = None
         try:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10
             )
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} was written by a newer version (schema {version} > "
-                    f"{SCHEMA_VERSION}); upgrade, or choose another data directory"
-                )
-            if version == 0 and tables:
-                raise StoreError(
-                    f"{self.path} is an SQLite file but not a run store; "
-                    "refusing to touch it, choose another data directory"
-                )
+            conn.execute("BEGIN")  # one snapshot for both reads of the check
+            self._check_schema(conn)
+            conn.execute("COMMIT")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # One process at a time from here: two that open a new store at once must not
+            # both create it (the second finds it made once it gets the lock).
+            conn.execute("BEGIN IMMEDIATE")
+            version = self._check_schema(conn)
             if version == 0:
-                conn.executescript(
-                    f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-                )
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            elif version == 1:
+                self._migrate_checkpoint_paths(conn)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
             return conn
         except sqlite3.Error as e:
             if conn is not None:
@@ -236,6 +248,57 @@ class RunStore:
             if conn is not None:
                 conn.close()
             raise
+
+    def _truncated(self) -> bool:
+        """Whether the store file exists but is empty: truncated, or left empty by a crash.
+        (Another process creating the store this moment also has an empty file for a few
+        milliseconds: a file younger than two seconds is taken as that.)"""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return False
+        return stat.st_size == 0 and time.time() - stat.st_mtime > 2.0
+
+    def _check_schema(self, conn: sqlite3.Connection) -> int:
+        """The store's schema version; StoreError for a newer one or a foreign SQLite file."""
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} was written by a newer version (schema {version} > "
+                f"{SCHEMA_VERSION}); upgrade, or choose another data directory"
+            )
+        if version == 0 and conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            raise StoreError(
+                f"{self.path} is an SQLite file but not a run store; "
+                "refusing to touch it, choose another data directory"
+            )
+        return version
+
+    def _migrate_checkpoint_paths(self, conn: sqlite3.Connection) -> None:
+        """Schema 1 → 2: checkpoint paths (stored as given, often relative to the working
+        directory of the process that trained) become relative to the data directory."""
+        rows = conn.execute("SELECT rowid, run_id, path FROM checkpoints").fetchall()
+        for rowid, run_id, path in rows:
+            conn.execute(
+                "UPDATE checkpoints SET path = ? WHERE rowid = ?",
+                (self._stored_path(path, run_id), rowid),
+            )
+
+    def _stored_path(self, path: str | Path, run_id: str) -> str:
+        """How a checkpoint path is kept: relative to the data directory where it lies under
+        ``checkpoints/<run_id>/`` (wherever the data directory was when it was written), as
+        given otherwise."""
+        p = Path(path)
+        parts = p.parts
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i] == "checkpoints" and parts[i + 1] == run_id:
+                return Path(*parts[i:]).as_posix()
+        return str(p.absolute()) if not p.is_absolute() and p.exists() else str(p)
+
+    def resolve_path(self, stored: str) -> Path:
+        """The file a stored checkpoint path names (relative paths: under the data directory)."""
+        p = Path(stored)
+        return p if p.is_absolute() else self.data_dir / p
 
     @staticmethod
     def _table_columns(conn: sqlite3.Connection, table: str) -> list[str]:
@@ -465,17 +528,57 @@ class RunStore:
 
     def add_checkpoint(self, run_id: str, update: int, env_steps: int, path: str) -> None:
         """Queue the record of a checkpoint file."""
-        row = (run_id, int(update), int(env_steps), str(path), time.time())
+        row = (run_id, int(update), int(env_steps), self._stored_path(path, run_id), time.time())
         self._submit(lambda conn: conn.execute("INSERT INTO checkpoints VALUES (?,?,?,?,?)", row))
 
-    def remove_checkpoints(self, run_id: str, paths: list[str]) -> None:
-        """Queue the removal of checkpoint records (the caller deletes the files)."""
-        rows = [(run_id, str(p)) for p in paths]
+    def remove_checkpoints(self, run_id: str, paths: list[str | Path]) -> None:
+        """Queue the removal of checkpoint records (the caller deletes the files, after
+        :meth:`flush`: a crash in between leaves files without rows, never rows without files)."""
+        rows = [(run_id, self._stored_path(p, run_id)) for p in paths]
         self._submit(
             lambda conn: conn.executemany(
                 "DELETE FROM checkpoints WHERE run_id = ? AND path = ?", rows
             )
         )
+
+    def reconcile_checkpoints(self) -> tuple[list[Path], int]:
+        """Make checkpoint rows and files agree for every run that is not active: delete files
+        no row names (a crash between a row's removal and its file's deletion, half-written
+        ``.tmp`` files, folders of deleted runs) and rows whose file is gone. Active runs are
+        left alone (their newest file is written before its row). Returns (files deleted,
+        rows deleted)."""
+        root = self.data_dir / "checkpoints"
+        if not root.is_dir():
+            return [], 0
+        with self._read() as conn:
+            status = dict(conn.execute("SELECT run_id, status FROM runs").fetchall())
+            rows = conn.execute("SELECT run_id, path FROM checkpoints").fetchall()
+        named: dict[str, set[Path]] = {}
+        for run_id, path in rows:
+            named.setdefault(run_id, set()).add(self.resolve_path(path))
+        deleted: list[Path] = []
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            if status.get(folder.name) in ACTIVE_STATUSES:
+                continue
+            for f in sorted(folder.iterdir()):
+                if f.is_file() and f not in named.get(folder.name, set()):
+                    f.unlink(missing_ok=True)
+                    deleted.append(f)
+            if folder.name not in status:
+                shutil.rmtree(folder, ignore_errors=True)
+        missing = [
+            (run_id, path)
+            for run_id, path in rows
+            if status.get(run_id) not in ACTIVE_STATUSES and not self.resolve_path(path).exists()
+        ]
+        if missing:
+            self._submit(
+                lambda conn: conn.executemany(
+                    "DELETE FROM checkpoints WHERE run_id = ? AND path = ?", missing
+                ),
+                wait=True,
+            )
+        return deleted, len(missing)
 
     def checkpoint_dir(self, run_id: str) -> Path:
         """Where a run's checkpoint files live: ``<data_dir>/checkpoints/<run_id>``."""
@@ -523,8 +626,54 @@ class RunStore:
             if conn is not None:
                 conn.close()
 
+    def interrupt_orphans(self) -> list[str]:
+        """Mark the active runs whose owner process is gone as ``interrupted`` (committed
+        before return) and return their ids.
+
+        The owner tag holds the process's start time, so a pid reused by another process does
+        not keep a dead run alive; an owner on another host is assumed alive. A run whose
+        owner process lives but whose run manager is gone is left to that process (the run
+        manager's start-up recovery in ``core/runner.py``)."""
+        return self.interrupt(
+            {
+                run_id: owner
+                for run_id, owner in self.owners().items()
+                if (tag := parse_owner(owner)) is None or not process_alive(tag)
+            }
+        )
+
+    def interrupt(self, owners: dict[str, str | None]) -> list[str]:
+        """Mark runs ``interrupted`` (with an event) that are still active and still have the
+        owner read (``run_id → owner``): a run another process took over or ended meanwhile is
+        left alone. Committed before return; returns the ids marked."""
+        if not owners:
+            return []
+        marked: list[str] = []
+
+        def op(conn: sqlite3.Connection) -> None:
+            for run_id, owner in owners.items():
+                changed = conn.execute(
+                    "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE run_id = ? "
+                    f"AND owner IS ? AND status IN ({', '.join('?' * len(ACTIVE_STATUSES))})",
+                    (time.time(), run_id, owner, *ACTIVE_STATUSES),
+                ).rowcount
+                if changed:
+                    (steps,) = conn.execute(
+                        "SELECT env_steps FROM runs WHERE run_id = ?", (run_id,)
+                    ).fetchone()
+                    conn.execute(
+                        "INSERT INTO events VALUES (?,?,?,?,?)",
+                        (run_id, time.time(), steps, "interrupted", '{"reason": "process ended"}'),
+                    )
+                    marked.append(run_id)
+
+        self._submit(op, wait=True)
+        return marked
+
     def runs(self, run_ids: list[str] | None = None) -> pd.DataFrame:
-        """One row per run (columns ``RUN_COLUMNS``), newest first."""
+        """One row per run (columns ``RUN_COLUMNS``), newest first; runs whose training process
+        is gone show as ``interrupted`` (:meth:`interrupt_orphans`)."""
+        self.interrupt_orphans()
         sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
         args: list[Any] = []
         if run_ids is not None:
@@ -641,6 +790,7 @@ class RunStore:
         df = pd.DataFrame.from_records(
             rows, columns=["run_id", "update", "env_steps", "path", "time"]
         )
+        df["path"] = [str(self.resolve_path(p)) for p in df["path"]]
         return df.astype({"update": np.int64, "env_steps": np.int64, "time": float})
 
 

@@ -25,6 +25,7 @@ from core.sweep import (
 from ui import charts, run_view, widgets
 from ui.live_chart import live_chart
 from ui.state import ensure_app_navigation, require_manager
+from ui.text import plain
 
 ensure_app_navigation()
 
@@ -114,7 +115,7 @@ def stop(sweep_ids: list[str], run_ids: list[str]) -> None:
     try:
         stopped = sum(len(stop_sweep(manager, s)) for s in sweep_ids)
     except SweepError as err:
-        st.session_state["_flash"] = ("error", f"Could not stop: {err}")
+        st.session_state["_flash"] = ("error", f"Could not stop: {plain(err)}")
         return
     for run_id in run_ids:
         run_view.command("stop", manager.stop, run_id)
@@ -140,7 +141,9 @@ def show_progress(progress: SweepProgress, name: str) -> None:
         for s in ("paused", "stopped", "interrupted")
         if s in progress.counts
     )
-    title = f"**{name}**" + (f" ({progress.sweep_id})" if name != progress.sweep_id else "")
+    title = f"**{plain(name)}**" + (
+        f" ({plain(progress.sweep_id)})" if name != progress.sweep_id else ""
+    )
     tail = f" · {others}" if others else ""
     st.progress(
         min(1.0, progress.fraction),
@@ -216,7 +219,7 @@ with st.expander("New sweep", expanded="group" not in params):
     try:
         specs = sweep_specs(env_id, int(budget), algos, int(seeds), grid, tuned, name.strip())
     except ConfigError as err:
-        st.error(f"**{err.field}**: {err.message}")
+        st.error(f"**{err.field}**: {plain(err.message)}")
     n_runs = sum(len(s.trials()) for s in specs)
     b = st.columns([1, 3])
     b[0].button(
@@ -267,7 +270,7 @@ elif "group" in params:
 st.session_state["compare.group_in_url"] = params.get("group", "")
 progress = {s: sweep_progress(store, s) for s in chosen_sweeps}
 in_sweeps = [r for p in progress.values() for r in p.runs["run_id"]]
-labels_all = {r["run_id"]: run_view.run_label(r) for _, r in all_runs.iterrows()}
+labels_all = {r["run_id"]: run_view.run_text(r) for _, r in all_runs.iterrows()}
 extra_default = [r for r in params.get("runs", "").split(",") if r in labels_all]
 extra = st.multiselect(
     "Add stored runs to the comparison",
@@ -289,7 +292,8 @@ chosen = all_runs[all_runs["run_id"].isin(run_ids)]
 env_ids = chosen["env_id"].unique()
 if len(env_ids) > 1:
     st.warning(
-        f"These runs use different environments ({', '.join(env_ids)}): returns differ in scale."
+        f"These runs use different environments ({plain(', '.join(env_ids))}): returns differ "
+        "in scale."
     )
 solved = SUPPORTED_ENVS[env_ids[0]].solved_return if env_ids[0] in SUPPORTED_ENVS else 0.0
 t = st.columns([1, 1, 2])

@@ -17,6 +17,7 @@ from core.sweep import SweepError, SweepSpec, launch_local, stop_sweep, sweep_pr
 from ui import gae_figures as figs
 from ui import widgets
 from ui.state import ensure_app_navigation, require_manager
+from ui.text import plain
 
 LAMS = np.round(np.linspace(0.0, 1.0, 101), 3)
 GRID_LAMS = np.round(np.linspace(0.0, 1.0, 41), 3)
@@ -410,7 +411,7 @@ with st.container(border=True):
         args=(algo, int(budget), int(n_seeds), list(sweep_lams)),
     )
     if "gae.sweep_error" in st.session_state:
-        st.error(st.session_state["gae.sweep_error"])
+        st.error(plain(st.session_state["gae.sweep_error"]))
 
 
 def lambda_sweeps() -> pd.DataFrame:

@@ -10,6 +10,7 @@ import streamlit as st
 from core.config import ConfigError, RunConfig
 from ui import exports, run_view, widgets
 from ui.state import ensure_app_navigation, require_manager
+from ui.text import plain
 
 ensure_app_navigation()
 
@@ -131,7 +132,7 @@ if picked:
 run_id = params.get("run")
 row = store.run(run_id) if run_id else None
 if run_id and row is None:
-    st.warning(f"Run {run_id} is not in the store (deleted?).")
+    st.warning(f"Run {plain(run_id)} is not in the store (deleted?).")
 if row is None:
     st.info("Select a run in the table to open it.")
     st.stop()
@@ -167,7 +168,7 @@ with tabs[1]:
             "Values now, with live changes applied (they are vertical markers on the charts)."
         )
     except ConfigError as err:
-        st.error(f"This run's configuration cannot be read: {err}")
+        st.error(f"This run's configuration cannot be read: {plain(err)}")
 
 with tabs[2]:
     exports.watch_agent(store, run_id)

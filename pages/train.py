@@ -11,6 +11,7 @@ from core.config import ALGORITHMS, RunConfig
 from core.envs import SUPPORTED_ENVS
 from ui import charts, run_view, widgets
 from ui.state import ensure_app_navigation, require_manager
+from ui.text import plain
 
 ensure_app_navigation()
 
@@ -115,7 +116,7 @@ def show_active_runs() -> None:
     st.subheader("Runs training now")
     for _, r in active.iterrows():
         cols = st.columns([6, 1])
-        cols[0].text(run_view.run_label(r))
+        cols[0].text(run_view.run_text(r))
         rid = r["run_id"]
         cols[1].button("Watch", key=f"train.attach.{rid}", on_click=attach, args=(rid,))
 
@@ -210,7 +211,7 @@ if not run_id:
     show_active_runs()
 row = store.run(run_id) if run_id else None
 if run_id and row is None:
-    st.warning(f"Run {run_id} is not in the store (deleted?). Start a new one.")
+    st.warning(f"Run {plain(run_id)} is not in the store (deleted?). Start a new one.")
 if row is None:
     st.info("Set the hyperparameters and press **Start**. The charts appear here and refresh live.")
     st.stop()

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from core.config import ConfigError, RunConfig
+from core.config import ALGORITHMS, ConfigError, RunConfig, allowed_text, check_value, field_type
 from core.envs import check_env_id
 
 BAD_VALUES = [
@@ -38,7 +38,7 @@ def test_bad_value_raises_config_error_naming_field(key, value, algo):
         RunConfig(algo=algo).with_changes(**{key: value})
     assert err.value.field == key
     assert key in str(err.value)
-    assert "allowed" in str(err.value) or "layers" in str(err.value)
+    assert "allowed" in str(err.value)
 
 
 def test_range_text_in_message():
@@ -131,3 +131,123 @@ def test_counts_that_are_not_whole_numbers_name_the_field(text):
     with pytest.raises(ConfigError) as e:
         RunConfig().with_changes(total_steps=text)
     assert e.value.field == "total_steps" and "not a valid integer" in e.value.message
+
+
+# -- cross-field rules ---------------------------------------------------------------------------
+
+SMALL_BATCH = {"n_envs": 2, "n_steps": 32}  # a batch of 64 transitions
+PAIR_RULES = [  # algo, changes, field named, allowed range in the message
+    ("ppo", {**SMALL_BATCH, "minibatch_size": 65}, "minibatch_size", "[1, 64]"),
+    ("trpo", {**SMALL_BATCH, "critic_minibatch": 65}, "critic_minibatch", "[1, 64]"),
+    ("npg", {**SMALL_BATCH, "critic_minibatch": 4096}, "critic_minibatch", "[1, 64]"),
+    ("dqn", {"buffer_size": 100, "batch_size": 101}, "batch_size", "[1, 100]"),
+]
+
+
+@pytest.mark.parametrize(("algo", "changes", "key", "allowed"), PAIR_RULES)
+def test_inconsistent_pair_names_the_field_and_its_allowed_range(algo, changes, key, allowed):
+    with pytest.raises(ConfigError) as err:
+        RunConfig(algo=algo).with_changes(**changes)
+    assert err.value.field == key
+    assert err.value.message.endswith(f"allowed {allowed}")
+
+
+@pytest.mark.parametrize(
+    ("algo", "changes"),
+    [
+        ("trpo", {**SMALL_BATCH, "critic_minibatch": 64}),
+        ("npg", {**SMALL_BATCH, "critic_minibatch": 1}),
+        ("dqn", {"buffer_size": 100, "batch_size": 100}),
+    ],
+)
+def test_pairs_at_the_limit_are_accepted(algo, changes):
+    cfg = RunConfig(algo=algo).with_changes(**changes)
+    assert all(cfg.get(k) == v for k, v in changes.items())
+
+
+def test_shrinking_the_batch_below_the_critic_minibatch_names_critic_minibatch():
+    with pytest.raises(ConfigError) as err:  # default critic_minibatch 128
+        RunConfig(algo="trpo").with_changes(n_envs=1, n_steps=100)
+    assert err.value.field == "critic_minibatch"
+    assert "larger than the batch n_envs·n_steps = 100; allowed [1, 100]" in err.value.message
+
+
+# -- the allowed values each field type states ---------------------------------------------------
+
+BOOLEAN_TEXT = "allowed true or false (also 1/0, yes/no, on/off)"
+
+
+@pytest.mark.parametrize("value", ["maybe", 2, 1.5, None, ""])
+def test_bad_boolean_names_the_field_and_the_accepted_spellings(value):
+    with pytest.raises(ConfigError) as err:
+        RunConfig(algo="ppo").with_changes(normalize_advantage=value)
+    assert err.value.field == "normalize_advantage"
+    assert err.value.message.endswith(BOOLEAN_TEXT) and "∞" not in err.value.message
+
+
+def test_validate_states_the_boolean_spellings_too():
+    cfg = RunConfig(algo="dqn")
+    cfg.params.double = 2  # set behind with_changes' back: validate() alone must catch it
+    with pytest.raises(ConfigError) as err:
+        cfg.validate()
+    assert err.value.field == "double" and err.value.message.endswith(BOOLEAN_TEXT)
+
+
+@pytest.mark.parametrize(
+    ("algo", "key", "text"),
+    [
+        ("ppo", "normalize_advantage", "true or false (also 1/0, yes/no, on/off)"),
+        ("dqn", "prioritized", "true or false (also 1/0, yes/no, on/off)"),
+        ("ppo", "activation", "one of tanh, relu"),
+        ("a2c", "optimizer", "one of rmsprop, adam"),
+        ("ppo", "name", "text of at most 200 characters"),
+        ("ppo", "env_id", "text of at most 200 characters"),
+        ("ppo", "hidden_sizes", "1 to 4 layer sizes, each in [1, 1024], e.g. 64, 64"),
+        ("ppo", "target_kl", "(0, 1] or none (off)"),
+        ("ppo", "gamma", "(0, 1]"),
+        ("trpo", "critic_minibatch", "[1, 1e+06]"),
+    ],
+)
+def test_allowed_text_fits_the_field_type(algo, key, text):
+    cfg = RunConfig(algo=algo)
+    assert allowed_text(cfg.owner_of(key), key) == text
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_every_field_refuses_a_wrong_type_with_values_of_its_own_kind(algo):
+    cfg = RunConfig(algo=algo)
+    keys = cfg.keys()
+    for key in keys:
+        with pytest.raises(ConfigError) as err:
+            cfg.with_changes(**{key: object()})
+        owner = cfg.owner_of(key)
+        assert err.value.field == key
+        assert err.value.message.endswith(f"allowed {allowed_text(owner, key)}")
+        if field_type(owner, key) in (bool, str):  # booleans, text, choices: no interval
+            assert "∞" not in err.value.message, key
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("hidden_sizes", 5, "5 is not a list of layer sizes; allowed 1 to 4 layer sizes"),
+        ("hidden_sizes", (64,) * 5, "has 5 layers; allowed 1 to 4 layer sizes"),
+        ("hidden_sizes", (64, 0), "layer size 0 is out of range; allowed 1 to 4 layer sizes"),
+        ("name", 5, "5 is not text; allowed text of at most 200 characters"),
+        ("name", "x" * 201, "201 characters is too long; allowed text of at most 200"),
+        ("activation", None, "a value is required; allowed one of tanh, relu"),
+    ],
+)
+def test_check_value_says_what_is_wrong_and_what_is_allowed(key, value, message):
+    with pytest.raises(ConfigError) as err:
+        check_value(RunConfig(), key, value)
+    assert err.value.field == key and message in err.value.message
+
+
+def test_a_stored_trpo_config_from_before_the_critic_minibatch_check_still_reads():
+    stored = RunConfig(algo="trpo").to_dict()
+    stored.update(n_envs=2, n_steps=4)
+    stored["params"]["critic_minibatch"] = 128  # accepted before; it meant the full batch
+    assert RunConfig.from_dict(stored).params.critic_minibatch == 8
+    with pytest.raises(ConfigError, match="critic_minibatch"):  # new configs are checked
+        RunConfig(algo="trpo").with_changes(n_envs=2, n_steps=4)

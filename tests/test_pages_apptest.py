@@ -15,8 +15,9 @@ from core.config import RunConfig
 from core.sweep import SweepSpec, launch_local, sweep_progress, sweeps
 from tests.fake_trainer import FakeTrainer, exploding_trainer
 from tests.helpers import chart_specs, values
-from ui import charts
+from ui import charts, run_view
 from ui.state import get_manager
+from ui.text import plain
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 DEADLINE_S = 120.0
@@ -113,13 +114,13 @@ def test_train_refuses_bad_values_with_a_message_naming_the_field(app):
     open_page(at, "pages/train.py")
     at.selectbox(key="train.algo").set_value("ppo").run()
     at.slider(key="train.ppo.gamma").set_value(0.0).run()
-    assert any("Discount γ" in e.value and "(0, 1]" in e.value for e in at.error)
+    assert any("Discount γ" in e.value and plain("(0, 1]") in e.value for e in at.error)
     assert at.button(key="train.start").disabled
     at.slider(key="train.ppo.gamma").set_value(0.99)
     at.slider(key="train.ppo.n_envs").set_value(1)
     at.number_input(key="train.ppo.n_steps").set_value(16)
     at.text_input(key="train.ppo.minibatch_size").input("64").run()
-    assert any("minibatch_size" in e.value and "[1, 16]" in e.value for e in at.error)
+    assert any("minibatch_size" in e.value and plain("[1, 16]") in e.value for e in at.error)
     assert at.button(key="train.start").disabled
 
 
@@ -164,7 +165,7 @@ def test_compare_launches_a_two_seed_sweep_and_shows_its_progress(app):
     assert set(members["sweep_id"]) == {sweep_id}
     assert sorted(members["name"]) == ["trpo · seed=0", "trpo · seed=1"]
     assert sorted(manager.store.config(r).seed for r in members["run_id"]) == [0, 1]
-    assert sweep_id in at.get("progress")[0].proto.text
+    assert plain(sweep_id) in at.get("progress")[0].proto.text
     for run_id in members["run_id"]:
         assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
     rerun_until(at, lambda: len(chart_specs(at)) == 2, "the two comparison charts")
@@ -190,7 +191,9 @@ def test_compare_a_bad_grid_value_names_the_field_and_launches_nothing(app):
 def test_compare_picks_a_stored_sweep_and_draws_one_band_per_grid_point(app):
     at, manager = app
     grid = {"delta": [0.01, 0.05], "gae_lambda": [0.9, 0.97]}
-    base = RunConfig(algo="trpo").with_changes(n_envs=2, n_steps=4, total_steps=40, eval_every=0)
+    base = RunConfig(algo="trpo").with_changes(
+        n_envs=2, n_steps=4, total_steps=40, eval_every=0, critic_minibatch=8
+    )
     sweep_id = launch_local(
         manager, SweepSpec(base, grid, seeds=2, name="grid"), trainer_factory=FakeTrainer
     )
@@ -337,7 +340,7 @@ def test_train_budget_rejects_values_it_cannot_train_with_a_message_and_no_start
     at.selectbox(key="train.algo").set_value("ppo").run()
     at.text_input(key="train.ppo.total_steps").input(typed).run()
     assert any("Budget (env steps)" in e.value and message in e.value for e in at.error)
-    assert any("[1, 1e+08]" in e.value for e in at.error)
+    assert any(plain("[1, 1e+08]") in e.value for e in at.error)
     assert at.button(key="train.start").disabled
 
 
@@ -398,3 +401,85 @@ def test_a_plain_train_tab_lists_the_active_runs_and_attaches_to_one(app):
     assert at.query_params["run"] == run_id
     assert any(run_id[:8] in h.value for h in at.subheader)
     manager.stop(run_id)
+
+
+# -- user text is shown as typed, never as Markdown (issue 13, item 4) ----------------------------
+
+IMAGE = "![x](http://127.0.0.1:9/t.png)"
+NAME = f"{IMAGE} **bold**"
+MARKDOWN_ELEMENTS = ("title", "header", "subheader", "markdown", "caption", "error", "warning")
+
+
+def markdown_sources(at: AppTest) -> list[str]:
+    """The Markdown of every element on the page that renders it, labels and status bars too."""
+    texts = [e.value for kind in (*MARKDOWN_ELEMENTS, "info", "success") for e in at.get(kind)]
+    return texts + [p.proto.text for p in at.get("progress")] + [b.label for b in at.button]
+
+
+def assert_no_raw_markup(at: AppTest) -> None:
+    raw = [t for t in markdown_sources(at) if "![" in t or "**bold" in t]
+    assert not raw, raw
+
+
+def test_a_run_name_and_error_with_markdown_show_as_typed_on_runs_and_train(app):
+    at, manager = app
+    run_id = manager.store.create_run(tiny_trpo(), name=NAME, status="failed")
+    manager.store.set_status(run_id, "failed", error=f"Traceback …\nRuntimeError: {IMAGE}")
+    manager.store.flush()
+    label = f"{run_view.STATUS_ICONS['failed']} {plain(NAME)} · {run_id[:8]}"
+    for page in ("pages/runs.py", "pages/train.py"):
+        at.query_params["run"] = run_id
+        open_page(at, page)
+        assert label in [h.value for h in at.subheader], page
+        assert any(plain(f"RuntimeError: {IMAGE}") in e.value for e in at.error), page
+        assert_no_raw_markup(at)
+
+
+@pytest.mark.parametrize("page", ["pages/runs.py", "pages/train.py"])
+def test_a_run_link_with_markdown_is_quoted_as_typed_in_the_warning(app, page):
+    at, manager = app
+    manager.store.create_run(tiny_trpo(), status="finished")  # the Runs page needs a run to list
+    at.query_params["run"] = IMAGE
+    open_page(at, page)
+    assert any(w.value.startswith(f"Run {plain(IMAGE)} is not in the store") for w in at.warning)
+    assert_no_raw_markup(at)
+
+
+def test_a_typed_value_with_markdown_is_quoted_as_typed_in_the_field_error(app):
+    at, _ = app
+    open_page(at, "pages/train.py")
+    at.selectbox(key="train.algo").set_value("ppo").run()
+    at.text_input(key="train.ppo.total_steps").input(IMAGE).run()
+    assert any(plain(repr(IMAGE)) in e.value for e in at.error)
+    assert_no_raw_markup(at)
+
+
+def test_a_refused_command_quotes_the_value_in_its_message_as_typed():
+    def page() -> None:
+        from core.runner import RunError
+        from ui import run_view
+
+        def refuse() -> None:
+            raise RunError("no run '![x](http://127.0.0.1:9/t.png)'")
+
+        run_view.command("open the run", refuse)
+        run_view.show_flash()
+
+    at = AppTest.from_function(page).run()
+    assert [e.value for e in at.error] == [f"Could not open the run: {plain(f'no run {IMAGE!r}')}"]
+    assert_no_raw_markup(at)
+
+
+def test_compare_shows_a_sweep_named_with_markdown_as_typed(app):
+    at, manager = app
+    base = RunConfig(algo="a2c").with_changes(n_envs=2, n_steps=4, total_steps=40, eval_every=0)
+    sweep_id = launch_local(manager, SweepSpec(base, name=NAME), trainer_factory=FakeTrainer)
+    for run_id in manager.store.runs()["run_id"]:
+        assert manager.wait(run_id, timeout=DEADLINE_S) == "finished"
+    manager.store.flush()
+    at.query_params["group"] = sweep_id
+    open_page(at, "pages/compare.py")
+    assert f"**{plain(NAME)}**" in at.get("progress")[0].proto.text
+    assert_no_raw_markup(at)
+    # a select box shows its options as plain text: the name as typed, no backslashes
+    assert any(o.startswith(f"{NAME} · ") for o in at.multiselect(key="compare.sweeps").options)

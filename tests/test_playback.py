@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import imageio.v3 as iio
 import numpy as np
+import pytest
 import torch
 
 from core import playback
 from core.algos import make_trainer
-from core.checkpoint import save_checkpoint
+from core.checkpoint import CheckpointError, save_checkpoint
 from core.config import RunConfig
 
 
 def trained_checkpoint(tmp_path, algo: str = "trpo") -> str:
+    small = {"critic_minibatch": 64} if algo == "trpo" else {"learning_starts": 0}
     config = RunConfig(algo=algo, env_id="CartPole-v1").with_changes(
-        n_envs=2, n_steps=32, total_steps=64, eval_every=0
+        n_envs=2, n_steps=32, total_steps=64, eval_every=0, **small
     )
     trainer = make_trainer(config)
     trainer.update()
@@ -32,7 +36,7 @@ def trained_checkpoint(tmp_path, algo: str = "trpo") -> str:
 
 def test_loaded_trainer_has_the_checkpointed_policy(tmp_path):
     path = trained_checkpoint(tmp_path)
-    trainer, steps = playback.load_trainer(path)
+    trainer, steps = playback.load_trainer([path], run_id="r", algo="trpo")
     assert steps == 64
     saved = torch.load(path, weights_only=True)["state"]
     again = make_trainer(trainer.config)
@@ -44,7 +48,7 @@ def test_loaded_trainer_has_the_checkpointed_policy(tmp_path):
 
 
 def test_episode_is_deterministic_and_its_frames_make_a_gif(tmp_path):
-    trainer, _ = playback.load_trainer(trained_checkpoint(tmp_path))
+    trainer, _ = playback.load_trainer([trained_checkpoint(tmp_path)], run_id="r", algo="trpo")
     first = playback.play_episode(trainer, seed=3, max_steps=40, frame_skip=2, scale=2)
     second = playback.play_episode(trainer, seed=3, max_steps=40, frame_skip=2, scale=2)
     assert first.ret == second.ret and first.length == second.length
@@ -63,8 +67,21 @@ def test_episode_is_deterministic_and_its_frames_make_a_gif(tmp_path):
 
 def test_dqn_agents_play_greedily_from_their_q_network(tmp_path):
     path = trained_checkpoint(tmp_path, algo="dqn")
-    trainer, _ = playback.load_trainer(path)
+    trainer, _ = playback.load_trainer([path], run_id="r", algo="dqn")
     obs = torch.randn(8, 4)
     with torch.no_grad():
         expected = trainer.q(obs).argmax(-1).numpy()
     np.testing.assert_array_equal(playback.greedy_policy(trainer, None)(obs), expected)
+
+
+def test_a_damaged_newest_checkpoint_falls_back_and_a_foreign_one_is_refused(tmp_path):
+    older = trained_checkpoint(tmp_path / "a")
+    newer = trained_checkpoint(tmp_path / "b")
+    Path(newer).write_bytes(b"damaged")
+    trainer, steps = playback.load_trainer([older, newer], run_id="r", algo="trpo")
+    assert steps == 64
+    with pytest.raises(CheckpointError, match="belongs to run 'r', not to run other") as e:
+        playback.load_trainer([older], run_id="other", algo="trpo")
+    assert "\n" not in str(e.value)
+    with pytest.raises(CheckpointError, match="is a trpo checkpoint; run r is dqn"):
+        playback.load_trainer([older], run_id="r", algo="dqn")

@@ -67,15 +67,17 @@ def _run(tmp_path, updates: int, script: Scripted) -> tuple[list[tuple], list[fl
 
 
 def _kinds(messages: list[tuple]) -> list[str]:
-    return [m[0] for m in messages]
+    """The kinds of the messages, checkpoint notices left out (one follows the first update)."""
+    return [m[0] for m in messages if m[0] != "checkpoint"]
 
 
 def test_a_stop_inside_an_update_ends_the_run_at_its_last_finished_update(tmp_path):
     script = Scripted(after=BATCH + 1, commands=[("stop", "stopped")])
     messages, _ = _run(tmp_path, 5, script)
-    assert _kinds(messages) == ["started", "update", "checkpoint", "ended"]
+    assert _kinds(messages) == ["started", "update", "ended"]
     assert messages[-1] == ("ended", "stopped", BATCH)  # the half-done 2nd update is dropped
-    assert messages[2][1:3] == (1, BATCH)  # the final checkpoint holds update 1
+    checkpoints = [m[1:3] for m in messages if m[0] == "checkpoint"]
+    assert checkpoints == [(1, BATCH)]  # the last checkpoint holds update 1
     assert script.trainer.book.env_steps == BATCH
 
 
@@ -91,7 +93,8 @@ def test_a_pause_inside_an_update_changes_nothing_but_its_time(tmp_path, monkeyp
 
     kinds = _kinds(paused)
     assert kinds[:5] == ["started", "update", "paused", "resumed", "update"]
-    assert BATCH < paused[2][1] < 2 * BATCH  # it paused inside the 2nd update, not at its end
+    (at,) = [m[1] for m in paused if m[0] == "paused"]
+    assert BATCH < at < 2 * BATCH  # it paused inside the 2nd update, not at its end
     updates = [m[1] for m in paused if m[0] == "update"]
     expected = [m[1] for m in plain if m[0] == "update"]
     assert len(updates) == len(expected) == 3
@@ -105,7 +108,7 @@ def test_a_pause_inside_an_update_changes_nothing_but_its_time(tmp_path, monkeyp
 def test_a_stop_while_paused_inside_an_update_ends_the_run(tmp_path):
     script = Scripted(after=BATCH + 1, commands=[("pause",)], then=[("stop", "stopped")])
     messages, _ = _run(tmp_path, 5, script)
-    assert _kinds(messages) == ["started", "update", "paused", "checkpoint", "ended"]
+    assert _kinds(messages) == ["started", "update", "paused", "ended"]
     assert messages[-1] == ("ended", "stopped", BATCH)
 
 
@@ -127,5 +130,28 @@ def test_a_live_change_while_paused_is_reported_before_the_run_resumes(tmp_path)
     messages, deltas = _run(tmp_path, 3, script)
     kinds = _kinds(messages)
     assert kinds[:5] == ["started", "update", "paused", "hyperparams", "resumed"]
-    assert messages[3] == ("hyperparams", 2 * BATCH, {"delta": [0.01, 0.03]})
+    (change,) = [m for m in messages if m[0] == "hyperparams"]
+    assert change == ("hyperparams", 2 * BATCH, {"delta": [0.01, 0.03]})
     assert deltas == [0.01, 0.01, 0.03]
+
+
+def test_checkpoints_come_after_the_first_update_and_every_checkpoint_seconds(
+    tmp_path, monkeypatch
+):
+    clock = [0.0]
+    monkeypatch.setattr(core.run_loop.time, "monotonic", lambda: clock[0])
+    messages: list[tuple] = []
+
+    def emit(message: tuple) -> None:
+        messages.append(message)
+        if message[0] == "update":
+            clock[0] += 12.0  # each update takes 12 s of training
+
+    spec = LoopSpec(
+        "r", _config(6).to_json(), str(tmp_path), checkpoint_every=100, checkpoint_seconds=30.0
+    )
+    RunLoop(spec, make_trainer, Scripted(after=0, commands=[]), emit).run()
+    saved = [m[1] for m in messages if m[0] == "checkpoint"]
+    # update 1; the first update ending 30 s or more after it (update 4); the end (update 6)
+    assert saved == [1, 4, 6]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"update_{u:07d}.pt" for u in (1, 4, 6)]

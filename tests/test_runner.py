@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from core.algos import make_trainer
-from core.checkpoint import CheckpointError, load_checkpoint
+from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from core.config import ConfigError, RunConfig
 from core.runner import WORKER_MODES, RunError, RunManager
 from core.store import RunStore, process_owner
@@ -253,10 +253,59 @@ def test_corrupt_or_foreign_checkpoint_gives_a_clear_one_line_error(manager, sto
 
     run_id = manager.start(fake_config(), trainer_factory=_fake())
     assert manager.wait(run_id, timeout=20) == "finished"
-    Path(store.checkpoints(run_id).path.iloc[-1]).write_bytes(b"truncated")
-    with pytest.raises(RunError, match="corrupt") as e:
+    paths = store.checkpoints(run_id).path.tolist()
+    assert len(paths) >= 2
+    for path in paths:
+        Path(path).write_bytes(b"truncated")
+    runs_before = len(store.runs())
+    with pytest.raises(RunError, match="no usable checkpoint.*corrupt") as e:
         manager.continue_run(run_id, extra_steps=8)
     assert "\n" not in str(e.value)
+    assert len(store.runs()) == runs_before  # nothing was created
+
+
+def test_continue_falls_back_to_the_newest_checkpoint_that_loads(manager, store):
+    run_id = manager.start(fake_config(), trainer_factory=_fake())
+    assert manager.wait(run_id, timeout=20) == "finished"
+    ckpts = store.checkpoints(run_id)
+    Path(ckpts.path.iloc[-1]).write_bytes(b"truncated")
+    child = manager.continue_run(run_id, extra_steps=8)
+    assert manager.wait(child, timeout=20) == "finished"
+    assert store.metrics(child)["env_steps"].iloc[0] == ckpts.env_steps.iloc[-2] + 8
+
+
+@pytest.mark.parametrize(
+    "forge, message",
+    [
+        (lambda run_id, path: {"run_id": "a1b2c3d4e5f6"}, "belongs to run 'a1b2c3d4e5f6', not"),
+        (
+            lambda run_id, path: {"config_json": RunConfig(algo="dqn").to_json()},
+            "is a dqn checkpoint; run .* is a2c",
+        ),
+        (lambda run_id, path: {"state": {"actor": 1}}, "does not load into the a2c trainer"),
+    ],
+)
+def test_continue_refuses_a_checkpoint_of_another_run_algorithm_or_shape(
+    manager, store, forge, message
+):
+    run_id = manager.start(fake_config(), trainer_factory=_fake())
+    assert manager.wait(run_id, timeout=20) == "finished"
+    for path in store.checkpoints(run_id).path:  # every file replaced by a forged one
+        real = load_checkpoint(path)
+        fields = {
+            "run_id": run_id,
+            "update": real["update"],
+            "env_steps": real["env_steps"],
+            "config_json": real["config"],
+            "state": real["state"],
+            **forge(run_id, path),
+        }
+        save_checkpoint(path, **fields)
+    runs_before = len(store.runs())
+    with pytest.raises(RunError, match=message) as e:
+        manager.continue_run(run_id, extra_steps=8)
+    assert "\n" not in str(e.value)
+    assert len(store.runs()) == runs_before  # nothing was created
 
 
 def test_delete_is_refused_while_active_and_allowed_after(manager, store, gate):
@@ -310,7 +359,7 @@ def test_shutdown_interrupts_runs_with_a_checkpoint_to_continue_from(store, mode
     assert store.run(run_id)["status"] == "interrupted"
     assert len(store.checkpoints(run_id)) == 1
     again = RunManager(store)
-    child = again.continue_run(run_id)
+    child = again.continue_run(run_id, trainer_factory=_fake())
     assert again.status(child) in ("queued", "running")
     again.shutdown()
 
@@ -351,10 +400,10 @@ def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interru
     assert updates[-1] >= flushed >= 100
     lost = killed_at - m.t.iloc[-1]  # training time after the last committed update
     assert lost < 1.0, f"{lost:.2f} s of training lost"
-    assert store.run(run_id)["status"] == "running"
+    assert store.run(run_id)["status"] == "interrupted"  # any reader sees the owner is gone
+    assert list(store.events(run_id).kind).count("interrupted") == 1
     manager = RunManager(store)
-    assert manager.interrupted == [run_id]
-    assert store.run(run_id)["status"] == "interrupted"
+    assert manager.interrupted == []  # nothing left to recover
     assert len(store.metrics(run_id)) == len(updates)
     manager.shutdown()
     store.close()
@@ -401,7 +450,11 @@ def test_real_trainer_runs_checkpoints_and_continues_through_the_manager(algo, s
     m = store.metrics(run_id)
     assert m["update"].tolist() == [1, 2, 3, 4] and m.env_steps.tolist() == [128, 256, 384, 512]
     assert {own_metric, "episode_return_mean", "eval_return_mean", "fps"} <= set(m.columns)
-    assert store.checkpoints(run_id)["update"].tolist() == [2, 4]
+    assert store.checkpoints(run_id)["update"].tolist() == [
+        1,
+        2,
+        4,
+    ]  # the first update, then every 2nd
 
     ckpt = load_checkpoint(store.checkpoints(run_id).path.iloc[-1])
     trainer = make_trainer(RunConfig.from_json(ckpt["config"]))

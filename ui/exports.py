@@ -14,9 +14,9 @@ import streamlit as st
 
 from core import export
 from core.checkpoint import CheckpointError
-from core.config import ConfigError
 from core.store import RunStore, StoreError
 from ui import charts, run_view
+from ui.text import plain
 
 PNG_HELP = (
     "PNG rendering uses Kaleido with the system Chromium. Without it, download the HTML, or use "
@@ -86,7 +86,7 @@ def export_buttons(
             try:
                 st.session_state[f"runs.tb.{run_id}"] = tensorboard_zip(store, run_id)
             except (export.ExportError, StoreError, OSError) as err:
-                st.error(f"TensorBoard export failed: {err}")
+                st.error(f"TensorBoard export failed: {plain(err)}")
         if f"runs.tb.{run_id}" in st.session_state:
             st.download_button(
                 "TensorBoard event files (zip)",
@@ -130,11 +130,14 @@ def export_buttons(
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def _rendered_episode(path: str, seed: int) -> tuple[bytes, float, int, int]:
-    """GIF bytes, return, length and checkpoint env step of one greedy episode (cached)."""
+def _rendered_episode(
+    paths: tuple[str, ...], run_id: str, algo: str, seed: int
+) -> tuple[bytes, float, int, int]:
+    """GIF bytes, return, length and checkpoint env step of one greedy episode of the newest
+    usable checkpoint among ``paths`` (cached)."""
     from core import playback
 
-    trainer, env_steps = playback.load_trainer(path)
+    trainer, env_steps = playback.load_trainer(list(paths), run_id=run_id, algo=algo)
     episode = playback.play_episode(trainer, seed=seed)
     return playback.to_gif(episode.frames), episode.ret, episode.length, env_steps
 
@@ -152,15 +155,20 @@ def watch_agent(store: RunStore, run_id: str) -> None:
     st.caption(f"Last checkpoint: update {last['update']}, {last['env_steps']:,} env steps.")
     seed = st.number_input("Episode seed", min_value=0, value=0, step=1, key="runs.play.seed")
     if st.button("🎬 Play one episode", type="primary", key="runs.play"):
-        st.session_state["runs.play.for"] = (run_id, str(last["path"]), int(seed))
+        paths = tuple(str(p) for p in ckpts["path"])
+        st.session_state["runs.play.for"] = (run_id, paths, int(seed))
     request = st.session_state.get("runs.play.for")
     if not request or request[0] != run_id:
         return
+    algo = str(store.run(run_id)["algo"])
     try:
         with st.spinner("Playing the greedy policy…"):
-            gif, ret, length, steps = _rendered_episode(request[1], request[2])
-    except (CheckpointError, ConfigError, OSError) as err:
-        st.error(f"Could not play this checkpoint: {err}")
+            gif, ret, length, steps = _rendered_episode(request[1], run_id, algo, request[2])
+    except CheckpointError as err:
+        st.error(f"Could not play this run: {plain(err)}")
+        return
+    except Exception as err:  # rendering: a missing display backend, an env that cannot draw
+        st.error(f"Could not render an episode: {plain(f'{type(err).__name__}: {err}')}")
         return
     st.image(
         gif,

@@ -23,6 +23,7 @@ from core.runner import RunError, RunManager
 from core.store import ACTIVE_STATUSES, TERMINAL_STATUSES, RunStore, StoreError
 from ui import charts
 from ui.live_chart import live_chart
+from ui.text import plain
 
 ACTIVE = ACTIVE_STATUSES
 LIVE_REFRESH_S = 1.0  # how often the live area of an active run re-reads the store
@@ -103,10 +104,16 @@ def current_config(config: RunConfig, events: pd.DataFrame) -> RunConfig:
     return config
 
 
-def run_label(row: dict[str, Any] | pd.Series) -> str:
-    """A short human label: name (or algo on env) and the first characters of the id."""
+def run_text(row: dict[str, Any] | pd.Series) -> str:
+    """A short human label as plain text (``st.text``, select options): status icon, name (or
+    algo on env) and the first characters of the id."""
     name = row.get("name") or f"{row['algo']} on {row['env_id']}"
     return f"{STATUS_ICONS.get(row['status'], '')} {name} · {str(row['run_id'])[:8]}"
+
+
+def run_label(row: dict[str, Any] | pd.Series) -> str:
+    """:func:`run_text` as Markdown that shows the name as typed (headers, button labels)."""
+    return plain(run_text(row))
 
 
 def progress(row: dict[str, Any], metrics: pd.DataFrame) -> tuple[float, str]:
@@ -150,7 +157,7 @@ def _show_outcome(row: dict[str, Any]) -> None:
     """A failed run's error and traceback; the note on an interrupted run."""
     if row["status"] == "failed":
         error = row.get("error") or "the run failed without a message"
-        st.error(f"This run failed: {error.strip().splitlines()[-1]}")
+        st.error(f"This run failed: {plain(error.strip().splitlines()[-1])}")
         with st.expander("Traceback"):
             st.code(error, language="text")
     elif row["status"] == "interrupted":
@@ -221,14 +228,15 @@ def command(action: str, fn: Any, *args: Any, **kwargs: Any) -> tuple[bool, Any]
     try:
         result = fn(*args, **kwargs)
     except (RunError, StoreError, ConfigError) as err:
-        st.session_state["_flash"] = ("error", f"Could not {action}: {err}")
+        st.session_state["_flash"] = ("error", f"Could not {action}: {plain(err)}")
         return False, None
     st.session_state["_flash"] = ("success", f"{action[0].upper()}{action[1:]}: done.")
     return True, result
 
 
 def show_flash() -> None:
-    """Show (once) the message left by the last command callback."""
+    """Show (once) the message left by the last command callback (Markdown: user text in it is
+    escaped where it is set, as in :func:`command`)."""
     flash = st.session_state.pop("_flash", None)
     if flash:
         kind, text = flash

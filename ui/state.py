@@ -6,6 +6,7 @@ import streamlit as st
 
 from core.runner import RunManager
 from core.store import StoreError
+from ui.text import plain
 
 
 @st.cache_resource
@@ -45,7 +46,7 @@ def require_manager() -> RunManager:
         return get_manager()
     except StoreError as err:
         st.error(
-            f"The run store cannot be opened: {err}. Set `PLAYGROUND_DATA_DIR` to a writable "
-            "folder (default: ./data) and reload."
+            f"The run store cannot be opened: {plain(err)}. Set `PLAYGROUND_DATA_DIR` to a "
+            "writable folder (default: ./data) and reload."
         )
         st.stop()

@@ -15,7 +15,8 @@ from typing import Any
 
 import streamlit as st
 
-from core.config import ConfigError, RunConfig, Spec, field_type
+from core.config import ConfigError, RunConfig, Spec, allowed_text, field_type
+from ui.text import plain
 
 KEPT = "_kept"
 # Shown by the page itself, never as a generic hyperparameter.
@@ -93,9 +94,14 @@ def slider_step(low: float, high: float) -> float:
     return 10.0 ** (math.floor(math.log10(high - low)) - 3)
 
 
-def _help(spec: Spec) -> str:
+def _help(cfg: RunConfig, key: str) -> str:
+    """The field's help text, what it accepts (not for a checkbox: it has two states) and
+    whether it is live."""
+    spec = cfg.spec(key)
+    owner = cfg.owner_of(key)
+    allowed = "" if field_type(owner, key) is bool else f" Allowed: {allowed_text(owner, key)}."
     live = " Can be changed while the run trains." if spec.live else ""
-    return f"{spec.help} Allowed: {spec.range_text()}.{live}".strip()
+    return f"{spec.help}{allowed}{live}".strip()
 
 
 def field_widget(cfg: RunConfig, key: str, wkey: str, *, disabled: bool = False) -> Any:
@@ -104,7 +110,7 @@ def field_widget(cfg: RunConfig, key: str, wkey: str, *, disabled: bool = False)
     kind = field_type(cfg.owner_of(key), key)
     value = cfg.get(key)
     label = spec.label + (" ⚡" if spec.live else "")
-    common = {"key": wkey, "help": _help(spec), "disabled": disabled, "on_change": remember}
+    common = {"key": wkey, "help": _help(cfg, key), "disabled": disabled, "on_change": remember}
     common["args"] = (wkey,)
     if kind is bool:
         kept(wkey, bool(value))
@@ -216,7 +222,7 @@ def validated(base: RunConfig, values: dict[str, Any]) -> tuple[RunConfig | None
         return base.with_changes(**values), None
     except ConfigError as err:
         label = _label_of(base, err.field)
-        return None, f"**{label}** (`{err.field}`): {err.message}"
+        return None, f"**{label}** (`{err.field}`): {plain(err.message)}"
 
 
 def _label_of(cfg: RunConfig, key: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -231,3 +232,47 @@ def test_live_changes_pauses_resumes_and_a_stop_leave_the_page_working(page, app
     page.get_by_role("button", name="▶ Start").wait_for()  # the page redrew after the run ended
     assert errors == [], errors
     assert_no_exception(page)
+
+
+# -- user text is shown as typed, never as Markdown (issue 13, item 4) ----------------------------
+
+OUTSIDE_IMAGE = "![x](http://127.0.0.1:9/x.png)"  # another port: another origin than the app's
+
+
+def test_markdown_in_a_run_name_or_link_loads_nothing_from_outside(page, app_url, demo: Demo):
+    """A run name, its error and a ``?run=`` value holding a Markdown image show as typed on
+    Runs and Train; the browser asks no other origin for anything."""
+    from core.config import RunConfig
+    from core.store import RunStore
+
+    name = f"{OUTSIDE_IMAGE} **bold**"
+    store = RunStore(demo.data_dir)  # the server's store, as the CLI writes to it
+    run_id = store.create_run(RunConfig(algo="trpo"), name=name, status="failed")
+    store.set_status(run_id, "failed", error=f"RuntimeError: {OUTSIDE_IMAGE}")
+    store.flush()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    link = quote(OUTSIDE_IMAGE, safe="")
+    heading, alert = '[data-testid="stHeading"]', '[data-testid="stAlert"]'
+    failed = (alert, f"This run failed: RuntimeError: {OUTSIDE_IMAGE}")
+    missing = (alert, f"Run {OUTSIDE_IMAGE} is not in the store")
+    shown = {
+        f"/runs?run={run_id}": [(heading, name), failed],
+        f"/train?run={run_id}": [(heading, name), failed],
+        f"/runs?run={link}": [missing],
+        f"/train?run={link}": [missing],
+    }
+    try:
+        for path, texts in shown.items():
+            wait_for_app(page, app_url + path)
+            assert page.locator('img[src*="127.0.0.1:9"]').count() == 0, path
+            for selector, text in texts:  # shown as typed: no image, no bold
+                page.locator(selector, has_text=text).first.wait_for()
+            assert_no_exception(page)
+    finally:
+        store.delete(run_id)
+        store.close()
+    own = urlsplit(app_url).netloc
+    outside = [u for u in requests if urlsplit(u).scheme in ("http", "https")]
+    outside = [u for u in outside if urlsplit(u).netloc != own]
+    assert outside == [], outside

@@ -1,0 +1,19 @@
+"""User text (run names, URL values, messages quoting them) made safe to show as Markdown."""
+
+from __future__ import annotations
+
+import re
+import string
+
+_PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
+
+
+def plain(text: object) -> str:
+    """``str(text)`` as Markdown that renders as the same characters, on one line.
+
+    Every ASCII punctuation character gets a backslash (CommonMark allows one before any of them
+    and then shows the character itself): no image, link, emphasis, HTML, ``$`` math or
+    Streamlit ``:color[…]`` / ``:material/…:`` directive can start in it. Line breaks become
+    spaces, so no block (heading, list, quote) can start either.
+    """
+    return _PUNCTUATION.sub(r"\\\1", " ".join(str(text).splitlines()))
