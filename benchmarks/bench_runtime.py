@@ -288,6 +288,22 @@ if __name__ == "__main__":
 """
 
 
+def _training_start(data: Path, proc) -> float:
+    """The time of the run's "started" event (training begins), read from its store."""
+    tick = threading.Event()
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the run's process ended early (exit code {proc.returncode})")
+        if (data / "runs.sqlite").exists():
+            store = RunStore(data)
+            runs = store.runs()["run_id"].tolist()
+            ev = store.events(runs) if runs else None
+            store.close()
+            if ev is not None and (ev.kind == "started").any():
+                return float(ev.loc[ev.kind == "started", "time"].iloc[0])
+        tick.wait(0.05)
+
+
 def _one_kill(data: Path, cli: bool, after: float) -> dict[str, float]:
     """Start a run (CLI or app stand-in), SIGKILL its process ``after`` s into training, and
     measure what the newest surviving checkpoint leaves out."""
@@ -304,22 +320,14 @@ def _one_kill(data: Path, cli: bool, after: float) -> dict[str, float]:
     proc = subprocess.Popen(
         [sys.executable, *argv], cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    tick = threading.Event()
-    started = None
-    while started is None:  # the run's "started" event: training begins
-        if proc.poll() is not None:
-            raise RuntimeError(f"the run's process ended early (exit code {proc.returncode})")
-        if (data / "runs.sqlite").exists():
-            store = RunStore(data)
-            ev = store.events(store.runs()["run_id"].tolist()) if not store.runs().empty else None
-            if ev is not None and (ev.kind == "started").any():
-                started = float(ev.loc[ev.kind == "started", "time"].iloc[0])
-            store.close()
-        tick.wait(0.05)
-    tick.wait(max(0.0, started + after - time.time()))
-    os.kill(proc.pid, signal.SIGKILL)
-    killed = time.time()
-    proc.wait()
+    try:
+        started = _training_start(data, proc)
+        threading.Event().wait(max(0.0, started + after - time.time()))
+        os.kill(proc.pid, signal.SIGKILL)
+        killed = time.time()
+    finally:
+        proc.kill()  # whatever went wrong, nothing keeps training after the benchmark
+        proc.wait()
     store = RunStore(data)
     run_id = store.runs()["run_id"].iloc[0]
     metrics = store.metrics(run_id)

@@ -3,7 +3,7 @@ overhead each adds per trial.
 
 The sweep is 2 × 2 (γ × λ) × 2 seeds of short runs (``--algo``, ``--steps`` env steps each) with
 2 trials at a time on both backends: the run manager's worker processes, and a local Ray runtime
-with ``ray.init(num_cpus=2)`` and 1 CPU per trial. For each sweep it prints
+with ``core.sweep_ray.connect(2)`` (a local runtime) and 1 CPU per trial. For each sweep it prints
 
 - wall time from launch until every trial's last report is in the store;
 - Σ train: the trainers' own update time summed over trials (``wall_time`` of the last update);
@@ -104,11 +104,11 @@ def bench_local(sweep: SweepSpec) -> Result:
 def bench_ray(sweep: SweepSpec) -> list[Result]:
     import ray
 
-    from core.sweep_ray import LOCAL_CPUS, launch_ray
+    from core.sweep_ray import LOCAL_CPUS, connect, launch_ray
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=LOCAL_CPUS, include_dashboard=False, log_to_driver=False)
-    print(f"ray.init(num_cpus={LOCAL_CPUS}): {time.perf_counter() - t0:.1f} s")
+    connect(LOCAL_CPUS)  # the local runtime the app starts: loopback only, ends with us
+    print(f"local Ray runtime (num_cpus={LOCAL_CPUS}): {time.perf_counter() - t0:.1f} s")
     results = []
     try:
         for label in ("ray cold", "ray warm"):

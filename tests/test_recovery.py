@@ -225,3 +225,22 @@ def test_several_stores_opening_a_new_data_dir_at_once_all_succeed(tmp_path):
             t.join(60)
         assert errors == []
         assert RunStore(data).runs().empty
+
+
+def test_cli_continue_from_damaged_checkpoints_says_so_in_one_line_and_creates_nothing(
+    tmp_path, capsys
+):
+    from core.cli import main
+
+    data = str(tmp_path / "d")
+    argv = ["train", "--algo", "a2c", "--env", "CartPole-v1", "--steps", "64", "--data-dir", data]
+    assert main(argv) == 0
+    store = RunStore(data)
+    (run_id,) = store.runs()["run_id"]
+    for path in store.checkpoints(run_id)["path"]:
+        Path(path).write_bytes(b"damaged")
+    capsys.readouterr()
+    assert main(["continue", run_id, "--steps", "64", "--data-dir", data]) != 0
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no usable checkpoint" in err and "corrupt" in err
+    assert len(store.runs()) == 1

@@ -1,9 +1,16 @@
-"""The Ray executor on a local Ray runtime with 2 CPUs: live streaming, failure isolation, stop."""
+"""The Ray executor on a local Ray runtime with 2 CPUs: live streaming, failure isolation, stop;
+the runtime listens on loopback only and ends with its driver."""
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import queue
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import ray
@@ -13,8 +20,10 @@ from core.config import RunConfig
 from core.runner import RunManager
 from core.store import RunStore
 from core.sweep import resume_sweep, stop_sweep, sweep_progress
-from core.sweep_ray import connect, launch_ray
+from core.sweep_ray import DASHBOARD_ENV, connect, launch_ray
 from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
+
+psutil = pytest.importorskip("psutil")  # Ray ships a copy, importable once ray is imported
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +150,89 @@ def test_ray_sweep_keeps_no_more_trials_in_flight_than_allowed(manager):
     spans = spans.sort_values("started")
     assert len(spans) == 4
     assert (spans["started"].to_numpy()[1:] >= spans["finished"].to_numpy()[:-1]).all()
+
+
+def _listening(processes) -> list[tuple[str, str, int]]:
+    """``(process name, address, port)`` of every TCP socket the processes listen on."""
+    found = []
+    for p in processes:
+        try:
+            name = p.name()
+            found += [
+                (name, c.laddr.ip, c.laddr.port)
+                for c in p.net_connections("inet")
+                if c.status == psutil.CONN_LISTEN
+            ]
+        except psutil.Error:  # a worker that just ended
+            pass
+    return found
+
+
+def _is_loopback(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return ip.is_loopback or bool(getattr(ip, "ipv4_mapped", None) and ip.ipv4_mapped.is_loopback)
+
+
+def test_local_ray_runtime_listens_on_loopback_only(ray_runtime):
+    """GCS, raylet, agents, workers and this driver: no socket open to the network."""
+    me = psutil.Process()
+    sockets = _listening([me, *me.children(recursive=True)])
+    gcs_port = int(ray._private.worker._global_node.address_info["gcs_address"].rsplit(":", 1)[1])
+    names = {name for name, _, _ in sockets}
+    assert gcs_port in {port for _, _, port in sockets} and "raylet" in names, sockets
+    assert [s for s in sockets if not _is_loopback(s[1])] == []
+
+
+def test_killed_driver_takes_its_local_ray_runtime_along_and_started_no_dashboard():
+    """SIGKILL a driver that started a local runtime: every process of that runtime is gone
+    within seconds (the raylet's two agents took a minute before the watchdog, now 0.1–0.6 s),
+    and it served no dashboard."""
+    code = (
+        "import sys, ray\n"
+        "from core.sweep_ray import connect\n"
+        "connect(2)\n"
+        "print('ready', repr(ray._private.worker._global_node.webui_url), flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", DASHBOARD_ENV)}
+    driver = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in driver.stdout:
+            lines.put(line)
+        lines.put("exited")
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        assert lines.get(timeout=120).split() == ["ready", "''"]  # no dashboard URL
+        processes = psutil.Process(driver.pid).children(recursive=True)
+        names = {p.name() for p in processes}
+        assert {"gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= names
+        # Ray's head process runs headless (no web UI, no HTTP server) when the dashboard is off
+        heads = [p for p in processes if any(a.endswith("dashboard.py") for a in p.cmdline())]
+        assert all("--disable-frontend" in p.cmdline() for p in heads)
+        assert _listening(heads) == []
+    finally:
+        driver.kill()
+        driver.wait()
+    killed = time.monotonic()
+    assert wait_until(lambda: not [p for p in processes if _alive(p)], 30), [
+        p.name() for p in processes if _alive(p)
+    ]
+    print(f"local Ray runtime gone {time.monotonic() - killed:.1f} s after its driver's SIGKILL")
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

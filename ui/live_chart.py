@@ -123,15 +123,25 @@ ensure_plotly_js()
 _mount = st.components.v2.component("live_plotly_chart", js=JS, css=CSS, isolate_styles=False)
 
 
-def live_chart(figure: dict[str, Any], *, key: str, name: str, last_x: float | None = None) -> None:
+def live_chart(
+    figure: dict[str, Any],
+    *,
+    key: str,
+    name: str,
+    last_x: float | None = None,
+    version: str | None = None,
+) -> None:
     """Show ``figure`` (Plotly JSON, NaN-free) in the chart element ``key``, updated in place.
 
     ``last_x`` (the newest x the figure holds) is written to the element (``data-last-x``) once
     drawn, so a browser test or a benchmark can see how far the drawn chart reaches. A figure
-    equal to the one already shown (same hash) is not redrawn: a refresh that brought no new data,
-    or one that only shows a command's acknowledgement, costs the browser nothing.
+    equal to the one already shown is not redrawn: a refresh that brought no new data, or one that
+    only shows a command's acknowledgement, costs the browser nothing. Figures are told apart by
+    ``version`` (a caller that knows what its figure is built from can name it cheaply), else by
+    a hash of the figure.
     """
     height = int(figure.get("layout", {}).get("height", 360))
-    version = hashlib.blake2b(json.dumps(figure).encode(), digest_size=8).hexdigest()
+    if version is None:
+        version = hashlib.blake2b(json.dumps(figure).encode(), digest_size=8).hexdigest()
     data = {"figure": figure, "src": SCRIPT_URL, "name": name, "last_x": last_x, "version": version}
     _mount(key=key, data=data, height=height)

@@ -185,15 +185,19 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
     )
 
 
-def show_charts(figs: dict[str, dict], run_id: str, last_x: int | None) -> None:
+def show_charts(
+    figs: dict[str, dict], run_id: str, last_x: int | None, version: str | None = None
+) -> None:
     """Two charts per row, each an element that keeps its DOM node, zoom and legend clicks while
-    its data is replaced (``ui/live_chart.py``); ``last_x`` is the newest env step drawn."""
+    its data is replaced (``ui/live_chart.py``); ``last_x`` is the newest env step drawn and
+    ``version`` names what the figures were built from (equal versions: equal figures)."""
     names = list(figs)
     for i in range(0, len(names), 2):
         cols = st.columns(2)
         for col, name in zip(cols, names[i : i + 2]):
             with col:
-                live_chart(figs[name], key=f"chart.{run_id}.{name}", name=name, last_x=last_x)
+                key = f"chart.{run_id}.{name}"
+                live_chart(figs[name], key=key, name=name, last_x=last_x, version=version)
 
 
 def live_charts(
@@ -208,7 +212,9 @@ def live_charts(
         data = read_run(store, run_id)
         show_status(fresh, data, requested)
         last_x = int(data.metrics["env_steps"].iloc[-1]) if not data.metrics.empty else None
-        show_charts(figures(store, fresh, data, large=large), run_id, last_x)
+        # The figures are a function of the rows read so far and the display mode.
+        version = f"{len(data.metrics)}.{len(data.episodes)}.{len(data.events)}.{large}"
+        show_charts(figures(store, fresh, data, large=large), run_id, last_x, version)
         return fresh
 
 
