@@ -19,8 +19,8 @@ each state as a checkpoint file), so the pages see sweep runs train live and can
 them like local runs. When a task returns, its status (``finished`` or ``stopped``) is stored; when
 it raises, the run is marked ``failed`` with the remote traceback and the other trials go on. The
 tasks belong to the driver's Ray job, so a dead driver leaves ``running`` rows that any process
-reading the store then marks ``interrupted`` (``python -m core sweep --resume SWEEP_ID`` continues them from their
-last checkpoints)."""
+reading the store then marks ``interrupted`` (``python -m core sweep --resume SWEEP_ID``
+continues them from their last checkpoints)."""
 
 from __future__ import annotations
 
