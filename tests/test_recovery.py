@@ -92,7 +92,7 @@ def test_a_cli_run_killed_after_its_first_update_continues_from_elsewhere_after_
     assert store.checkpoints(child["run_id"].iloc[0])["path"].str.startswith(str(moved)).all()
 
 
-def test_a_managed_run_killed_after_its_first_update_can_be_continued(tmp_path):
+def test_a_managed_run_killed_after_its_first_update_continues_after_a_move(tmp_path):
     data = tmp_path / "killed"
     proc = subprocess.Popen(
         [sys.executable, "-m", "tests.train_until_killed", str(data)],
@@ -109,7 +109,9 @@ def test_a_managed_run_killed_after_its_first_update_can_be_continued(tmp_path):
         proc.wait()
     from tests import train_until_killed
 
-    store = RunStore(data)
+    moved = tmp_path / "elsewhere" / "moved"
+    shutil.move(data, moved)
+    store = RunStore(moved)
     assert store.run(run_id)["status"] == "interrupted"
     manager = RunManager(store, workers="thread")
     child = manager.continue_run(
