@@ -76,17 +76,40 @@ const visibility = new IntersectionObserver((entries) => {
   }
 });
 
+// One chart is drawn at a time, and the browser gets a turn between two charts: a refresh with
+// four new figures is four short tasks instead of one long one, so a click (Pause, Stop) or the
+// status line's new text is handled between them instead of after all four.
+window.__liveChartDrawing = window.__liveChartDrawing || { queue: [], busy: false };
+const drawing = window.__liveChartDrawing;
+
 function draw(el) {
+  if (!drawing.queue.includes(el)) drawing.queue.push(el);
+  pump();
+}
+
+function ready(el) {
   const hidden = el.visible === false && el.dataset.draws !== "0";  // always draw once
-  if (!window.Plotly || el.drawing || el.held || !el.next || hidden) return;
+  return window.Plotly && !el.held && el.next && !hidden && el.isConnected;
+}
+
+function pump() {
+  if (drawing.busy) return;
+  let el = drawing.queue.shift();
+  while (el && !ready(el)) el = drawing.queue.shift();  // held or hidden: their events re-queue
+  if (!el) return;
+  drawing.busy = true;
   const fig = el.next;
   el.next = null;
   const lastX = el.pendingLastX;
-  el.drawing = window.Plotly.react(el, fig.data, fig.layout, CONFIG).then(() => {
-    el.drawing = null;
+  window.Plotly.react(el, fig.data, fig.layout, CONFIG).then(() => {
     el.dataset.draws = String(Number(el.dataset.draws) + 1);
     el.dataset.lastX = lastX == null ? "" : String(lastX);
-    draw(el);
+  }).catch((err) => console.error("live chart:", err)).finally(() => {
+    setTimeout(() => {
+      drawing.busy = false;
+      if (el.next) drawing.queue.push(el);
+      pump();
+    }, 0);
   });
 }
 
