@@ -174,6 +174,8 @@ class RunLoop:
         self._drain(block=False)
         if self.stop_reason is not None:
             raise StopRequestedError
+        if not (self.pending or self.paused):
+            return  # the common case, every 32 vector steps: nothing to do
         book = trainer.book
         next_update = book.steps_at_start + trainer.config.n_steps * trainer.config.n_envs
         self._apply_pending(trainer, next_update)

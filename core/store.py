@@ -626,21 +626,20 @@ class RunStore:
             if conn is not None:
                 conn.close()
 
-    def interrupt_orphans(self) -> list[str]:
-        """Mark the active runs whose owner process is gone as ``interrupted`` (committed
-        before return) and return their ids.
+    def interrupt_orphans(self, run_ids: list[str] | None = None) -> list[str]:
+        """Mark the active runs (of ``run_ids``, or all) whose owner process is gone as
+        ``interrupted`` (committed before return) and return their ids.
 
         The owner tag holds the process's start time, so a pid reused by another process does
         not keep a dead run alive; an owner on another host is assumed alive. A run whose
         owner process lives but whose run manager is gone is left to that process (the run
         manager's start-up recovery in ``core/runner.py``)."""
-        return self.interrupt(
-            {
-                run_id: owner
-                for run_id, owner in self.owners().items()
-                if (tag := parse_owner(owner)) is None or not process_alive(tag)
-            }
-        )
+        owners = self.owners(run_ids=run_ids)
+        alive = {
+            owner: (tag := parse_owner(owner)) is not None and process_alive(tag)
+            for owner in set(owners.values())  # one look per process, however many runs
+        }
+        return self.interrupt({rid: owner for rid, owner in owners.items() if not alive[owner]})
 
     def interrupt(self, owners: dict[str, str | None]) -> list[str]:
         """Mark runs ``interrupted`` (with an event) that are still active and still have the
@@ -673,7 +672,7 @@ class RunStore:
     def runs(self, run_ids: list[str] | None = None) -> pd.DataFrame:
         """One row per run (columns ``RUN_COLUMNS``), newest first; runs whose training process
         is gone show as ``interrupted`` (:meth:`interrupt_orphans`)."""
-        self.interrupt_orphans()
+        self.interrupt_orphans(run_ids)
         sql = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
         args: list[Any] = []
         if run_ids is not None:
@@ -699,15 +698,17 @@ class RunStore:
             raise StoreError(f"no run {run_id!r} in {self.path}")
         return RunConfig.from_json(row[0])
 
-    def owners(self, statuses: tuple[str, ...] = ACTIVE_STATUSES) -> dict[str, str | None]:
-        """run_id → owner of the runs in ``statuses`` (for start-up recovery)."""
+    def owners(
+        self, statuses: tuple[str, ...] = ACTIVE_STATUSES, run_ids: list[str] | None = None
+    ) -> dict[str, str | None]:
+        """run_id → owner of the runs in ``statuses`` (of ``run_ids``, or all)."""
+        sql = f"SELECT run_id, owner FROM runs WHERE status IN ({', '.join('?' * len(statuses))})"
+        args = list(statuses)
+        if run_ids is not None:
+            sql += f" AND run_id IN ({', '.join('?' * len(run_ids))})"
+            args += list(run_ids)
         with self._read() as conn:
-            rows = conn.execute(
-                "SELECT run_id, owner FROM runs WHERE status IN "
-                f"({', '.join('?' * len(statuses))})",
-                statuses,
-            ).fetchall()
-        return dict(rows)
+            return dict(conn.execute(sql, args).fetchall())
 
     def metrics(
         self,

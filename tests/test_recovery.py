@@ -28,10 +28,9 @@ PYTHON_PATH = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def _wait_for_checkpoint_row(db: Path, proc: subprocess.Popen, timeout: float = 120.0) -> str:
-    """Poll the store file until a checkpoint row is committed; return its run id."""
-    stop = threading.Event()
-    deadline = timeout / 0.02
-    for _ in range(int(deadline)):
+    """Poll the store file every 20 ms until a checkpoint row is committed; its run id."""
+    tick = threading.Event()
+    for _ in range(int(timeout / 0.02)):
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else "the process ended"
         if db.exists():
             try:
@@ -41,7 +40,7 @@ def _wait_for_checkpoint_row(db: Path, proc: subprocess.Popen, timeout: float = 
                 row = None
             if row:
                 return row[0]
-        stop.wait(0.02)
+        tick.wait(0.02)
     raise AssertionError("no checkpoint was committed in time")
 
 
@@ -93,22 +92,16 @@ def test_a_cli_run_killed_after_its_first_update_continues_from_elsewhere_after_
 
 
 def test_a_managed_run_killed_after_its_first_update_continues_after_a_move(tmp_path):
+    from tests import train_until_killed
+
     data = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.train_until_killed", str(data)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    proc = train_until_killed.launch(data)
     try:
         run_id = _wait_for_checkpoint_row(data / "runs.sqlite", proc)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.kill()
         proc.wait()
-    from tests import train_until_killed
-
     moved = tmp_path / "elsewhere" / "moved"
     shutil.move(data, moved)
     store = RunStore(moved)

@@ -20,8 +20,9 @@ from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from core.config import ConfigError, RunConfig
 from core.runner import WORKER_MODES, RunError, RunManager
 from core.store import RunStore, process_owner
+from tests import train_until_killed
 from tests.fake_trainer import Concurrency, FakeTrainer, Gate, ProcessGate, fake_config
-from tests.helpers import ROOT, run_module
+from tests.helpers import run_module
 
 
 @pytest.fixture
@@ -366,12 +367,7 @@ def test_shutdown_interrupts_runs_with_a_checkpoint_to_continue_from(store, mode
 
 def test_kill_9_keeps_every_update_before_the_last_flush_and_run_becomes_interrupted(tmp_path):
     data = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.train_until_killed", str(data)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = train_until_killed.launch(data)
     run_id, worker, flushed, lines_after = None, None, 0, 0
     try:
         for line in proc.stdout:  # kill ~0.6 s after the flush: only periodic commits since

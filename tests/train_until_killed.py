@@ -9,9 +9,11 @@ kill loses. With EXIT_AFTER, the process exits normally once that many updates a
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 from core.runner import RunManager
 from core.store import RunStore
@@ -27,6 +29,17 @@ class ClockedTrainer(FakeTrainer):
         report = super().update()
         report.metrics["t"] = time.time()
         return report
+
+
+def launch(data_dir: Path, *args: str) -> subprocess.Popen:
+    """This script in a child process (repository root as cwd), its stdout readable as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.train_until_killed", str(data_dir), *args],
+        cwd=Path(__file__).resolve().parents[1],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
 
 
 def main(data_dir: str, exit_after: int | None = None) -> None:
