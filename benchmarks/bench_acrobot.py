@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import argument_parser, at_marks, machine, md_table, write_report
-from core.algos import make_trainer, preset_config
+from core.engine.algos import make_trainer, preset_config
 
 ENV_ID = "Acrobot-v1"
 ALGOS = ("dqn", "trpo", "ppo")

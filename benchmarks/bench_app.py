@@ -34,7 +34,7 @@ import torch  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from core.config import RunConfig  # noqa: E402
-from core.runner import RunManager  # noqa: E402
+from core.runtime.runner import RunManager  # noqa: E402
 from ui import run_view  # noqa: E402
 from ui.run_view import REFRESH_SECONDS  # noqa: E402
 from ui.state import get_manager  # noqa: E402

@@ -37,8 +37,8 @@ from benchmarks.common import (
     steps_to_threshold,
     write_report,
 )
-from core.algos import make_trainer, preset_config
-from core.trainer import evaluate_policy
+from core.engine.algos import make_trainer, preset_config
+from core.engine.trainer import evaluate_policy
 
 ENV_ID = "CartPole-v1"
 VARIANTS: dict[str, dict[str, bool]] = {

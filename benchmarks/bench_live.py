@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import machine, md_table, write_report  # noqa: E402
 from core.config import RunConfig  # noqa: E402
-from core.runner import RunManager  # noqa: E402
-from core.store import RunStore  # noqa: E402
+from core.runtime.runner import RunManager  # noqa: E402
+from core.runtime.store import RunStore  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy  # noqa: E402
 
 BUDGET = 5_000_000

@@ -33,8 +33,8 @@ from benchmarks.common import (
     train_sb3,
     write_report,
 )
-from core.algos import make_trainer, preset_config
-from core.nets import CategoricalActor, Critic
+from core.engine.algos import make_trainer, preset_config
+from core.engine.nets import CategoricalActor, Critic
 
 
 def run_ours(seed: int, steps: int, algo: str = "ppo") -> Run:

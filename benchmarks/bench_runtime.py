@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.algos import make_trainer, preset_config
-from core.runner import RunManager
-from core.store import RunStore
+from core.engine.algos import make_trainer, preset_config
+from core.runtime.runner import RunManager
+from core.runtime.store import RunStore
 
 
 def _config(steps: int, seed: int):
@@ -277,8 +277,8 @@ KILL_SETTINGS = ["--set", "n_envs=8", "--set", "n_steps=1024", "--set", "critic_
 APP_STANDIN = """
 import sys, threading
 from core.config import RunConfig
-from core.runner import RunManager
-from core.store import RunStore
+from core.runtime.runner import RunManager
+from core.runtime.store import RunStore
 if __name__ == "__main__":
     manager = RunManager(RunStore(sys.argv[1]))
     config = RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(
@@ -349,8 +349,8 @@ def _one_kill(data: Path, cli: bool, after: float) -> dict[str, float]:
 
 def _save_seconds() -> float:
     """Median seconds to write one checkpoint of the kill benchmark's TRPO trainer."""
-    from core.checkpoint import save_checkpoint
     from core.config import RunConfig
+    from core.runtime.checkpoint import save_checkpoint
 
     config = RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(
         n_envs=8, n_steps=1024, critic_minibatch=256

@@ -3,7 +3,8 @@ overhead each adds per trial.
 
 The sweep is 2 × 2 (γ × λ) × 2 seeds of short runs (``--algo``, ``--steps`` env steps each) with
 2 trials at a time on both backends: the run manager's worker processes, and a local Ray runtime
-with ``core.sweep_ray.connect(2)`` (a local runtime) and 1 CPU per trial. For each sweep it prints
+with ``core.sweep.ray_backend.connect(2)`` (a local runtime) and 1 CPU per trial. For each sweep it
+prints
 
 - wall time from launch until every trial's last report is in the store;
 - Σ train: the trainers' own update time summed over trials (``wall_time`` of the last update);
@@ -29,9 +30,9 @@ from dataclasses import dataclass
 import torch
 
 from core.config import RunConfig
-from core.runner import RunManager
-from core.store import RunStore
-from core.sweep import SweepSpec, launch_local, sweep_progress
+from core.runtime.runner import RunManager
+from core.runtime.store import RunStore
+from core.sweep.local import SweepSpec, launch_local, sweep_progress
 
 CONCURRENCY = 2
 
@@ -104,7 +105,7 @@ def bench_local(sweep: SweepSpec) -> Result:
 def bench_ray(sweep: SweepSpec) -> list[Result]:
     import ray
 
-    from core.sweep_ray import LOCAL_CPUS, connect, launch_ray
+    from core.sweep.ray_backend import LOCAL_CPUS, connect, launch_ray
 
     t0 = time.perf_counter()
     connect(LOCAL_CPUS)  # the local runtime the app starts: loopback only, ends with us

@@ -31,8 +31,8 @@ from benchmarks.common import (
     train_sb3,
     write_report,
 )
-from core.algos import make_trainer, preset_config
-from core.algos.trpo import TRPO, dist_params, log_prob
+from core.engine.algos import make_trainer, preset_config
+from core.engine.algos.trpo import TRPO, dist_params, log_prob
 
 
 def run_ours(seed: int, steps: int) -> Run:

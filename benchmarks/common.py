@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.algos import make_trainer
 from core.config import RunConfig
-from core.envs import make_vec_env
-from core.trainer import Trainer
+from core.engine.algos import make_trainer
+from core.engine.envs import make_vec_env
+from core.engine.trainer import Trainer
 
 SOLVED = 475.0
 WINDOW = 20

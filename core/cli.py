@@ -18,10 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from core.checkpoint import CheckpointError
 from core.config import ALGORITHMS, ConfigError, RunConfig
-from core.envs import SUPPORTED_ENVS
-from core.store import RunStore, StoreError
+from core.engine.envs import SUPPORTED_ENVS
+from core.runtime.checkpoint import CheckpointError
+from core.runtime.store import RunStore, StoreError
 
 FIRST_COLUMNS = ("update", "env_steps", "wall_time")
 
@@ -35,7 +35,7 @@ class Parser(argparse.ArgumentParser):
 
 def subcommands() -> list[Callable[[Any], argparse.ArgumentParser]]:
     """The ``add_*`` functions of every subcommand, in help order."""
-    from core import sweep
+    from core.sweep import local as sweep
 
     return [add_train, add_continue, add_runs, add_export, sweep.add_parser]
 
@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _user_errors() -> tuple[type[Exception], ...]:
     """Errors whose message is meant for the user (imported late: the runner imports torch)."""
-    from core.export import ExportError
-    from core.runner import RunError
+    from core.runtime.export import ExportError
+    from core.runtime.runner import RunError
 
     return (StoreError, CheckpointError, RunError, ExportError, OSError)
 
@@ -138,7 +138,7 @@ def parse_sets(items: list[str]) -> dict[str, str]:
 
 def train_config(args: argparse.Namespace) -> RunConfig:
     """The validated config the ``train`` arguments describe (preset, then --set, then flags)."""
-    from core.algos import preset_config
+    from core.engine.algos import preset_config
 
     changes: dict[str, Any] = parse_sets(args.set)
     if args.steps is not None:
@@ -246,7 +246,7 @@ def _train_in_foreground(args: argparse.Namespace, start: Callable[[Any, Any], s
 
     Exit code: 0 finished, 130 stopped by Ctrl-C, 1 otherwise.
     """
-    from core.runner import RunError, RunManager
+    from core.runtime.runner import RunError, RunManager
 
     store = RunStore(args.data_dir)
     try:
@@ -374,7 +374,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def add_export(sub: Any) -> argparse.ArgumentParser:
-    from core.export import FORMATS
+    from core.runtime.export import FORMATS
 
     p = sub.add_parser(
         "export",
@@ -391,7 +391,7 @@ def add_export(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from core.export import export_run
+    from core.runtime.export import export_run
 
     store = RunStore(args.data_dir)
     try:

@@ -363,7 +363,7 @@ class RunConfig:
 
     def validate(self) -> RunConfig:
         """Raise :class:`ConfigError` naming the first bad field; return self if all is well."""
-        from core.envs import check_env_id  # late import: envs imports this module
+        from core.engine.envs import check_env_id  # late import: envs imports this module
 
         for owner in (self, self.params):
             for f in dataclasses.fields(owner):

@@ -9,10 +9,10 @@ import uuid
 import pandas as pd
 import streamlit as st
 
-from core.algos import presets
 from core.config import ALGORITHMS, ConfigError, RunConfig
-from core.envs import SUPPORTED_ENVS
-from core.sweep import (
+from core.engine.algos import presets
+from core.engine.envs import SUPPORTED_ENVS
+from core.sweep.local import (
     SweepError,
     SweepProgress,
     SweepSpec,

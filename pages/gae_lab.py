@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.algos import presets
 from core.config import ConfigError, RunConfig
+from core.engine.algos import presets
 from core.labs import gae_lab as lab
-from core.sweep import SweepError, SweepSpec, launch_local, stop_sweep, sweep_progress, sweeps
+from core.sweep.local import SweepError, SweepSpec, launch_local, stop_sweep, sweep_progress, sweeps
 from ui import gae_figures as figs
 from ui import widgets
 from ui.state import ensure_app_navigation, require_manager

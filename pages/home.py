@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.config import ALGORITHMS
-from core.envs import SUPPORTED_ENVS
+from core.engine.envs import SUPPORTED_ENVS
 from ui.state import ensure_app_navigation, require_manager
 
 ensure_app_navigation()

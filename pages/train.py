@@ -6,9 +6,9 @@ import uuid
 
 import streamlit as st
 
-from core.algos import presets
 from core.config import ALGORITHMS, RunConfig
-from core.envs import SUPPORTED_ENVS
+from core.engine.algos import presets
+from core.engine.envs import SUPPORTED_ENVS
 from ui import charts, run_view, widgets
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain

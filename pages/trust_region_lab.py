@@ -1,7 +1,8 @@
 """Trust Region Lab: one TRPO step on a 2-parameter problem, drawn exactly.
 
 The page is widgets + calls: the math is in ``core.labs.toy`` (which runs the engine's own
-``core.trust_region`` solver) and the figures in ``ui.toy_figures``. The scenario lives in the URL.
+``core.engine.trust_region`` solver) and the figures in ``ui.toy_figures``. The scenario lives in
+the URL.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""A small trainer obeying the contract of ``core.trainer`` for runtime tests (no env, no nets).
+"""A small trainer obeying the contract of ``core.engine.trainer`` for runtime tests (no env, no
+nets).
 
 Each update "collects" ``n_envs × n_steps`` env steps with reward 1 per step and episodes of
 ``episode_length`` steps, moves a weight vector by ``lr``, and reports ``loss`` and ``lr``.
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.trainer import Bookkeeper, UpdateReport, apply_changes
+from core.engine.trainer import Bookkeeper, UpdateReport, apply_changes
 
 
 def fake_config(total_steps: int = 80, **changes: Any) -> RunConfig:

@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from core.algos import make_trainer
 from core.config import RunConfig
+from core.engine.algos import make_trainer
 
 PATH = Path(__file__).resolve().parent / "data" / "seeded_reference.json"
 TIMING = {"wall_time", "fps"}  # measured, not computed: never compared

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.algos import make_trainer
 from core.config import RunConfig
-from core.sweep import SweepSpec
+from core.engine.algos import make_trainer
+from core.sweep.local import SweepSpec
 
 ALGO = "a2c"
 UPDATES = 4

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from core.algos import make_trainer, preset_config
 from core.config import RunConfig
-from core.nets import CategoricalActor, Critic
+from core.engine.algos import make_trainer, preset_config
+from core.engine.nets import CategoricalActor, Critic
 
 A2C_METRICS = (
     "entropy",

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from core.config import RunConfig
-from core.sweep import sweep_points
+from core.sweep.local import sweep_points
 from ui import charts
 from ui.downsample import downsample
 

@@ -12,9 +12,9 @@ import sys
 import pandas as pd
 import pytest
 
-from core import runner
 from core.cli import CsvSink, main, progress_line
-from core.store import RunStore
+from core.runtime import runner
+from core.runtime.store import RunStore
 from tests.fake_trainer import FakeTrainer
 from tests.helpers import ROOT, run_module
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.nn import functional
 
-from core.algos import make_trainer, preset_config
-from core.algos.dqn import DQN, FlatQ, FusedAdam, linear_schedule, td_loss, td_target
 from core.config import ConfigError, RunConfig
-from core.nets import QNetwork
+from core.engine.algos import make_trainer, preset_config
+from core.engine.algos.dqn import DQN, FlatQ, FusedAdam, linear_schedule, td_loss, td_target
+from core.engine.nets import QNetwork
 
 
 def _config(**changes) -> RunConfig:

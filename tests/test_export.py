@@ -9,9 +9,9 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from core.export import ExportError, export_csv, export_run, export_tensorboard
-from core.store import RunStore, StoreError
-from core.trainer import Episode
+from core.engine.trainer import Episode
+from core.runtime.export import ExportError, export_csv, export_run, export_tensorboard
+from core.runtime.store import RunStore, StoreError
 from tests.fake_trainer import fake_config
 
 

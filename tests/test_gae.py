@@ -1,4 +1,5 @@
-"""GAE (core.rollout.compute_gae) against direct sums, and the rollout's bootstrap at truncation."""
+"""GAE (core.engine.rollout.compute_gae) against direct sums, and the rollout's bootstrap at
+truncation."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from core.config import RunConfig
-from core.nets import Critic, make_actor
-from core.rollout import RolloutBuffer, compute_gae
-from core.trainer import Bookkeeper
+from core.engine.nets import Critic, make_actor
+from core.engine.rollout import RolloutBuffer, compute_gae
+from core.engine.trainer import Bookkeeper
 
 
 def random_rollout(T: int = 40, N: int = 5, seed: int = 0, consistent: bool = False):

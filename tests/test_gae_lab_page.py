@@ -11,8 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
+from core.engine.trainer import Episode
 from core.labs import gae_lab as lab
-from core.trainer import Episode
 from tests.helpers import chart_specs, values
 from ui.state import get_manager
 

@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
-from core.sweep import SweepSpec, launch_local, sweep_progress, sweeps
+from core.sweep.local import SweepSpec, launch_local, sweep_progress, sweeps
 from tests.fake_trainer import FakeTrainer, exploding_trainer
 from tests.helpers import chart_specs, values
 from ui import charts, run_view
@@ -456,7 +456,7 @@ def test_a_typed_value_with_markdown_is_quoted_as_typed_in_the_field_error(app):
 
 def test_a_refused_command_quotes_the_value_in_its_message_as_typed():
     def page() -> None:
-        from core.runner import RunError
+        from core.runtime.runner import RunError
         from ui import run_view
 
         def refuse() -> None:

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import playback
-from core.algos import make_trainer
-from core.checkpoint import CheckpointError, save_checkpoint
 from core.config import RunConfig
+from core.engine.algos import make_trainer
+from core.runtime import playback
+from core.runtime.checkpoint import CheckpointError, save_checkpoint
 
 
 def trained_checkpoint(tmp_path, algo: str = "trpo") -> str:

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal, kl_divergence
 
-from core.algos import make_trainer, preset_config
-from core.algos.actor_critic import ActorCritic, FlatAdam, FlatRMSprop, OldPolicy, summarize
-from core.algos.ppo import adapt_beta, minibatches
 from core.config import ConfigError, RunConfig
-from core.nets import CategoricalActor, Critic, GaussianActor
-from core.rollout import Batch
+from core.engine.algos import make_trainer, preset_config
+from core.engine.algos.actor_critic import ActorCritic, FlatAdam, FlatRMSprop, OldPolicy, summarize
+from core.engine.algos.ppo import adapt_beta, minibatches
+from core.engine.nets import CategoricalActor, Critic, GaussianActor
+from core.engine.rollout import Batch
 from tests.helpers import BOOKKEEPER_METRICS
 
 PPO_METRICS = (

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from core.runner import RunManager
-from core.store import RunStore, StoreError
+from core.runtime.runner import RunManager
+from core.runtime.store import RunStore, StoreError
 from tests.fake_trainer import fake_config
 from tests.helpers import ROOT
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from core.replay import PrioritizedReplayBuffer, ReplayBuffer, SumTree
+from core.engine.replay import PrioritizedReplayBuffer, ReplayBuffer, SumTree
 
 
 def _add(buffer: ReplayBuffer, start: int, n: int, terminated=None, truncated=None) -> np.ndarray:

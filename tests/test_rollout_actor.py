@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from core.config import RunConfig
-from core.envs import make_vec_env
-from core.nets import CategoricalActor, Critic, GaussianActor
-from core.rollout import RolloutBuffer
-from core.rollout_actor import RolloutActor
-from core.trainer import Bookkeeper
+from core.engine.envs import make_vec_env
+from core.engine.nets import CategoricalActor, Critic, GaussianActor
+from core.engine.rollout import RolloutBuffer
+from core.engine.rollout_actor import RolloutActor
+from core.engine.trainer import Bookkeeper
 
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])

@@ -1,9 +1,9 @@
 """The run loop with a real trainer: commands that arrive in the middle of an update.
 
-The bookkeeper calls the loop every few dozen env steps inside an update (``core/trainer.py``);
-these tests release a command at a chosen env step and check what the loop reports and what the
-trainer does. TRPO on CartPole, 128 env steps per update (64 vector steps × 2 envs), so the loop
-looks at its commands twice inside each update.
+The bookkeeper calls the loop every few dozen env steps inside an update
+(``core/engine/trainer.py``); these tests release a command at a chosen env step and check what the
+loop reports and what the trainer does. TRPO on CartPole, 128 env steps per update (64 vector steps
+× 2 envs), so the loop looks at its commands twice inside each update.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-import core.run_loop
-import core.trainer
-from core.algos import make_trainer
+import core.engine.trainer
+import core.runtime.run_loop
 from core.config import RunConfig
-from core.run_loop import LoopSpec, RunLoop
+from core.engine.algos import make_trainer
+from core.runtime.run_loop import LoopSpec, RunLoop
 
 BATCH = 128
 TIMING = {"wall_time", "fps"}
@@ -85,8 +85,8 @@ def test_a_pause_inside_an_update_changes_nothing_but_its_time(tmp_path, monkeyp
     plain, _ = _run(tmp_path / "plain", 3, Scripted(after=0, commands=[]))
 
     clock = [1000.0]  # a paused hour that must not count in the update's time
-    monkeypatch.setattr(core.trainer.time, "perf_counter", lambda: clock[0])
-    monkeypatch.setattr(core.run_loop.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(core.engine.trainer.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(core.runtime.run_loop.time, "perf_counter", lambda: clock[0])
     script = Scripted(after=BATCH + 1, commands=[("pause",)], then=[("resume",)])
     script.on_block = lambda: clock.__setitem__(0, clock[0] + 3600.0)
     paused, _ = _run(tmp_path / "paused", 3, script)
@@ -139,7 +139,7 @@ def test_checkpoints_come_after_the_first_update_and_every_checkpoint_seconds(
     tmp_path, monkeypatch
 ):
     clock = [0.0]
-    monkeypatch.setattr(core.run_loop.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(core.runtime.run_loop.time, "monotonic", lambda: clock[0])
     messages: list[tuple] = []
 
     def emit(message: tuple) -> None:

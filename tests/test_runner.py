@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.algos import make_trainer
-from core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from core.config import ConfigError, RunConfig
-from core.runner import WORKER_MODES, RunError, RunManager
-from core.store import RunStore, process_owner
+from core.engine.algos import make_trainer
+from core.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from core.runtime.runner import WORKER_MODES, RunError, RunManager
+from core.runtime.store import RunStore, process_owner
 from tests import train_until_killed
 from tests.fake_trainer import Concurrency, FakeTrainer, Gate, ProcessGate, fake_config
 from tests.helpers import run_module

@@ -9,8 +9,8 @@ import threading
 import numpy as np
 import pytest
 
-from core.store import SCHEMA_VERSION, RunStore, StoreError, default_data_dir
-from core.trainer import Episode
+from core.engine.trainer import Episode
+from core.runtime.store import SCHEMA_VERSION, RunStore, StoreError, default_data_dir
 from tests.fake_trainer import fake_config
 
 

@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from core.algos import make_trainer
 from core.cli import main as cli_main
 from core.config import ConfigError, RunConfig
-from core.runner import RunManager
-from core.store import RunStore
-from core.sweep import (
+from core.engine.algos import make_trainer
+from core.runtime.runner import RunManager
+from core.runtime.store import RunStore
+from core.sweep.local import (
     SweepError,
     SweepSpec,
     launch_local,

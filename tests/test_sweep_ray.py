@@ -17,10 +17,10 @@ import ray
 
 from core.cli import main as cli_main
 from core.config import RunConfig
-from core.runner import RunManager
-from core.store import RunStore
-from core.sweep import resume_sweep, stop_sweep, sweep_progress
-from core.sweep_ray import DASHBOARD_ENV, connect, launch_ray
+from core.runtime.runner import RunManager
+from core.runtime.store import RunStore
+from core.sweep.local import resume_sweep, stop_sweep, sweep_progress
+from core.sweep.ray_backend import DASHBOARD_ENV, connect, launch_ray
 from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
 
 psutil = pytest.importorskip("psutil")  # Ray ships a copy, importable once ray is imported
@@ -189,7 +189,7 @@ def test_killed_driver_takes_its_local_ray_runtime_along_and_started_no_dashboar
     and it served no dashboard."""
     code = (
         "import sys, ray\n"
-        "from core.sweep_ray import connect\n"
+        "from core.sweep.ray_backend import connect\n"
         "connect(2)\n"
         "print('ready', repr(ray._private.worker._global_node.webui_url), flush=True)\n"
         "sys.stdin.read()\n"

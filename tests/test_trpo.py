@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch.distributions import kl_divergence
 
-import core.algos.trpo as trpo_module
-from core.algos import make_trainer, preset_config
+import core.engine.algos.trpo as trpo_module
 from core.config import ConfigError, RunConfig
-from core.nets import Critic
+from core.engine.algos import make_trainer, preset_config
+from core.engine.nets import Critic
 from tests.helpers import BOOKKEEPER_METRICS
 
 TRPO_METRICS = [

@@ -14,9 +14,9 @@ import torch
 from torch.distributions import kl_divergence
 from torch.func import functional_call
 
-from core.algos.trpo import MLPFisher, dist_params, kl_per_state
-from core.nets import CategoricalActor, GaussianActor
-from core.trust_region import (
+from core.engine.algos.trpo import MLPFisher, dist_params, kl_per_state
+from core.engine.nets import CategoricalActor, GaussianActor
+from core.engine.trust_region import (
     backtracking_line_search,
     conjugate_gradient,
     fisher_vector_product,

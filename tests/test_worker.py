@@ -1,4 +1,4 @@
-"""Runs in worker processes (core/worker.py): faults, factories, acknowledgements.
+"""Runs in worker processes (core/runtime/worker.py): faults, factories, acknowledgements.
 
 The manager's commands in both worker modes are covered by tests/test_runner.py; this file holds
 what only worker processes have: a killed worker, factories that cannot travel.
@@ -12,8 +12,8 @@ import signal
 
 import pytest
 
-from core.runner import RunError, RunManager
-from core.store import RunStore
+from core.runtime.runner import RunError, RunManager
+from core.runtime.store import RunStore
 from tests.fake_trainer import FakeTrainer, ProcessGate, Unbuildable, fake_config
 
 

@@ -15,9 +15,9 @@ import threading
 import time
 from pathlib import Path
 
-from core.runner import RunManager
-from core.store import RunStore
-from core.trainer import UpdateReport
+from core.engine.trainer import UpdateReport
+from core.runtime.runner import RunManager
+from core.runtime.store import RunStore
 from tests.fake_trainer import FakeTrainer, fake_config
 
 

@@ -843,7 +843,7 @@ def seed_group(name: str | None, algo: str) -> str:
 def point_labels(points: pd.DataFrame, fallback: Mapping[str, str]) -> dict[str, str]:
     """The curve of each run: its grid point, so that the seeds of one point share a label.
 
-    ``points`` is ``core.sweep.sweep_points(runs)`` (run_id, the hyperparameters that differ,
+    ``points`` is ``core.sweep.local.sweep_points(runs)`` (run_id, the hyperparameters that differ,
     seed). A label names the algorithm when there are several, then every hyperparameter that
     takes more than one value among the runs of one algorithm (``delta=0.01 gae_lambda=0.9``); a
     key another algorithm lacks, or one that differs only because the algorithms differ, is left

@@ -12,9 +12,9 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import export
-from core.checkpoint import CheckpointError
-from core.store import RunStore, StoreError
+from core.runtime import export
+from core.runtime.checkpoint import CheckpointError
+from core.runtime.store import RunStore, StoreError
 from ui import charts, run_view
 from ui.text import plain
 
@@ -41,7 +41,7 @@ CSV_TABLES = {"metrics": metrics_csv, "episodes": episodes_csv, "events": events
 
 
 def tensorboard_zip(store: RunStore, run_id: str) -> bytes:
-    """The run as TensorBoard event files (``core.export``), zipped for download."""
+    """The run as TensorBoard event files (``core.runtime.export``), zipped for download."""
     with tempfile.TemporaryDirectory() as tmp:
         export.export_tensorboard(store, run_id, Path(tmp))
         buf = io.BytesIO()
@@ -135,7 +135,7 @@ def _rendered_episode(
 ) -> tuple[bytes, float, int, int]:
     """GIF bytes, return, length and checkpoint env step of one greedy episode of the newest
     usable checkpoint among ``paths`` (cached)."""
-    from core import playback
+    from core.runtime import playback
 
     trainer, env_steps = playback.load_trainer(list(paths), run_id=run_id, algo=algo)
     episode = playback.play_episode(trainer, seed=seed)

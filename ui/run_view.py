@@ -19,8 +19,8 @@ import pandas as pd
 import streamlit as st
 
 from core.config import ConfigError, RunConfig
-from core.runner import RunError, RunManager
-from core.store import ACTIVE_STATUSES, TERMINAL_STATUSES, RunStore, StoreError
+from core.runtime.runner import RunError, RunManager
+from core.runtime.store import ACTIVE_STATUSES, TERMINAL_STATUSES, RunStore, StoreError
 from ui import charts
 from ui.live_chart import live_chart
 from ui.text import plain

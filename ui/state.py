@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.runner import RunManager
-from core.store import StoreError
+from core.runtime.runner import RunManager
+from core.runtime.store import StoreError
 from ui.text import plain
 
 

@@ -10,10 +10,11 @@ Each problem gives, for a parameter vector θ ∈ ℝ² (all functions broadcast
 - ``fisher(θ)``: F(θ) = ∇²_θ′ D̄_KL(θ, θ′) at θ′ = θ, in closed form;
 - ``kl(θ_old, θ)``: the exact mean KL D̄_KL(θ_old, θ) = Σ_s d^{π_old}(s) KL(π_old(·|s) ‖ π_θ(·|s)).
 
-A TRPO step on a toy (:func:`lab_step`) calls the engine's own solver in ``core.trust_region``
-(``conjugate_gradient`` with the toy's exact Fisher-vector product, ``max_step``,
-``backtracking_line_search`` with the toy's exact KL and surrogate), so the lab shows exactly
-what TRPO does. Everything is float64 torch, so tests can check each closed form with autograd.
+A TRPO step on a toy (:func:`lab_step`) calls the engine's own solver in
+``core.engine.trust_region`` (``conjugate_gradient`` with the toy's exact Fisher-vector product,
+``max_step``, ``backtracking_line_search`` with the toy's exact KL and surrogate), so the lab shows
+exactly what TRPO does. Everything is float64 torch, so tests can check each closed form with
+autograd.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Protocol
 
 import torch
 
-from core.trust_region import backtracking_line_search, conjugate_gradient, max_step
+from core.engine.trust_region import backtracking_line_search, conjugate_gradient, max_step
 
 Tensor = torch.Tensor
 DTYPE = torch.float64

@@ -58,9 +58,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """TRPO vs PPO, two seeds each, a short CartPole budget: trained headless before the app."""
     import torch
 
-    from core.algos import preset_config, presets
-    from core.runner import RunManager
-    from core.store import RunStore
+    from core.engine.algos import preset_config, presets
+    from core.runtime.runner import RunManager
+    from core.runtime.store import RunStore
 
     torch.set_num_threads(1)
     data_dir = tmp_path_factory.mktemp("browser-data")

@@ -243,7 +243,7 @@ def test_markdown_in_a_run_name_or_link_loads_nothing_from_outside(page, app_url
     """A run name, its error and a ``?run=`` value holding a Markdown image show as typed on
     Runs and Train; the browser asks no other origin for anything."""
     from core.config import RunConfig
-    from core.store import RunStore
+    from core.runtime.store import RunStore
 
     name = f"{OUTSIDE_IMAGE} **bold**"
     store = RunStore(demo.data_dir)  # the server's store, as the CLI writes to it

@@ -6,21 +6,22 @@ started with ``ray start``), otherwise starts a local Ray runtime with ``ray.ini
 listening on 127.0.0.1 only, without the dashboard (``PLAYGROUND_RAY_DASHBOARD=1`` asks for it),
 and gone within a second or so of its driver, however the driver ends (see :func:`connect`).
 
-Data flow: the driver creates every trial's run in the store of its :class:`~core.runner.RunManager`
-(status ``queued``, owned by that manager, so another process never mistakes the rows for orphans)
-and submits one task per trial with ``num_cpus=cpus_per_trial``, as many at a time as the cluster
-has CPUs for (so Ray reuses its worker processes instead of starting and killing extra ones for a
-backlog). A task builds the trainer (``core.algos.make_trainer``, one torch thread) and after every
-``update()`` pushes the report to the sweep's :class:`Hub` actor; the push answers whether the sweep
-was stopped. At each checkpoint (after the first update, every ``checkpoint_every`` updates, every
+Data flow: the driver creates every trial's run in the store of its
+:class:`~core.runtime.runner.RunManager` (status ``queued``, owned by that manager, so another
+process never mistakes the rows for orphans) and submits one task per trial with
+``num_cpus=cpus_per_trial``, as many at a time as the cluster has CPUs for (so Ray reuses its
+worker processes instead of starting and killing extra ones for a backlog). A task builds the
+trainer (``core.engine.algos.make_trainer``, one torch thread) and after every ``update()`` pushes
+the report to the sweep's :class:`Hub` actor; the push answers whether the sweep was stopped. At
+each checkpoint (after the first update, every ``checkpoint_every`` updates, every
 ``checkpoint_seconds`` of training, and at the end) it also pushes the trainer's state. A driver
 thread drains the hub a few times a second and writes each report to the store as it arrives (and
-each state as a checkpoint file), so the pages see sweep runs train live and can replay or continue
-them like local runs. When a task returns, its status (``finished`` or ``stopped``) is stored; when
-it raises, the run is marked ``failed`` with the remote traceback and the other trials go on. The
-tasks belong to the driver's Ray job, so a dead driver leaves ``running`` rows that any process
-reading the store then marks ``interrupted`` (``python -m core sweep --resume SWEEP_ID``
-continues them from their last checkpoints)."""
+each state as a checkpoint file), so the pages see sweep runs train live and can replay or
+continue them like local runs. When a task returns, its status (``finished`` or ``stopped``) is
+stored; when it raises, the run is marked ``failed`` with the remote traceback and the other
+trials go on. The tasks belong to the driver's Ray job, so a dead driver leaves ``running`` rows
+that any process reading the store then marks ``interrupted``
+(``python -m core sweep --resume SWEEP_ID`` continues them from their last checkpoints)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from core.config import ConfigError, RunConfig
-from core.sweep import (
+from core.sweep.local import (
     Job,
     SweepSpec,
     TrainerFactory,
@@ -49,7 +50,7 @@ from core.sweep import (
 )
 
 if TYPE_CHECKING:
-    from core.runner import RunManager
+    from core.runtime.runner import RunManager
 
 LOCAL_CPUS = 2
 DRAIN_EVERY = 0.2  # seconds between the driver's reads of the hub
@@ -273,13 +274,13 @@ def run_trial(
 ) -> str:
     """Train one trial inside a Ray worker; returns ``finished`` or ``stopped``, or raises.
 
-    Checkpoints as the run loop does (``core/run_loop.py``): after the first update, every
+    Checkpoints as the run loop does (``core/runtime/run_loop.py``): after the first update, every
     ``checkpoint_every`` updates, whenever ``checkpoint_seconds`` have passed, and at the end.
     Every push is awaited, so the hub holds all of a trial's reports before its task returns.
     """
     import torch
 
-    from core.algos import make_trainer
+    from core.engine.algos import make_trainer
 
     if ray.get(hub.stopped.remote()):
         return "stopped"  # the sweep was stopped before this trial got a CPU
@@ -421,7 +422,7 @@ class RaySweep:
 
     def _drain(self) -> None:
         """Write everything the trials pushed since the last drain to the store, in order."""
-        from core.trainer import Episode
+        from core.engine.trainer import Episode
 
         for run_id, kind, payload in ray.get(self._hub.drain.remote()):
             if kind == "started":
@@ -437,7 +438,7 @@ class RaySweep:
 
     def _checkpoint(self, run_id: str, update: int, env_steps: int, config: str, state: dict):
         """Save a trial's state as the run's checkpoint; keep the newest few files."""
-        from core.checkpoint import save_checkpoint
+        from core.runtime.checkpoint import save_checkpoint
 
         path = self.store.checkpoint_dir(run_id) / f"update_{update:07d}.pt"
         kept = self._checkpoints[run_id]
@@ -472,7 +473,7 @@ class RaySweep:
 
 def _state(job: Job) -> dict | None:
     """The trainer state to continue from (read on the driver, shipped to the worker)."""
-    from core.checkpoint import load_checkpoint
+    from core.runtime.checkpoint import load_checkpoint
 
     return None if job.resume_from is None else load_checkpoint(job.resume_from)["state"]
 

@@ -2,8 +2,8 @@
 
 The loop owns the trainer. It takes commands from a queue and reports everything that happens as
 messages through ``emit``; it never touches the run store. The run manager's supervisor turns
-the messages into store writes (``core/runner.py``), and ``core/worker.py`` carries both
-directions over a pipe when the loop runs in its own process.
+the messages into store writes (``core/runtime/runner.py``), and ``core/runtime/worker.py`` carries
+both directions over a pipe when the loop runs in its own process.
 
 Commands (supervisor → loop), plain tuples so that they pickle:
 ``("pause",)``, ``("resume",)``, ``("stop", reason)``, ``("set", {key: value})``.
@@ -15,7 +15,7 @@ Messages (loop → supervisor):
 ``("ended", outcome, env_steps)`` and ``("failed", traceback, one_line, env_steps)``.
 
 The loop looks at its commands between two updates and, through ``Bookkeeper.on_poll``, every
-few dozen env steps inside one (``core/trainer.py``), so commands land within milliseconds:
+few dozen env steps inside one (``core/engine/trainer.py``), so commands land within milliseconds:
 
 - pause: between updates the loop checkpoints, says so and blocks on the queue (no CPU) until
   ``resume`` or ``stop``; inside an update it blocks right there (the rollout goes on after
@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.checkpoint import load_checkpoint, save_checkpoint
 from core.config import RunConfig
-from core.trainer import Trainer
+from core.engine.trainer import Trainer
+from core.runtime.checkpoint import load_checkpoint, save_checkpoint
 
 Command = tuple
 Message = tuple

@@ -14,12 +14,12 @@ from typing import Any
 
 import torch
 
-from core.algos.actor_critic import ActorCritic, PolicyEval
 from core.config import RunConfig
-from core.envs import make_vec_env
-from core.nets import Critic, make_actor
-from core.rollout import Batch, RolloutBuffer
-from core.trainer import Bookkeeper, apply_changes, evaluate_policy
+from core.engine.algos.actor_critic import ActorCritic, PolicyEval
+from core.engine.envs import make_vec_env
+from core.engine.nets import Critic, make_actor
+from core.engine.rollout import Batch, RolloutBuffer
+from core.engine.trainer import Bookkeeper, apply_changes, evaluate_policy
 
 EVAL_SEED_OFFSET = 100_000
 

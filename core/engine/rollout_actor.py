@@ -21,11 +21,11 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from core.nets import Actor, numpy_mlp
+from core.engine.nets import Actor, numpy_mlp
 
 
 class RolloutActor:
-    """A snapshot of ``actor`` (an MLP actor from :mod:`core.nets`) that acts in numpy."""
+    """A snapshot of ``actor`` (an MLP actor from :mod:`core.engine.nets`) that acts in numpy."""
 
     def __init__(self, actor: Actor) -> None:
         linears = [m for m in actor.net if isinstance(m, nn.Linear)]

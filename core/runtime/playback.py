@@ -15,9 +15,9 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from core.algos import make_trainer
-from core.checkpoint import newest_restorable
-from core.envs import make_env
+from core.engine.algos import make_trainer
+from core.engine.envs import make_env
+from core.runtime.checkpoint import newest_restorable
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Playback:
 def load_trainer(paths: list[str], *, run_id: str, algo: str) -> tuple[Any, int]:
     """A trainer restored from the newest usable checkpoint of run ``run_id`` among ``paths``
     (oldest first; read with ``weights_only=True``) and its env step; CheckpointError (one
-    line) when none is usable (``core/checkpoint.py``)."""
+    line) when none is usable (``core/runtime/checkpoint.py``)."""
     _, trainer, payload = newest_restorable(paths, run_id=run_id, algo=algo, factory=make_trainer)
     return trainer, int(payload["env_steps"])
 

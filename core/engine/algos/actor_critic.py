@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.nets import Actor, Critic
+from core.engine.nets import Actor, Critic
 
 OBJECTIVES = ("clip", "kl", "pg")
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)

@@ -21,10 +21,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from core.envs import final_observations
-from core.nets import Actor
-from core.rollout_actor import RolloutActor
-from core.trainer import Bookkeeper
+from core.engine.envs import final_observations
+from core.engine.nets import Actor
+from core.engine.rollout_actor import RolloutActor
+from core.engine.trainer import Bookkeeper
 
 
 def compute_gae(

@@ -6,9 +6,11 @@ validation path (``RunConfig.with_changes``) before anything starts, so a bad va
 
 Executors:
 
-- ``local`` (default): every trial is handed to the process's :class:`~core.runner.RunManager`;
+- ``local`` (default): every trial is handed to the process's
+:class:`~core.runtime.runner.RunManager`;
   its threads, its concurrency cap and its queue do the scheduling.
-- ``ray`` (:mod:`core.sweep_ray`, imported only when asked): every trial is a Ray task; its update
+- ``ray`` (:mod:`core.sweep.ray_backend`, imported only when asked): every trial is a Ray task; its
+update
   reports stream back to the driver and are written to the same store as they arrive.
 
 Either way every run carries the sweep's ``sweep_id``, so the Compare page and the exports treat
@@ -37,9 +39,9 @@ import pandas as pd
 from core.config import ConfigError, RunConfig
 
 if TYPE_CHECKING:
-    from core.runner import RunManager
-    from core.store import RunStore
-    from core.trainer import Trainer
+    from core.engine.trainer import Trainer
+    from core.runtime.runner import RunManager
+    from core.runtime.store import RunStore
 
 MAX_TRIALS = 1000
 ACTIVE = ("queued", "running", "paused")
@@ -302,7 +304,7 @@ def load_ray_backend(backend: str = "ray") -> Any:
             "the ray backend needs Ray: pip install -r requirements-ray.txt "
             "(or use --backend local)"
         ) from None
-    from core import sweep_ray
+    from core.sweep import ray_backend as sweep_ray
 
     return sweep_ray
 
@@ -312,7 +314,7 @@ def stop_sweep(manager: RunManager, sweep_id: str) -> list[str]:
 
     Raises :class:`SweepError` when the sweep's runs belong to another process (stop it there).
     """
-    from core.runner import RunError
+    from core.runtime.runner import RunError
 
     progress = sweep_progress(manager.store, sweep_id)
     active = progress.runs.loc[progress.runs["status"].isin(ACTIVE), "run_id"].tolist()
@@ -374,7 +376,7 @@ def resume_sweep(
 
 def _resume_job(store: RunStore, run_id: str, name: str) -> Job:
     """The job that takes over trial ``run_id``: from its newest readable checkpoint, if any."""
-    from core.checkpoint import CheckpointError, load_checkpoint
+    from core.runtime.checkpoint import CheckpointError, load_checkpoint
 
     name = name if name.endswith("(resumed)") else f"{name} (resumed)"
     for path in reversed(store.checkpoints(run_id)["path"].tolist()):
@@ -637,8 +639,8 @@ def main(args: argparse.Namespace) -> int:
     Prints the sweep id, then a table of the trials on stdout. Exit code 0 when every trial
     finished, 1 when one failed, 2 for bad input, 130 when stopped with Ctrl-C.
     """
-    from core.runner import RunManager
-    from core.store import RunStore
+    from core.runtime.runner import RunManager
+    from core.runtime.store import RunStore
 
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise ConfigError("max_concurrent", f"{args.max_concurrent} must be at least 1")

@@ -19,7 +19,7 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from core.config import RunConfig
-from core.envs import make_env
+from core.engine.envs import make_env
 
 RECENT_EPISODES = 20
 POLL_EVERY = 32  # vector env steps between two calls of ``Bookkeeper.on_poll`` (~5–30 ms)
@@ -67,7 +67,7 @@ class Bookkeeper:
 
     ``on_poll``, when set, is called every ``POLL_EVERY`` vector steps: the run loop looks at its
     commands there, so a pause or a stop lands within a few milliseconds of the rollout instead of
-    at the end of the update (``core/run_loop.py``).
+    at the end of the update (``core/runtime/run_loop.py``).
     """
 
     def __init__(self, config: RunConfig) -> None:

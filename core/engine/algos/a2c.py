@@ -11,8 +11,8 @@ One update:
    with the gradient clipped to norm ``max_grad_norm``; RMSprop (α 0.99, ε 1e-5, SB3's choice)
    or Adam (ε 1e-5) via ``optimizer``; with ``anneal_lr`` lr decays linearly to 0 over the budget.
 
-The gradient is the hand-derived one of ``core.algos.actor_critic`` (objective "pg": at θ = θ_old
-the ratio r = 1 and ∇(r·Â) = Â ∇log π). Reported: ``policy_loss`` (−mean(Â·log π) before the
+The gradient is the hand-derived one of ``core.engine.algos.actor_critic`` (objective "pg": at θ =
+θ_old the ratio r = 1 and ∇(r·Â) = Â ∇log π). Reported: ``policy_loss`` (−mean(Â·log π) before the
 step), ``value_loss``, ``entropy`` (after the step), ``explained_variance``, ``approx_kl`` (k3) and
 ``kl_mean``/``kl_max`` (exact KL(π_old‖π_new) on the batch after the step), ``lr``.
 """
@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
-from core.algos.actor_critic import FlatAdam, FlatRMSprop
-from core.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
 from core.config import RunConfig
-from core.trainer import UpdateReport
+from core.engine.algos.actor_critic import FlatAdam, FlatRMSprop
+from core.engine.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
+from core.engine.trainer import UpdateReport
 
 OPTIMIZER_EPS = 1e-5
 RMSPROP_ALPHA = 0.99

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.store import RunStore, StoreError
+from core.runtime.store import RunStore, StoreError
 
 FORMATS = ("csv", "tensorboard")
 

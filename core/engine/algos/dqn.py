@@ -43,10 +43,10 @@ from torch import nn
 from torch.nn import functional
 
 from core.config import RunConfig
-from core.envs import final_observations, make_vec_env
-from core.nets import QNetwork, numpy_mlp
-from core.replay import PrioritizedReplayBuffer, ReplayBuffer
-from core.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
+from core.engine.envs import final_observations, make_vec_env
+from core.engine.nets import QNetwork, numpy_mlp
+from core.engine.replay import PrioritizedReplayBuffer, ReplayBuffer
+from core.engine.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
 
 ADAM_EPS = 1e-8  # torch.optim.Adam's default, which SB3's DQN uses
 
@@ -120,7 +120,8 @@ def linear_schedule(start: float, end: float, fraction: float, progress: float) 
 
 
 class FlatQ:
-    """A :class:`~core.nets.QNetwork` on one flat parameter tensor, with the TD loss's backward.
+    """A :class:`~core.engine.nets.QNetwork` on one flat parameter tensor, with the TD loss's
+    backward.
 
     ``flat`` holds every weight and bias (the module's parameters are rebound as views of it, so
     the module, its ``state_dict`` and checkpoints keep working); ``grad`` is laid out alike.
@@ -313,7 +314,8 @@ class FusedAdam:
 
 
 class DQN:
-    """The DQN family as a :class:`~core.trainer.Trainer` (flags: double, dueling, prioritized)."""
+    """The DQN family as a :class:`~core.engine.trainer.Trainer` (flags: double, dueling,
+    prioritized)."""
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config

@@ -1,4 +1,4 @@
-"""A run's worker process: a fresh interpreter that runs :class:`~core.run_loop.RunLoop`.
+"""A run's worker process: a fresh interpreter that runs :class:`~core.runtime.run_loop.RunLoop`.
 
 Worker processes are forked by ``multiprocessing``'s fork server: one clean interpreter per
 parent process, started once (from the parent's ``sys.path``), that imports torch and the engine
@@ -31,11 +31,11 @@ import traceback
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
-from core.run_loop import Command, LoopSpec, Message, RunLoop, TrainerFactory
+from core.runtime.run_loop import Command, LoopSpec, Message, RunLoop, TrainerFactory
 
 PARENT_GONE_EXIT = 3  # exit status of a worker whose parent went away
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["core.algos", "core.runner", "core.worker"])
+_CONTEXT.set_forkserver_preload(["core.engine.algos", "core.runtime.runner", "core.runtime.worker"])
 
 
 def warm_up() -> None:

@@ -1,6 +1,6 @@
 """The algorithm registry: algorithm name → trainer class, and per-environment presets.
 
-Each algorithm module defines a trainer class (the contract in ``core.trainer.Trainer``) and
+Each algorithm module defines a trainer class (the contract in ``core.engine.trainer.Trainer``) and
 ``PRESETS: dict[env_id, dict[preset_name, dict[field, value]]]`` with tuned hyperparameters (shared
 by the algorithms a module serves: trpo/npg, ppo/ppo-kl).
 Modules are imported lazily so that listing algorithms stays cheap.
@@ -14,12 +14,12 @@ from typing import Any
 from core.config import ALGORITHMS, ConfigError, RunConfig
 
 _MODULES = {
-    "trpo": ("core.algos.trpo", "TRPO"),
-    "npg": ("core.algos.trpo", "TRPO"),
-    "ppo": ("core.algos.ppo", "PPO"),
-    "ppo-kl": ("core.algos.ppo", "PPO"),
-    "a2c": ("core.algos.a2c", "A2C"),
-    "dqn": ("core.algos.dqn", "DQN"),
+    "trpo": ("core.engine.algos.trpo", "TRPO"),
+    "npg": ("core.engine.algos.trpo", "TRPO"),
+    "ppo": ("core.engine.algos.ppo", "PPO"),
+    "ppo-kl": ("core.engine.algos.ppo", "PPO"),
+    "a2c": ("core.engine.algos.a2c", "A2C"),
+    "dqn": ("core.engine.algos.dqn", "DQN"),
 }
 assert set(_MODULES) == set(ALGORITHMS)
 

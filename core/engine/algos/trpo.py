@@ -16,9 +16,9 @@ One update, as in the paper:
    NPG: θ = θ_old + s, no check.
 6. Critic: Adam regression of V(s_t) on the GAE returns R_t = Â_t + V_old(s_t).
 
-What each update reports (see ``core/trainer.py``). The trial metrics ``kl_mean``, ``kl_max``,
-``kl_quadratic``, ``surrogate_predicted``, ``surrogate_actual`` describe the accepted trial or,
-when the line search rejects every trial, the *last rejected* one (never a fake 0), with
+What each update reports (see ``core/engine/trainer.py``). The trial metrics ``kl_mean``,
+``kl_max``, ``kl_quadratic``, ``surrogate_predicted``, ``surrogate_actual`` describe the accepted
+trial or, when the line search rejects every trial, the *last rejected* one (never a fake 0), with
 ``ls_accepted = 0``. ``ls_step_frac`` (αʲ) and ``step_norm`` (‖αʲ s‖) describe the step actually
 taken, so both are 0 after a rejection. ``kl_quadratic`` is the undamped model ½ (αʲs)ᵀF(αʲs)
 = αʲ² · ½ sᵀFs; with damping c it equals αʲ² · (δ − ½ c ‖s‖²).
@@ -36,14 +36,14 @@ import torch
 from torch import nn
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from core.algos.actor_critic import FlatAdam
-from core.algos.on_policy import explained_variance, normalized
 from core.config import RunConfig
-from core.envs import make_vec_env
-from core.nets import Actor, Critic, make_actor
-from core.rollout import Batch, RolloutBuffer
-from core.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
-from core.trust_region import (
+from core.engine.algos.actor_critic import FlatAdam
+from core.engine.algos.on_policy import explained_variance, normalized
+from core.engine.envs import make_vec_env
+from core.engine.nets import Actor, Critic, make_actor
+from core.engine.rollout import Batch, RolloutBuffer
+from core.engine.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
+from core.engine.trust_region import (
     CGTrace,
     LineSearchTrace,
     Trial,
@@ -178,10 +178,10 @@ def kl_metric(
 class MLPFisher:
     """v ↦ (F + c·I)v for an MLP actor at θ_old, with F = JᵀMJ and J, Jᵀ written out by hand.
 
-    The same product as :func:`core.trust_region.fisher_vector_product`, without autograd. With
-    z(θ) the distribution parameters (logits, or mean and log σ), J = ∂z/∂θ and M = ∂²D̄_KL/∂z² at
-    z_old: ∇²_θ D̄_KL = JᵀMJ + Σ (∂D̄_KL/∂z) ∇²_θ z, and the second term vanishes at θ_old, where
-    KL(π_old‖π_θ) is minimal (∂D̄_KL/∂z = 0), so F = JᵀMJ exactly.
+    The same product as :func:`core.engine.trust_region.fisher_vector_product`, without autograd.
+    With z(θ) the distribution parameters (logits, or mean and log σ), J = ∂z/∂θ and M =
+    ∂²D̄_KL/∂z² at z_old: ∇²_θ D̄_KL = JᵀMJ + Σ (∂D̄_KL/∂z) ∇²_θ z, and the second term vanishes at
+    θ_old, where KL(π_old‖π_θ) is minimal (∂D̄_KL/∂z = 0), so F = JᵀMJ exactly.
     With a_l = h_{l−1}W_lᵀ + b_l, h_l = act(a_l), h_0 = s, z = a_L:
 
     - J v (forward mode, v = (dW_l, db_l)): da_l = h_{l−1} dW_lᵀ + db_l + dh_{l−1} W_lᵀ,

@@ -2,10 +2,10 @@
 
 One :class:`RunManager` per process, a plain lock-guarded object (the app reaches it through
 ``st.cache_resource``). Each started run has a supervisor thread here. In the default ``process``
-mode it starts a worker process (``core/worker.py``: a fresh interpreter, one torch thread) that
-runs the training loop of ``core/run_loop.py``, forwards commands to it (pause, resume, stop,
-live hyperparameter changes) and writes the worker's messages (updates, episodes, events,
-checkpoint notices) through the store's one writer. So trainers never share the web server's
+mode it starts a worker process (``core/runtime/worker.py``: a fresh interpreter, one torch thread)
+that runs the training loop of ``core/runtime/run_loop.py``, forwards commands to it (pause,
+resume, stop, live hyperparameter changes) and writes the worker's messages (updates, episodes,
+events, checkpoint notices) through the store's one writer. So trainers never share the web server's
 interpreter, and N runs use N cores. In ``thread`` mode (``workers="thread"``, or
 ``PLAYGROUND_WORKERS=thread``) the supervisor thread runs the same loop itself.
 
@@ -41,10 +41,11 @@ from typing import Any
 
 import torch
 
-from core.checkpoint import CheckpointError, newest_restorable
 from core.config import ConfigError, RunConfig
-from core.run_loop import Command, LoopSpec, Message, RunLoop
-from core.store import (
+from core.engine.trainer import Episode, Trainer, UpdateReport, apply_changes
+from core.runtime.checkpoint import CheckpointError, newest_restorable
+from core.runtime.run_loop import Command, LoopSpec, Message, RunLoop
+from core.runtime.store import (
     ACTIVE_STATUSES,
     TERMINAL_STATUSES,
     RunStore,
@@ -53,8 +54,7 @@ from core.store import (
     process_alive,
     process_owner,
 )
-from core.trainer import Episode, Trainer, UpdateReport, apply_changes
-from core.worker import WorkerProcess, warm_up
+from core.runtime.worker import WorkerProcess, warm_up
 
 WORKER_MODES = ("process", "thread")
 TrainerFactory = Callable[[RunConfig], Trainer]
@@ -120,7 +120,7 @@ class _Run:
 
 
 def _default_factory(config: RunConfig) -> Trainer:
-    from core.algos import make_trainer
+    from core.engine.algos import make_trainer
 
     return make_trainer(config)
 
@@ -272,7 +272,8 @@ class RunManager:
     def wait_for_changes(self, run_id: str, timeout: float) -> bool:
         """Block until every live change sent to the run is recorded in the store (True), or
         ``timeout`` passes or the run ends (False). The loop records a change within a few
-        milliseconds of the rollout (``core/run_loop.py``); a page waits for it to redraw once."""
+        milliseconds of the rollout (``core/runtime/run_loop.py``); a page waits for it to redraw
+        once."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:

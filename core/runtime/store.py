@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from core.config import RunConfig
-from core.trainer import Episode
+from core.engine.trainer import Episode
 
 SCHEMA_VERSION = 2
 DB_NAME = "runs.sqlite"
@@ -195,6 +195,43 @@ class RunStore:
 
     # -- opening ------------------------------------------------------------------------------
 
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        """Check the schema, switch to WAL and create or migrate the schema, retrying while
+        another process does the same: SQLite answers "database is locked" without waiting when
+        two connections would deadlock upgrading their locks (journal mode switch, a write
+        after a read), so the busy timeout alone does not cover a store opened by several
+        processes at once."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self._prepare_once(conn)
+                return
+            except sqlite3.OperationalError as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
+    def _prepare_once(self, conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")  # one snapshot for both reads of the check
+        self._check_schema(conn)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        # One process at a time from here: two that open a new store at once must not both
+        # create it (the second finds it made once it gets the lock).
+        conn.execute("BEGIN IMMEDIATE")
+        version = self._check_schema(conn)
+        if version == 0:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        elif version == 1:
+            self._migrate_checkpoint_paths(conn)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+
     def _open_writer(self) -> sqlite3.Connection:
         """Open (or create) the database; refuse anything that is not a good run store."""
         if self.data_dir.exists() and not self.data_dir.is_dir():
@@ -219,23 +256,7 @@ class RunStore:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10
             )
-            conn.execute("BEGIN")  # one snapshot for both reads of the check
-            self._check_schema(conn)
-            conn.execute("COMMIT")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # One process at a time from here: two that open a new store at once must not
-            # both create it (the second finds it made once it gets the lock).
-            conn.execute("BEGIN IMMEDIATE")
-            version = self._check_schema(conn)
-            if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-            elif version == 1:
-                self._migrate_checkpoint_paths(conn)
-            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
+            self._prepare(conn)
             return conn
         except sqlite3.Error as e:
             if conn is not None:
@@ -633,7 +654,7 @@ class RunStore:
         The owner tag holds the process's start time, so a pid reused by another process does
         not keep a dead run alive; an owner on another host is assumed alive. A run whose
         owner process lives but whose run manager is gone is left to that process (the run
-        manager's start-up recovery in ``core/runner.py``)."""
+        manager's start-up recovery in ``core/runtime/runner.py``)."""
         owners = self.owners(run_ids=run_ids)
         alive = {
             owner: (tag := parse_owner(owner)) is not None and process_alive(tag)

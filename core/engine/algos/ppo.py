@@ -26,8 +26,8 @@ steps / minibatches per epoch, < ``epochs`` after an early stop), ``policy_loss`
 used in this update's loss) only in KL-penalty mode: the clip objective has no β, so the name is
 absent there rather than a made-up number.
 
-The losses' gradients are derived by hand (``core.algos.actor_critic``; checked against autograd in
-the tests): the same math as autograd, ~2× faster per gradient step on small MLPs.
+The losses' gradients are derived by hand (``core.engine.algos.actor_critic``; checked against
+autograd in the tests): the same math as autograd, ~2× faster per gradient step on small MLPs.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ from typing import Any
 
 import torch
 
-from core.algos.actor_critic import FlatAdam, OldPolicy, StepStats, summarize
-from core.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
 from core.config import RunConfig
-from core.rollout import Batch
-from core.trainer import UpdateReport
+from core.engine.algos.actor_critic import FlatAdam, OldPolicy, StepStats, summarize
+from core.engine.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
+from core.engine.rollout import Batch
+from core.engine.trainer import UpdateReport
 
 ADAM_EPS = 1e-5  # as SB3's PPO
 
