@@ -3,7 +3,7 @@ overhead each adds per trial.
 
 The sweep is 2 × 2 (γ × λ) × 2 seeds of short runs (``--algo``, ``--steps`` env steps each) with
 2 trials at a time on both backends: the run manager's worker processes, and a local Ray runtime
-with ``core.sweep.ray_backend.connect(2)`` (a local runtime) and 1 CPU per trial. For each sweep it
+with ``core.sweep.ray_runtime.connect(2)`` (a local runtime) and 1 CPU per trial. For each sweep it
 prints
 
 - wall time from launch until every trial's last report is in the store;
@@ -32,7 +32,9 @@ import torch
 from core.config import RunConfig
 from core.runtime.runner import RunManager
 from core.runtime.store import RunStore
-from core.sweep.local import SweepSpec, launch_local, sweep_progress
+from core.sweep.local import launch_local
+from core.sweep.progress import sweep_progress
+from core.sweep.spec import SweepSpec
 
 CONCURRENCY = 2
 
@@ -105,7 +107,8 @@ def bench_local(sweep: SweepSpec) -> Result:
 def bench_ray(sweep: SweepSpec) -> list[Result]:
     import ray
 
-    from core.sweep.ray_backend import LOCAL_CPUS, connect, launch_ray
+    from core.sweep.ray_backend import launch_ray
+    from core.sweep.ray_runtime import LOCAL_CPUS, connect
 
     t0 = time.perf_counter()
     connect(LOCAL_CPUS)  # the local runtime the app starts: loopback only, ends with us

@@ -32,7 +32,8 @@ from benchmarks.common import (
     write_report,
 )
 from core.engine.algos import make_trainer, preset_config
-from core.engine.algos.trpo import TRPO, dist_params, log_prob
+from core.engine.algos.trpo import TRPO, dist_params
+from core.engine.fast.heads import log_prob
 
 
 def run_ours(seed: int, steps: int) -> Run:

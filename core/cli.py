@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from core.config import ALGORITHMS, ConfigError, RunConfig
-from core.engine.envs import SUPPORTED_ENVS
+from core.config.environments import SUPPORTED_ENVS
 from core.runtime.checkpoint import CheckpointError
-from core.runtime.store import RunStore, StoreError
+from core.runtime.store import RunStore
+from core.runtime.store_schema import ACTIVE_STATUSES, StoreError
 
 FIRST_COLUMNS = ("update", "env_steps", "wall_time")
 
@@ -35,9 +36,9 @@ class Parser(argparse.ArgumentParser):
 
 def subcommands() -> list[Callable[[Any], argparse.ArgumentParser]]:
     """The ``add_*`` functions of every subcommand, in help order."""
-    from core.sweep import local as sweep
+    from core.sweep import cli as sweep_cli
 
-    return [add_train, add_continue, add_runs, add_export, sweep.add_parser]
+    return [add_train, add_continue, add_runs, add_export, sweep_cli.add_parser]
 
 
 def build_parser() -> Parser:
@@ -289,7 +290,7 @@ def _follow(manager: Any, run_id: str, progress: Progress) -> str:
     while True:
         status = manager.wait(run_id, timeout=0.25)
         progress.draw()
-        if status not in ("queued", "running", "paused"):
+        if status not in ACTIVE_STATUSES:
             return status
 
 

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 import json
-import shlex
 import uuid
 
 import pandas as pd
 import streamlit as st
 
 from core.config import ALGORITHMS, ConfigError, RunConfig
-from core.engine.algos import presets
-from core.engine.envs import SUPPORTED_ENVS
-from core.sweep.local import (
-    SweepError,
-    SweepProgress,
-    SweepSpec,
-    launch_local,
-    stop_sweep,
-    sweep_points,
-    sweep_progress,
-    sweeps,
+from core.config.environments import SUPPORTED_ENVS
+from core.metrics import ENV_STEPS, WALL_TIME
+from core.sweep.build import build_sweeps, sweep_ids
+from core.sweep.cli import command_line
+from core.sweep.control import stop_sweep
+from core.sweep.local import launch_local
+from core.sweep.progress import SweepProgress, sweep_points, sweep_progress, sweeps
+from core.sweep.spec import SweepError, SweepSpec
+from ui import run_view, widgets
+from ui.charts.comparison import (
+    compare_figure,
+    group_summary,
+    point_labels,
+    run_summary,
+    seed_band,
+    seed_group,
 )
-from ui import charts, run_view, widgets
 from ui.live_chart import live_chart
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain
@@ -35,59 +38,6 @@ params = st.query_params
 SWEEPS_KEY = "compare.sweeps"
 
 
-def _kept_widget(fn, label: str, key: str, default, **kw):
-    widgets.kept(key, default)
-    return fn(label, key=key, on_change=widgets.remember, args=(key,), **kw)
-
-
-def sweep_specs(
-    env_id: str,
-    budget: int,
-    algos: list[str],
-    seeds: int,
-    grid: dict[str, list[str]],
-    tuned: bool,
-    name: str,
-) -> list[SweepSpec]:
-    """The sweeps to launch, every trial validated (raises ConfigError naming the bad field).
-
-    Without presets: one sweep over all algorithms, as ``python -m core sweep --algos …`` runs it.
-    With each algorithm's tuned preset the bases differ, so each algorithm is its own sweep (with
-    the grid keys it has).
-    """
-    if not algos:
-        raise ConfigError("algo", "pick at least one algorithm")
-    for key, values in grid.items():
-        if not values:
-            raise ConfigError(key, "give at least one value, e.g. 0.001, 0.01, 0.05")
-
-    def base(algo: str, preset: dict) -> RunConfig:
-        changes = preset | {"total_steps": budget, "seed": 0}
-        return RunConfig(algo=algo, env_id=env_id).with_changes(**changes)
-
-    if not tuned:
-        specs = [SweepSpec(base(algos[0], {}), grid, seeds, algos, name or " vs ".join(algos))]
-    else:
-        specs = []
-        for algo in algos:
-            b = base(algo, next(iter(presets(algo, env_id).values()), {}))
-            own = {k: v for k, v in grid.items() if k in set(b.keys())}
-            label = f"{name} {algo}" if name and len(algos) > 1 else name or algo
-            specs.append(SweepSpec(b, own, seeds, None, label))
-    for spec in specs:
-        spec.trials()
-    return specs
-
-
-def cli_command(spec: SweepSpec) -> str:
-    """The CLI line that launches the same (untuned) sweep."""
-    algos = spec.algos or [spec.base.algo]
-    parts = ["python -m core sweep", f"--algos {','.join(algos)}", f"--env {spec.base.env_id}"]
-    parts += [f"--grid {k}={','.join(map(str, v))}" for k, v in spec.grid.items()]
-    parts += [f"--seeds {spec.seeds}", f"--steps {spec.base.total_steps}"]
-    return " ".join(parts + ([f"--name {shlex.quote(spec.name)}"] if spec.name else []))
-
-
 def launch(specs: list[SweepSpec]) -> None:
     """Start the sweeps on the run manager (it queues what exceeds its cap); select them.
 
@@ -95,10 +45,9 @@ def launch(specs: list[SweepSpec]) -> None:
     """
     request = st.session_state.setdefault("compare.request", uuid.uuid4().hex)
     ids = []
-    for spec in specs:
-        suffix = f"-{spec.base.algo}" if len(specs) > 1 else ""
+    for spec, wanted in zip(specs, sweep_ids(specs, request)):
         ok, sweep_id = run_view.command(
-            "launch the sweep", launch_local, manager, spec, sweep_id=f"sw-{request[:10]}{suffix}"
+            "launch the sweep", launch_local, manager, spec, sweep_id=wanted
         )
         if not ok:
             return
@@ -163,11 +112,11 @@ run_view.show_flash()
 with st.expander("New sweep", expanded="group" not in params):
     c = st.columns(4)
     with c[0]:
-        env_id = _kept_widget(
+        env_id = widgets.kept_widget(
             st.selectbox, "Environment", "compare.env", "CartPole-v1", options=list(SUPPORTED_ENVS)
         )
     with c[1]:
-        budget = _kept_widget(
+        budget = widgets.kept_widget(
             st.number_input,
             "Budget (env steps per run)",
             "compare.budget",
@@ -177,37 +126,38 @@ with st.expander("New sweep", expanded="group" not in params):
             step=10_000,
         )
     with c[2]:
-        seeds = _kept_widget(st.slider, "Seeds", "compare.seeds", 3, min_value=1, max_value=10)
+        seeds = widgets.kept_widget(
+            st.slider, "Seeds", "compare.seeds", 3, min_value=1, max_value=10
+        )
     with c[3]:
-        tuned = _kept_widget(
+        tuned = widgets.kept_widget(
             st.checkbox, "Use each algorithm's tuned preset", "compare.tuned", True
         )
     a = st.columns([2, 1])
     with a[0]:
-        algos = _kept_widget(
+        algos = widgets.kept_widget(
             st.multiselect, "Algorithms", "compare.algos", ["trpo", "ppo"], options=list(ALGORITHMS)
         )
     with a[1]:
-        name = _kept_widget(
+        name = widgets.kept_widget(
             st.text_input, "Sweep name", "compare.name", "", placeholder="e.g. delta study"
         )
     keys = sorted(set().union(*(RunConfig(algo=a).keys() for a in algos)) - set(widgets.PAGE_KEYS))
     keys = [k for k in keys if k not in ("seed", "total_steps")]
-    widgets.kept("compare.vary", [])
-    widgets.set_kept("compare.vary", [k for k in st.session_state["compare.vary"] if k in keys])
-    vary = st.multiselect(
+    widgets.set_kept("compare.vary", [k for k in widgets.kept("compare.vary", []) if k in keys])
+    vary = widgets.kept_widget(
+        st.multiselect,
         "Grid: hyperparameters to vary",
+        "compare.vary",
+        [],
         options=keys,
-        key="compare.vary",
-        on_change=widgets.remember,
-        args=("compare.vary",),
         placeholder="none: one curve per algorithm",
     )
     grid: dict[str, list[str]] = {}
     value_cols = st.columns(max(len(vary), 1))
     for col, key in zip(value_cols, vary):
         with col:
-            raw = _kept_widget(
+            raw = widgets.kept_widget(
                 st.text_input,
                 f"{key} values (comma-separated)",
                 f"compare.values.{key}",
@@ -217,7 +167,7 @@ with st.expander("New sweep", expanded="group" not in params):
         grid[key] = [v.strip() for v in raw.split(",") if v.strip()]
     specs: list[SweepSpec] = []
     try:
-        specs = sweep_specs(env_id, int(budget), algos, int(seeds), grid, tuned, name.strip())
+        specs = build_sweeps(env_id, int(budget), algos, int(seeds), grid, tuned, name.strip())
     except ConfigError as err:
         st.error(f"**{err.field}**: {plain(err.message)}")
     n_runs = sum(len(s.trials()) for s in specs)
@@ -236,14 +186,14 @@ with st.expander("New sweep", expanded="group" not in params):
     b[1].caption(note)
     if specs and not tuned:
         st.caption("The same sweep from a terminal:")
-        st.code(cli_command(specs[0]), language="bash")
+        st.code(command_line(specs[0]), language="bash")
 
 # --- which runs are compared -------------------------------------------------------------------
 all_runs = store.runs()
 table = sweeps(store)
 names = {}
 for sid, g in all_runs[all_runs["sweep_id"].notna()].groupby("sweep_id"):
-    prefixes = {charts.seed_group(n, a).split(" · ")[0] for n, a in zip(g["name"], g["algo"])}
+    prefixes = {seed_group(n, a).split(" · ")[0] for n, a in zip(g["name"], g["algo"])}
     names[str(sid)] = prefixes.pop() if len(prefixes) == 1 else str(sid)
 widgets.kept(SWEEPS_KEY, [])
 if params.get("group", "") != st.session_state.get("compare.group_in_url"):
@@ -254,13 +204,13 @@ if params.get("group", "") != st.session_state.get("compare.group_in_url"):
 widgets.set_kept(
     SWEEPS_KEY, [s for s in st.session_state[SWEEPS_KEY] if s in set(table["sweep_id"])]
 )
-chosen_sweeps = st.multiselect(
+chosen_sweeps = widgets.kept_widget(
+    st.multiselect,
     "Sweeps to compare",
+    SWEEPS_KEY,
+    [],
     options=table["sweep_id"].tolist(),
     format_func=lambda s: sweep_label(table, names, s),
-    key=SWEEPS_KEY,
-    on_change=widgets.remember,
-    args=(SWEEPS_KEY,),
     placeholder="launch one above, or pick a stored sweep",
 )
 if chosen_sweeps:
@@ -320,8 +270,8 @@ def comparison() -> None:
     for sweep_id in chosen_sweeps:
         show_progress(sweep_progress(store, sweep_id), names.get(sweep_id, sweep_id))
     rows = store.runs(run_ids)
-    fallback = {r["run_id"]: charts.seed_group(r["name"], r["algo"]) for _, r in rows.iterrows()}
-    labels = charts.point_labels(sweep_points(rows), fallback)
+    fallback = {r["run_id"]: seed_group(r["name"], r["algo"]) for _, r in rows.iterrows()}
+    labels = point_labels(sweep_points(rows), fallback)
     metrics = pd.concat([run_view.read_run(store, r).metrics for r in run_ids], ignore_index=True)
     if rows["run_id"][rows["status"].isin(run_view.ACTIVE)].tolist() != active:
         st.rerun()  # a run finished or left the queue: redraw the controls above
@@ -331,19 +281,19 @@ def comparison() -> None:
     revision = ",".join(chosen_sweeps) or ",".join(run_ids)
     cols = st.columns(2)
     for col, x, title in (
-        (cols[0], "env_steps", "env steps"),
-        (cols[1], "wall_time", "wall time (s)"),
+        (cols[0], ENV_STEPS.name, ENV_STEPS.axis_title),
+        (cols[1], WALL_TIME.name, WALL_TIME.axis_title),
     ):
-        band = charts.seed_band(metrics, labels, x=x)
-        fig = charts.compare_figure(
+        band = seed_band(metrics, labels, x=x)
+        fig = compare_figure(
             band, x_title=title, threshold=threshold, large=large, revision=revision
         )
         with col:
             live_chart(json.loads(fig.to_json()), key=f"compare.{x}", name=f"compare-{x}")
-    summary = charts.run_summary(metrics, labels, threshold)
+    summary = run_summary(metrics, labels, threshold)
     st.subheader("Summary")
     st.dataframe(
-        charts.group_summary(summary),
+        group_summary(summary),
         hide_index=True,
         width="stretch",
         column_config={

@@ -13,70 +13,32 @@ import streamlit as st
 from core.config import ConfigError, RunConfig
 from core.engine.algos import presets
 from core.labs import gae_lab as lab
-from core.sweep.local import SweepError, SweepSpec, launch_local, stop_sweep, sweep_progress, sweeps
+from core.sweep.control import stop_sweep
+from core.sweep.local import launch_local
+from core.sweep.progress import sweep_progress, sweeps
+from core.sweep.spec import SweepError, SweepSpec
 from ui import gae_figures as figs
-from ui import widgets
+from ui import gae_url, widgets
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain
 
 LAMS = np.round(np.linspace(0.0, 1.0, 101), 3)
 GRID_LAMS = np.round(np.linspace(0.0, 1.0, 41), 3)
 GRID_GAMMAS = np.round(np.linspace(0.80, 1.0, 21), 3)
-BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
-MSE_CHOICES = {"mse_centred": "centred bias² (policy gradient)", "mse": "raw bias² (advantage)"}
 SWEEP_PREFIX = "gae-"
 SWEEP_LAMS = [0.0, 0.5, 0.9, 0.95, 1.0]
 MAX_BARS = 20
-
-# URL parameter → (session key, default, parser). The scenario is a link.
-URL = {
-    "mdp": ("gae.mdp", "chain", str),
-    "err": ("gae.err", "noise", str),
-    "size": ("gae.size", 0.3, float),
-    "seed": ("gae.seed", 0, int),
-    "gamma": ("gae.gamma", 0.99, float),
-    "gtrue": ("gae.gtrue", 1.0, float),
-    "longer": ("gae.longer", False, lambda v: v in ("1", "true", "True")),
-    "lam": ("gae.lam", 0.95, float),
-    "n": ("gae.n", 16, int),
-    "log": ("gae.log", False, lambda v: v in ("1", "true", "True")),
-    "mse": ("gae.mse", "mse_centred", str),
-}
-ALLOWED = {
-    "gae.mdp": lambda v: v in lab.MDPS,
-    "gae.err": lambda v: v in lab.ERROR_KINDS,
-    "gae.size": lambda v: 0.0 <= v <= 1.0,
-    "gae.seed": lambda v: 0 <= v <= 9999,
-    "gae.gamma": lambda v: 0.8 <= v <= 1.0,
-    "gae.gtrue": lambda v: 0.8 <= v <= 1.0,
-    "gae.lam": lambda v: 0.0 <= v <= 1.0,
-    "gae.n": lambda v: v in BATCHES,
-    "gae.mse": lambda v: v in MSE_CHOICES,
-}
 
 ensure_app_navigation()
 manager = require_manager()
 store = manager.store
 
 
-def url_default(name: str) -> Any:
-    """The scenario value from the URL if it parses and is allowed, else the default."""
-    key, default, parse = URL[name]
-    raw = st.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = parse(raw)
-    except ValueError:
-        return default
-    return value if ALLOWED.get(key, lambda v: True)(value) else default
-
-
-def kept_widget(fn: Any, label: str, name: str, **kw: Any) -> Any:
-    """A widget whose value survives page changes and starts from the URL."""
-    key = URL[name][0]
-    widgets.kept(key, url_default(name))
-    return fn(label, key=key, on_change=widgets.remember, args=(key,), **kw)
+def url_widget(fn: Any, label: str, name: str, **kw: Any) -> Any:
+    """A widget for URL parameter ``name`` whose value survives page changes and starts from
+    the URL (``ui.gae_url``)."""
+    key, first = gae_url.FIELDS[name].key, gae_url.url_value(st.query_params, name)
+    return widgets.kept_widget(fn, label, key, first, **kw)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -140,7 +102,7 @@ st.markdown(
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 1, 1])
     with c1:
-        mdp_name = kept_widget(
+        mdp_name = url_widget(
             st.selectbox,
             "MDP",
             "mdp",
@@ -151,19 +113,19 @@ with st.container(border=True):
         )
         st.caption(lab.MDP_HELP[mdp_name])
     with c2:
-        err = kept_widget(
+        err = url_widget(
             st.radio, "Critic error", "err", options=list(lab.ERROR_KINDS), horizontal=True
         )
-        size = kept_widget(st.slider, "Error size", "size", min_value=0.0, max_value=1.0, step=0.05)
+        size = url_widget(st.slider, "Error size", "size", min_value=0.0, max_value=1.0, step=0.05)
         st.caption(lab.ERROR_HELP[err])
     with c3:
-        gamma = kept_widget(
+        gamma = url_widget(
             st.slider, "Discount γ", "gamma", min_value=0.8, max_value=1.0, step=0.01
         )
-        lam = kept_widget(st.slider, "GAE λ", "lam", min_value=0.0, max_value=1.0, step=0.01)
-        n_batch = kept_widget(st.select_slider, "Batch size N", "n", options=BATCHES)
+        lam = url_widget(st.slider, "GAE λ", "lam", min_value=0.0, max_value=1.0, step=0.01)
+        n_batch = url_widget(st.select_slider, "Batch size N", "n", options=gae_url.BATCHES)
     with c4:
-        seed = kept_widget(
+        seed = url_widget(
             st.number_input,
             "Noise seed",
             "seed",
@@ -172,14 +134,14 @@ with st.container(border=True):
             step=1,
             disabled=err != "noise",
         )
-        longer = kept_widget(
+        longer = url_widget(
             st.toggle,
             "Score against a longer γ_true",
             "longer",
             help="Keep the estimator's γ but score it against the advantage under γ_true: "
             "γ's own bias.",
         )
-        gamma_true = kept_widget(
+        gamma_true = url_widget(
             st.slider,
             "γ_true",
             "gtrue",
@@ -190,32 +152,36 @@ with st.container(border=True):
         )
 
     o1, o2, o3 = st.columns([1.4, 1, 1])
-    mse_column = kept_widget(
+    mse_column = url_widget(
         o1.radio,
         "MSE uses",
         "mse",
-        options=list(MSE_CHOICES),
-        format_func=MSE_CHOICES.get,
+        options=list(gae_url.MSE_CHOICES),
+        format_func=gae_url.MSE_CHOICES.get,
         horizontal=True,
         help="Centred: bias minus its π-mean over the state's actions, the part that biases the "
         "policy gradient. Raw: the error of Â as an estimate of A(s, a).",
     )
-    log_y = kept_widget(o2.toggle, "Log scale", "log")
-    large = o3.toggle("Presentation mode (large fonts)", key="ui.large")
+    log_y = url_widget(o2.toggle, "Log scale", "log")
+    with o3:
+        large = widgets.presentation_toggle()
 
 st.query_params.from_dict(
-    {
-        "mdp": mdp_name,
-        "err": err,
-        "size": f"{size:g}",
-        "seed": str(int(seed)),
-        "gamma": f"{gamma:g}",
-        "lam": f"{lam:g}",
-        "n": str(n_batch),
-        "mse": mse_column,
-        **({"longer": "1", "gtrue": f"{gamma_true:g}"} if longer else {}),
-        **({"log": "1"} if log_y else {}),
-    }
+    gae_url.to_query(
+        {
+            "mdp": mdp_name,
+            "err": err,
+            "size": size,
+            "seed": seed,
+            "gamma": gamma,
+            "lam": lam,
+            "n": n_batch,
+            "mse": mse_column,
+            "longer": longer,
+            "gtrue": gamma_true,
+            "log": log_y,
+        }
+    )
 )
 
 scenario = lab.Scenario(
@@ -374,34 +340,21 @@ def launch_sweep(algo: str, budget: int, n_seeds: int, lams: list[float]) -> Non
 
 with st.container(border=True):
     s1, s2, s3, s4, s5 = st.columns([1, 1, 1, 2, 1])
-    widgets.kept("gae.algo", "ppo")
-    algo = s1.selectbox(
-        "Algorithm", ["ppo", "trpo"], key="gae.algo", on_change=widgets.remember, args=("gae.algo",)
-    )
-    widgets.kept("gae.budget", 30_000)
-    budget = s2.select_slider(
+    algo = widgets.kept_widget(s1.selectbox, "Algorithm", "gae.algo", "ppo", ["ppo", "trpo"])
+    budget = widgets.kept_widget(
+        s2.select_slider,
         "Budget per run (env steps)",
+        "gae.budget",
+        30_000,
         [10_000, 20_000, 30_000, 50_000, 100_000],
-        key="gae.budget",
-        on_change=widgets.remember,
-        args=("gae.budget",),
     )
-    widgets.kept("gae.seeds", 2)
-    n_seeds = s3.number_input(
-        "Seeds",
-        1,
-        5,
-        key="gae.seeds",
-        on_change=widgets.remember,
-        args=("gae.seeds",),
-    )
-    widgets.kept("gae.sweep_lams", SWEEP_LAMS)
-    sweep_lams = s4.multiselect(
+    n_seeds = widgets.kept_widget(s3.number_input, "Seeds", "gae.seeds", 2, 1, 5)
+    sweep_lams = widgets.kept_widget(
+        s4.multiselect,
         "λ values",
+        "gae.sweep_lams",
+        SWEEP_LAMS,
         [0.0, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 1.0],
-        key="gae.sweep_lams",
-        on_change=widgets.remember,
-        args=("gae.sweep_lams",),
     )
     s5.button(
         f"Launch {len(sweep_lams) * int(n_seeds)} runs",
@@ -434,21 +387,16 @@ if available.empty:
     st.info("No λ sweep yet. Launch one above: 5 λ values × 2 seeds take a few minutes.")
 else:
     ids = list(available["sweep_id"])
-    chosen = widgets.kept("gae.sweep", st.query_params.get("sweep", ids[0]))
-    if chosen not in ids:
+    first = st.query_params.get("sweep", ids[0])
+    if widgets.kept("gae.sweep", first) not in ids:
         widgets.set_kept("gae.sweep", ids[0])
     labels = {
         r.sweep_id: f"{r.sweep_id} · {r.algos} · {r.trials} runs · {r.status}"
         for r in available.itertuples()
     }
     pick, thresh = st.columns([3, 1])
-    sweep_id = pick.selectbox(
-        "Sweep",
-        ids,
-        key="gae.sweep",
-        format_func=labels.get,
-        on_change=widgets.remember,
-        args=("gae.sweep",),
+    sweep_id = widgets.kept_widget(
+        pick.selectbox, "Sweep", "gae.sweep", first, ids, format_func=labels.get
     )
     st.query_params["sweep"] = sweep_id
     threshold = thresh.slider("Return threshold (steps to threshold)", 100, 500, 400, step=25)

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core.config import ALGORITHMS
-from core.engine.envs import SUPPORTED_ENVS
+from core.config.environments import SUPPORTED_ENVS
+from core.runtime.store_schema import ACTIVE_STATUSES
 from ui.state import ensure_app_navigation, require_manager
 
 ensure_app_navigation()
@@ -63,7 +64,7 @@ st.markdown(
 )
 
 runs = require_manager().store.runs()
-active = int(runs["status"].isin(("running", "paused", "queued")).sum()) if len(runs) else 0
+active = int(runs["status"].isin(ACTIVE_STATUSES).sum()) if len(runs) else 0
 c = st.columns([1, 1, 1, 3])
 c[0].metric("Runs stored", len(runs))
 c[1].metric("Training now", active)

@@ -51,7 +51,7 @@ def run_table(runs: pd.DataFrame) -> pd.DataFrame:
 def kept_filter(col, label: str, options: list[str], key: str) -> list[str]:
     """A multiselect filter that survives page changes (values no longer present are dropped)."""
     widgets.set_kept(key, [v for v in widgets.kept(key, []) if v in options])
-    return col.multiselect(label, options, key=key, on_change=widgets.remember, args=(key,))
+    return widgets.kept_widget(col.multiselect, label, key, [], options)
 
 
 def select(run_id: str | None) -> None:
@@ -99,10 +99,7 @@ f = st.columns([2, 2, 2, 3])
 statuses = kept_filter(f[0], "Status", sorted(runs["status"].unique()), "runs.f.status")
 algos = kept_filter(f[1], "Algorithm", sorted(runs["algo"].unique()), "runs.f.algo")
 envs = kept_filter(f[2], "Environment", sorted(runs["env_id"].unique()), "runs.f.env")
-widgets.kept("runs.f.text", "")
-text = f[3].text_input(
-    "Search names and ids", key="runs.f.text", on_change=widgets.remember, args=("runs.f.text",)
-)
+text = widgets.kept_widget(f[3].text_input, "Search names and ids", "runs.f.text", "")
 keep = pd.Series(True, index=runs.index)
 for column, chosen in (("status", statuses), ("algo", algos), ("env_id", envs)):
     if chosen:

@@ -7,9 +7,10 @@ import uuid
 import streamlit as st
 
 from core.config import ALGORITHMS, RunConfig
+from core.config.environments import SUPPORTED_ENVS
 from core.engine.algos import presets
-from core.engine.envs import SUPPORTED_ENVS
-from ui import charts, run_view, widgets
+from ui import run_view, widgets
+from ui.charts.events import change_text
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain
 
@@ -23,16 +24,9 @@ params = st.query_params
 def _pick(name: str, label: str, options: list[str], default: str) -> str:
     """A selectbox whose value is also in the URL (``?name=value``) so a link reproduces it."""
     key = f"train.{name}"
-    if name in params and params[name] in options and key not in st.session_state.get("_kept", {}):
+    if name in params and params[name] in options and not widgets.is_kept(key):
         widgets.set_kept(key, params[name])
-    widgets.kept(key, default)
-    value = st.selectbox(
-        label,
-        options,
-        key=key,
-        on_change=widgets.remember,
-        args=(key,),
-    )
+    value = widgets.kept_widget(st.selectbox, label, key, default, options)
     params[name] = value
     return value
 
@@ -66,7 +60,7 @@ def apply_live(run_id: str, changes: dict) -> None:
         "change the hyperparameters", manager.set_hyperparams, run_id, **changes
     )
     if ok:
-        text = charts.change_text({k: [old, new] for k, (old, new) in result.items()})
+        text = change_text({k: [old, new] for k, (old, new) in result.items()})
         st.session_state.pop("_flash", None)  # the note goes under the button instead
         st.session_state["train.apply_note"] = f"Applied from the next update: {text}."
         st.session_state["train.apply_wait"] = run_id
@@ -157,9 +151,7 @@ with top[2]:
     choices = ["defaults", *available]
     if widgets.kept("train.preset", "defaults") not in choices:
         widgets.set_kept("train.preset", "defaults")
-    preset = st.selectbox(
-        "Preset", choices, key="train.preset", on_change=widgets.remember, args=("train.preset",)
-    )
+    preset = widgets.kept_widget(st.selectbox, "Preset", "train.preset", "defaults", choices)
     st.button(
         "Apply preset",
         on_click=apply_preset,
@@ -167,13 +159,8 @@ with top[2]:
         help="Set every hyperparameter below to this preset (tuned values where available).",
     )
 with top[3]:
-    widgets.kept("train.name", "")
-    name = st.text_input(
-        "Run name (optional)",
-        key="train.name",
-        max_chars=200,
-        on_change=widgets.remember,
-        args=("train.name",),
+    name = widgets.kept_widget(
+        st.text_input, "Run name (optional)", "train.name", "", max_chars=200
     )
 
 run_id = params.get("run") or st.session_state.get("train.run")

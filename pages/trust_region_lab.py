@@ -1,8 +1,9 @@
 """Trust Region Lab: one TRPO step on a 2-parameter problem, drawn exactly.
 
-The page is widgets + calls: the math is in ``core.labs.toy`` (which runs the engine's own
-``core.engine.trust_region`` solver) and the figures in ``ui.toy_figures``. The scenario lives in
-the URL.
+The page is widgets + calls: the problems and the step are in ``core.labs.toy_problems`` and
+``core.labs.toy_step`` (which runs the engine's own ``core.engine.trust_region`` solver), the plot
+geometry in ``ui.toy_geometry``, the figures in ``ui.toy_figures``. The scenario lives in the URL
+(``ui.toy_scenario``); every control keeps its value across page changes (``ui.widgets``).
 """
 
 from __future__ import annotations
@@ -14,26 +15,9 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from core.labs.toy import (
-    METHODS,
-    PRESETS,
-    PROBLEM_PARAMS,
-    PROBLEMS,
-    SOLVER_PARAMS,
-    START_LIMIT,
-    ParamSpec,
-    Scenario,
-    ToyProblem,
-    escape_iteration,
-    grid_values,
-    lab_step,
-    paths_bounds,
-    quadratic_ellipse,
-    run_updates,
-    slice_along,
-    solvable,
-    step_bounds,
-)
+from core.labs.toy_problems import PROBLEMS, ToyProblem
+from core.labs.toy_step import METHODS, escape_iteration, lab_step, run_updates, solvable
+from ui import widgets
 from ui.state import ensure_app_navigation
 from ui.toy_figures import (
     METHOD_NAMES,
@@ -42,16 +26,34 @@ from ui.toy_figures import (
     slice_figure,
     step_figure,
 )
+from ui.toy_geometry import grid_values, paths_bounds, quadratic_ellipse, slice_along, step_bounds
+from ui.toy_scenario import (
+    DEFAULT,
+    PRESETS,
+    PROBLEM_PARAMS,
+    SOLVER_PARAMS,
+    START_LIMIT,
+    ParamSpec,
+    Scenario,
+)
 
 ensure_app_navigation()
 
-MEMORY = "trl_values"  # every control's last value: survives page changes and problem switches
 SOLVER = {p.name: p for p in SOLVER_PARAMS}
 TITLES = {key: cls().title for key, cls in PROBLEMS.items()}
 VIEW_LABELS = {"surrogate": "surrogate ΔL", "objective": "true objective J"}
 MODE_LABELS = {"step": "one TRPO step", "updates": "run N updates"}
 VANILLA_LABELS = {"kl": "same KL as TRPO (½dᵀFd = δ)", "lr": "fixed learning rate η"}
 WINDOW_LABELS = {"trust": "zoom to the trust region", "landscape": "whole landscape"}
+WINDOW = "trust"  # the window a scenario opens with
+# The page-wide controls' defaults (each problem's own controls default to its knobs and start).
+DEFAULTS: dict[str, object] = {f"trl_{p.name}": p.default for p in SOLVER_PARAMS} | {
+    "trl_problem": DEFAULT.problem,
+    "trl_view": DEFAULT.view,
+    "trl_mode": DEFAULT.mode,
+    "trl_vanilla": DEFAULT.vanilla,
+    "trl_window": WINDOW,
+}
 
 
 # --- state: widget keys ⇄ Scenario ⇄ URL ------------------------------------------------------
@@ -69,23 +71,13 @@ def _scenario_values(sc: Scenario) -> dict[str, object]:
 
 
 def _set(values: dict[str, object]) -> None:
-    st.session_state.setdefault(MEMORY, {}).update(values)
+    """Set (and remember) the value of each control in ``values`` (from a callback)."""
     for key, value in values.items():
-        st.session_state[key] = value
+        widgets.set_kept(key, value)
 
 
 def _apply_preset(name: str) -> None:
-    _set(_scenario_values(PRESETS[name]) | {"trl_window": "trust"})
-
-
-def _ensure(key: str, default: object) -> None:
-    """Give a widget its remembered value (or the default) if Streamlit dropped its state."""
-    if key not in st.session_state:
-        st.session_state[key] = st.session_state.setdefault(MEMORY, {}).get(key, default)
-
-
-def _remember(*keys: str) -> None:
-    st.session_state.setdefault(MEMORY, {}).update({k: st.session_state[k] for k in keys})
+    _set(_scenario_values(PRESETS[name]) | {"trl_window": WINDOW})
 
 
 def _first_visit() -> None:
@@ -95,7 +87,7 @@ def _first_visit() -> None:
     st.session_state["trl_loaded"] = True
     query = st.query_params.to_dict()
     scenario = Scenario.from_query(query) if query else next(iter(PRESETS.values()))
-    _set(_scenario_values(scenario) | {"trl_window": "trust"})
+    _set(_scenario_values(scenario) | {"trl_window": WINDOW})
 
 
 def _set_start(x: float, y: float) -> None:
@@ -119,13 +111,24 @@ def _start_spec(toy: ToyProblem, i: int) -> ParamSpec:
 
 
 def _number(container, spec: ParamSpec, key: str, fmt: str) -> float:
-    """A number input (step 0.1) for ``spec`` under ``key``, given its remembered value or the
+    """A number input (step 0.1) for ``spec`` under ``key``, showing its remembered value or the
     spec's default; returns the value it shows."""
-    _ensure(key, spec.default)
-    container.number_input(
-        spec.label, min_value=spec.low, max_value=spec.high, step=0.1, key=key, format=fmt
+    value = widgets.kept_widget(
+        container.number_input,
+        spec.label,
+        key,
+        spec.default,
+        min_value=spec.low,
+        max_value=spec.high,
+        step=0.1,
+        format=fmt,
     )
-    return float(st.session_state[key])
+    return float(value)
+
+
+def _control(widget: Callable[..., object], label: str, key: str, *args, **kwargs) -> object:
+    """A page-wide control under ``key`` that keeps its value (default from :data:`DEFAULTS`)."""
+    return widgets.kept_widget(widget, label, key, DEFAULTS[key], *args, **kwargs)
 
 
 def _solver_input(widget: Callable[..., object], name: str, **kwargs: object) -> None:
@@ -133,13 +136,18 @@ def _solver_input(widget: Callable[..., object], name: str, **kwargs: object) ->
     ``SOLVER_PARAMS`` (integer knobs get integer bounds, so the widget returns ints)."""
     spec = SOLVER[name]
     cast = int if spec.integer else float
-    widget(spec.label, cast(spec.low), cast(spec.high), key=f"trl_{name}", **kwargs)
+    _control(widget, spec.label, f"trl_{name}", cast(spec.low), cast(spec.high), **kwargs)
 
 
 def _radio(label: str, labels: dict[str, str], key: str, horizontal: bool = False) -> str:
     """A sidebar radio over the keys of ``labels``, each shown by its label."""
-    return st.sidebar.radio(
-        label, list(labels), format_func=labels.__getitem__, key=key, horizontal=horizontal
+    return _control(
+        st.sidebar.radio,
+        label,
+        key,
+        list(labels),
+        format_func=labels.__getitem__,
+        horizontal=horizontal,
     )
 
 
@@ -147,9 +155,8 @@ def _controls() -> Scenario:
     """Sidebar widgets; returns the scenario they describe."""
     sb = st.sidebar
     sb.header("Scenario")
-    _ensure("trl_problem", "softmax")
-    problem = sb.selectbox(
-        "Problem", list(PROBLEMS), format_func=TITLES.__getitem__, key="trl_problem"
+    problem = _control(
+        sb.selectbox, "Problem", "trl_problem", list(PROBLEMS), format_func=TITLES.__getitem__
     )
     params = [
         (spec.name, _number(col, spec, f"trl_{problem}_{spec.name}", "%.3g"))
@@ -163,8 +170,6 @@ def _controls() -> Scenario:
     ]
 
     sb.header("Solver")
-    for name in ("delta", "damping", "cg_iters", "backtrack_coef", "scale"):
-        _ensure(f"trl_{name}", SOLVER[name].default)
     _solver_input(sb.number_input, "delta", step=0.005, format="%.4f")
     _solver_input(
         sb.number_input,
@@ -190,15 +195,8 @@ def _controls() -> Scenario:
     )
 
     sb.header("Display")
-    for key, default in (
-        ("trl_mode", "step"),
-        ("trl_view", "surrogate"),
-        ("trl_window", "trust"),
-        ("trl_vanilla", "kl"),
-        ("trl_n_updates", 30),
-        ("trl_lr", 5.0),
-    ):
-        _ensure(key, default)
+    for key in ("trl_view", "trl_window", "trl_vanilla", "trl_n_updates", "trl_lr"):
+        widgets.kept(key, DEFAULTS[key])  # the value of a control this mode does not draw
     mode = _radio("Mode", MODE_LABELS, "trl_mode", horizontal=True)
     if mode == "step":
         _radio("Contours", VIEW_LABELS, "trl_view", horizontal=True)
@@ -208,8 +206,6 @@ def _controls() -> Scenario:
         _radio("Vanilla step size", VANILLA_LABELS, "trl_vanilla")
         if st.session_state["trl_vanilla"] == "lr":
             _solver_input(sb.number_input, "lr", step=0.5)
-    keys = [k for k in st.session_state if isinstance(k, str) and k.startswith("trl_")]
-    _remember(*[k for k in keys if k not in (MEMORY, "trl_chart", "trl_loaded")])
     ss = st.session_state
     return Scenario(
         problem=problem,

@@ -1,5 +1,5 @@
-"""A small trainer obeying the contract of ``core.engine.trainer`` for runtime tests (no env, no
-nets).
+"""A small trainer obeying the contract of ``core.engine.trainer.Trainer`` for runtime tests (no
+env, no nets).
 
 Each update "collects" ``n_envs × n_steps`` env steps with reward 1 per step and episodes of
 ``episode_length`` steps, moves a weight vector by ``lr``, and reports ``loss`` and ``lr``.
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from core.config import RunConfig
-from core.engine.trainer import Bookkeeper, UpdateReport, apply_changes
+from core.engine.trainer import Bookkeeper, UpdateReport
 
 
 def fake_config(total_steps: int = 80, **changes: Any) -> RunConfig:
@@ -207,16 +207,23 @@ class FakeTrainer:
         self.weight += self.config.lr
         return self.book.finish({"loss": float(self.weight.sum()), "lr": self.config.lr})
 
-    def set_hyperparams(self, **changes: Any) -> dict[str, tuple[Any, Any]]:
-        self.config, diff = apply_changes(self.config, changes)
-        return diff
+    def reconfigure(self, config: RunConfig) -> None:
+        self.config = config
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(len(obs), dtype=torch.long)
 
     def evaluate(self, n_episodes: int) -> list[float]:
         return [float(self.episode_length)] * n_episodes
 
     def state_dict(self) -> dict[str, Any]:
-        return {"weight": self.weight.clone(), "book": self.book.state_dict()}
+        return {
+            "weight": self.weight.clone(),
+            "book": self.book.state_dict(),
+            "config": self.config.to_json(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.reconfigure(RunConfig.from_json(state["config"]))
         self.weight = state["weight"].clone()
         self.book.load_state_dict(state["book"])

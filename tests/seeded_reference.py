@@ -17,6 +17,7 @@ import torch
 
 from core.config import RunConfig
 from core.engine.algos import make_trainer
+from core.engine.trainer import set_hyperparams
 
 PATH = Path(__file__).resolve().parent / "data" / "seeded_reference.json"
 TIMING = {"wall_time", "fps"}  # measured, not computed: never compared
@@ -59,7 +60,7 @@ def run_case(case: dict[str, Any]) -> dict[str, Any]:
     updates = []
     for k in range(n_updates):
         if k == n_updates // 2 and live:
-            trainer.set_hyperparams(**live)
+            set_hyperparams(trainer, **live)
         report = trainer.update()
         metrics = {n: v for n, v in report.metrics.items() if n not in TIMING}
         updates.append({"metrics": metrics, "returns": [e.ret for e in report.episodes]})

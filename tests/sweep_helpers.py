@@ -9,7 +9,7 @@ from typing import Any
 
 from core.config import RunConfig
 from core.engine.algos import make_trainer
-from core.sweep.local import SweepSpec
+from core.sweep.spec import SweepSpec
 
 ALGO = "a2c"
 UPDATES = 4

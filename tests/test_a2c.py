@@ -11,6 +11,8 @@ import torch
 from core.config import RunConfig
 from core.engine.algos import make_trainer, preset_config
 from core.engine.nets import CategoricalActor, Critic
+from core.engine.trainer import set_hyperparams
+from tests.oracles import distribution
 
 A2C_METRICS = (
     "entropy",
@@ -43,7 +45,7 @@ def test_update_is_one_clipped_step_on_the_a2c_loss(optimizer):
 
     batch = trainer.buffer.batch(cfg.gamma, cfg.gae_lambda)
     adv = (batch.advantages - batch.advantages.mean()) / (batch.advantages.std() + 1e-8)
-    dist = actor.distribution(batch.obs)
+    dist = distribution(actor, batch.obs)
     loss = (
         -(adv * dist.log_prob(batch.actions)).mean()
         + 0.4 * (critic(batch.obs) - batch.returns).pow(2).mean()
@@ -68,10 +70,10 @@ def test_report_contains_the_a2c_metric_names():
     assert metrics["kl_mean"] > 0 and metrics["approx_kl"] > 0
 
 
-def test_set_hyperparams_and_state_dict_round_trip():
+def test_live_change_and_state_dict_round_trip():
     trainer = make_trainer(small_config())
     trainer.update()
-    assert trainer.set_hyperparams(lr=5e-4) == {"lr": (1e-3, 5e-4)}
+    assert set_hyperparams(trainer, lr=5e-4) == {"lr": (1e-3, 5e-4)}
     assert trainer.update().metrics["lr"] == 5e-4
     buf = io.BytesIO()
     torch.save(trainer.state_dict(), buf)

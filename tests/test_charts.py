@@ -10,8 +10,9 @@ import plotly.graph_objects as go
 import pytest
 
 from core.config import RunConfig
-from core.sweep.local import sweep_points
-from ui import charts
+from core.metrics import ENTROPY, VALUE_LOSS
+from core.sweep.progress import sweep_points
+from ui.charts import comparison, events, run, trust_region
 from ui.downsample import downsample
 
 
@@ -70,7 +71,7 @@ def axes_of(layout: dict) -> dict[str, dict]:
 
 def trpo_figures(**kw: object) -> dict[str, dict]:
     ev = events_frame([(8_000, {"delta": [0.01, 0.05]}), (20_000, {"gae_lambda": [0.95, 0.9]})])
-    return charts.run_figure_dicts(
+    return run.run_figure_dicts(
         metrics_frame(), episodes_frame(), ev, algo="trpo", config_values={"delta": 0.01}, **kw
     )
 
@@ -99,7 +100,7 @@ def test_downsample_leaves_short_frames_untouched():
 
 def test_return_figure_holds_every_episode_and_the_moving_average():
     eps = episodes_frame(50)
-    fig = charts.return_figure(metrics_frame(), eps, smooth=10)
+    fig = run.return_figure(metrics_frame(), eps, smooth=10)
     np.testing.assert_array_equal(trace(fig, "episode return")["y"], eps["ret"].to_numpy())
     # independent moving average: mean of the last 10 returns (fewer at the start)
     r = eps["ret"].to_numpy()
@@ -112,7 +113,7 @@ def test_long_runs_are_downsampled_in_the_figure():
     eps = pd.DataFrame(
         {"run_id": "r1", "env_step": np.arange(1, n + 1), "ret": np.ones(n), "length": 1}
     )
-    fig = charts.return_figure(metrics_frame(), eps)
+    fig = run.return_figure(metrics_frame(), eps)
     for t in fig["data"]:
         assert len(t["x"]) <= 2000
     assert fig["data"][0]["x"][-1] == n
@@ -121,10 +122,10 @@ def test_long_runs_are_downsampled_in_the_figure():
 def test_kl_figure_draws_exact_and_quadratic_kl_against_the_delta_step_line():
     m = metrics_frame()
     ev = events_frame([(12_000, {"delta": [0.01, 0.02]})])
-    ref = charts.parameter_history(0.01, ev, "delta", x_end=30_000)
-    fig = charts.kl_figure(m, ev, reference=ref, reference_label="δ")
-    np.testing.assert_array_equal(trace(fig, charts.KL_NAMES["kl_mean"])["y"], m["kl_mean"])
-    assert charts.KL_NAMES["kl_quadratic"] in [t["name"] for t in fig["data"]]
+    ref = events.parameter_history(0.01, ev, "delta", x_end=30_000)
+    fig = trust_region.kl_figure(m, ev, reference=ref, reference_label="δ")
+    np.testing.assert_array_equal(trace(fig, trust_region.KL_NAMES["kl_mean"])["y"], m["kl_mean"])
+    assert trust_region.KL_NAMES["kl_quadratic"] in [t["name"] for t in fig["data"]]
     delta = trace(fig, "δ")
     assert delta["x"] == [0.0, 12_000.0, 30_000.0]
     assert delta["y"] == [0.01, 0.02, 0.02]
@@ -133,13 +134,13 @@ def test_kl_figure_draws_exact_and_quadratic_kl_against_the_delta_step_line():
 
 def test_parameter_history_breaks_where_an_option_is_switched_off():
     ev = events_frame([(5_000, {"target_kl": [0.02, None]})])
-    hist = charts.parameter_history(0.02, ev, "target_kl", x_end=9_000)
+    hist = events.parameter_history(0.02, ev, "target_kl", x_end=9_000)
     assert hist["value"].iloc[0] == 0.02
     assert np.isnan(hist["value"].iloc[1]) and np.isnan(hist["value"].iloc[2])
 
 
 def test_hyperparameter_changes_are_markers_on_every_chart():
-    figs = charts.run_figures(
+    figs = run.run_figures(
         metrics_frame(),
         episodes_frame(),
         events_frame([(8_000, {"delta": [0.01, 0.05]}), (20_000, {"gae_lambda": [0.95, 0.9]})]),
@@ -161,20 +162,20 @@ def test_marker_texts_use_the_widget_labels_not_field_names():
     ev = events_frame(
         [(1_000, {"delta": [0.01, 0.02], "gae_lambda": [0.95, 0.9]}), (2_000, {"lr": [1e-3, 2e-3]})]
     )
-    (_, both), (_, lr) = charts.hyperparameter_changes(ev)
+    (_, both), (_, lr) = events.hyperparameter_changes(ev)
     assert both == "δ 0.01→0.02, λ 0.95→0.9"
     assert "delta" not in both and "gae_lambda" not in both
     assert lr == "Learning rate 0.001→0.002"  # no symbol in its label: the whole label
     unknown = events_frame([(3_000, {"not_a_field": [1, 2]})])
-    assert charts.hyperparameter_changes(unknown) == [(3_000.0, "not_a_field 1→2")]
-    assert charts.change_text({"clip_eps": [0.2, 0.1], "kl_target": [0.01, 0.02]}) == (
+    assert events.hyperparameter_changes(unknown) == [(3_000.0, "not_a_field 1→2")]
+    assert events.change_text({"clip_eps": [0.2, 0.1], "kl_target": [0.01, 0.02]}) == (
         "ε 0.2→0.1, d_targ 0.01→0.02"
     )
 
 
 def test_line_search_figure_separates_accepted_and_rejected_updates():
     m = metrics_frame()
-    fig = charts.line_search_figure(m)
+    fig = trust_region.line_search_figure(m)
     accepted, rejected = trace(fig, "accepted"), trace(fig, "rejected")
     ok = m["ls_accepted"] > 0.5
     np.testing.assert_array_equal(accepted["x"], m.loc[ok, "env_steps"])
@@ -197,18 +198,18 @@ def test_line_search_figure_separates_accepted_and_rejected_updates():
 
 def test_diagnostics_show_only_reported_metrics():
     m = metrics_frame()  # clip_frac is all NaN: a TRPO run does not report it
-    assert charts.available_diagnostics(m) == ["value_loss", "entropy"]
-    fig = charts.diagnostics_figure(m)
+    assert run.available_diagnostics(m) == ["value_loss", "entropy"]
+    fig = run.diagnostics_figure(m)
     assert [a["text"] for a in fig["layout"]["annotations"]][:2] == [
-        charts.METRIC_LABELS["value_loss"],
-        charts.METRIC_LABELS["entropy"],
+        VALUE_LOSS.label,
+        ENTROPY.label,
     ]
     np.testing.assert_array_equal(fig["data"][1]["y"], m["entropy"])
 
 
 def test_diagnostics_with_an_odd_count_draw_no_empty_subplot():
     m = metrics_frame(explained_variance=np.linspace(0, 1, 30))
-    layout = charts.diagnostics_figure(m)["layout"]
+    layout = run.diagnostics_figure(m)["layout"]
     assert set(axes_of(layout)) == {f"{a}axis{k}" for a in "xy" for k in ("", "2", "3")}
     # the right column ends after its first row: that subplot shows the x ticks and title
     assert layout["xaxis2"]["title"]["text"] == "env steps"
@@ -218,7 +219,7 @@ def test_diagnostics_with_an_odd_count_draw_no_empty_subplot():
 def test_empty_charts_say_what_they_wait_for():
     m = metrics_frame().drop(columns=["entropy", "value_loss"])
     empty = pd.DataFrame(columns=["run_id", "env_step", "ret", "length"])
-    figs = charts.run_figure_dicts(
+    figs = run.run_figure_dicts(
         m.drop(columns=["episode_return_mean"]), empty, None, algo="trpo", config_values={}
     )
     assert figs["return"]["layout"]["annotations"][0]["text"].startswith("waiting")
@@ -227,7 +228,7 @@ def test_empty_charts_say_what_they_wait_for():
 
 def test_non_trust_region_runs_get_no_line_search_chart():
     m = metrics_frame().drop(columns=["ls_accepted", "ls_step_frac", "ls_backtracks"])
-    figs = charts.run_figures(m, episodes_frame(), None, algo="dqn", config_values={}, revision="r")
+    figs = run.run_figures(m, episodes_frame(), None, algo="dqn", config_values={}, revision="r")
     assert "line_search" not in figs
 
 
@@ -235,8 +236,8 @@ def test_figure_dicts_hold_the_same_traces_as_the_go_figures():
     m = metrics_frame(eval_return_mean=np.where(np.arange(30) % 10 == 9, 150.0, np.nan))
     ev = events_frame([(8_000, {"delta": [0.01, 0.05]})])
     kw = {"algo": "trpo", "config_values": {"delta": 0.01}, "revision": "r"}
-    dicts = charts.run_figure_dicts(m, episodes_frame(), ev, **kw)
-    figs = charts.run_figures(m, episodes_frame(), ev, **kw)
+    dicts = run.run_figure_dicts(m, episodes_frame(), ev, **kw)
+    figs = run.run_figures(m, episodes_frame(), ev, **kw)
     assert list(dicts) == list(figs)
     for name, fig in figs.items():
         assert len(fig.data) == len(dicts[name]["data"]), name
@@ -258,7 +259,7 @@ def test_figure_dicts_are_plain_json_with_none_for_nan():
     )
     eps = episodes_frame().assign(ret=lambda e: e["ret"].where(e.index % 9 != 0))
     ev = events_frame([(5_000, {"target_kl": [0.02, None]})])
-    figs = charts.run_figure_dicts(m, eps, ev, algo="ppo", config_values={"target_kl": 0.02})
+    figs = run.run_figure_dicts(m, eps, ev, algo="ppo", config_values={"target_kl": 0.02})
     for name, fig in figs.items():
         json.dumps(fig, allow_nan=False)  # no NaN, no numpy: plain JSON
         go.Figure(fig)  # and valid Plotly input
@@ -322,7 +323,7 @@ def test_presentation_mode_enlarges_fonts_and_tick_labels():
 def test_seed_band_is_mean_and_std_across_seeds_on_a_common_grid():
     a = metrics_frame(10, "a", episode_return_mean=np.linspace(0, 90, 10))
     b = metrics_frame(10, "b", episode_return_mean=np.linspace(10, 100, 10))
-    band = charts.seed_band(pd.concat([a, b]), {"a": "ppo", "b": "ppo"}, grid_points=10)
+    band = comparison.seed_band(pd.concat([a, b]), {"a": "ppo", "b": "ppo"}, grid_points=10)
     # both runs are linear in env steps on [1000, 10000]: interpolate by hand
     grid = np.linspace(0, 10_000, 10)
     inside = grid >= 1000
@@ -337,7 +338,7 @@ def test_seed_band_is_mean_and_std_across_seeds_on_a_common_grid():
 def test_seed_band_never_extrapolates_a_shorter_run():
     a = metrics_frame(10, "a")
     b = metrics_frame(5, "b")
-    band = charts.seed_band(pd.concat([a, b]), {"a": "g", "b": "g"}, grid_points=11)
+    band = comparison.seed_band(pd.concat([a, b]), {"a": "g", "b": "g"}, grid_points=11)
     assert band.loc[band["x"] > 5_000, "n"].eq(1).all()
     assert band.loc[(band["x"] >= 1_000) & (band["x"] <= 5_000), "n"].eq(2).all()
 
@@ -345,8 +346,8 @@ def test_seed_band_never_extrapolates_a_shorter_run():
 def test_compare_figure_has_a_band_and_a_mean_line_per_group():
     a = metrics_frame(10, "a")
     b = metrics_frame(10, "b", episode_return_mean=np.linspace(0, 50, 10))
-    band = charts.seed_band(pd.concat([a, b]), {"a": "trpo", "b": "ppo"})
-    fig = charts.compare_figure(band, threshold=150.0)
+    band = comparison.seed_band(pd.concat([a, b]), {"a": "trpo", "b": "ppo"})
+    fig = comparison.compare_figure(band, threshold=150.0)
     lines = [t for t in fig.data if t.fill != "toself"]
     fills = [t for t in fig.data if t.fill == "toself"]
     assert [t.name for t in lines] == ["trpo", "ppo"]
@@ -356,14 +357,14 @@ def test_compare_figure_has_a_band_and_a_mean_line_per_group():
 
 def test_run_summary_finds_final_return_threshold_step_and_speed():
     a = metrics_frame(10, "a", episode_return_mean=np.linspace(0, 90, 10))
-    summary = charts.run_summary(a, {"a": "ppo"}, threshold=45.0)
+    summary = comparison.run_summary(a, {"a": "ppo"}, threshold=45.0)
     row = summary.iloc[0]
     assert row["final_return"] == 90.0
     assert row["steps_to_threshold"] == 6_000  # first value ≥ 45 is 50 at update 6
     assert row["env_steps_per_s"] == pytest.approx(10_000 / 5.0)
-    never = charts.run_summary(a, {"a": "ppo"}, threshold=1e9).iloc[0]
+    never = comparison.run_summary(a, {"a": "ppo"}, threshold=1e9).iloc[0]
     assert np.isnan(never["steps_to_threshold"])
-    groups = charts.group_summary(pd.concat([summary, never.to_frame().T]))
+    groups = comparison.group_summary(pd.concat([summary, never.to_frame().T]))
     assert groups.iloc[0]["runs"] == 2 and groups.iloc[0]["reached threshold"] == 1
 
 
@@ -382,7 +383,7 @@ def test_point_labels_give_the_seeds_of_one_grid_point_one_label():
         for s in (0, 1)
     ]
     runs = _runs(configs)
-    labels = charts.point_labels(sweep_points(runs), dict.fromkeys(runs["run_id"], "x"))
+    labels = comparison.point_labels(sweep_points(runs), dict.fromkeys(runs["run_id"], "x"))
     for run_id, config in zip(runs["run_id"], configs):
         assert (
             labels[run_id]
@@ -395,14 +396,14 @@ def test_point_labels_name_algorithms_without_the_keys_only_one_of_them_has():
     trpo = RunConfig(algo="trpo").with_changes(n_steps=512)
     ppo = RunConfig(algo="ppo").with_changes(n_steps=32)
     runs = _runs([trpo, trpo.with_changes(seed=1), ppo, ppo.with_changes(seed=1)])
-    labels = charts.point_labels(sweep_points(runs), dict.fromkeys(runs["run_id"], "x"))
+    labels = comparison.point_labels(sweep_points(runs), dict.fromkeys(runs["run_id"], "x"))
     assert labels == {"r0": "trpo", "r1": "trpo", "r2": "ppo", "r3": "ppo"}
 
 
 def test_point_labels_fall_back_when_runs_differ_only_in_seed():
     runs = _runs([RunConfig(algo="ppo", seed=s) for s in (0, 1)])
     fallback = {"r0": "mine", "r1": "mine"}
-    assert charts.point_labels(sweep_points(runs), fallback) == fallback
+    assert comparison.point_labels(sweep_points(runs), fallback) == fallback
 
 
 @pytest.mark.parametrize(
@@ -415,4 +416,4 @@ def test_point_labels_fall_back_when_runs_differ_only_in_seed():
     ],
 )
 def test_seed_group_drops_only_the_seed_from_a_run_name(name, expected):
-    assert charts.seed_group(name, "ppo") == expected
+    assert comparison.seed_group(name, "ppo") == expected

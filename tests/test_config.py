@@ -5,7 +5,7 @@ import math
 import pytest
 
 from core.config import ALGORITHMS, ConfigError, RunConfig, allowed_text, check_value, field_type
-from core.engine.envs import check_env_id
+from core.config.environments import check_env_id
 
 BAD_VALUES = [
     ("delta", 0.0, "trpo"),

@@ -11,7 +11,8 @@ from tensorboard.backend.event_processing.event_file_loader import EventFileLoad
 
 from core.engine.trainer import Episode
 from core.runtime.export import ExportError, export_csv, export_run, export_tensorboard
-from core.runtime.store import RunStore, StoreError
+from core.runtime.store import RunStore
+from core.runtime.store_schema import StoreError
 from tests.fake_trainer import fake_config
 
 

@@ -12,10 +12,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.config import RunConfig
-from core.sweep.local import SweepSpec, launch_local, sweep_progress, sweeps
+from core.sweep.local import launch_local
+from core.sweep.progress import sweep_progress, sweeps
+from core.sweep.spec import SweepSpec
 from tests.fake_trainer import FakeTrainer, exploding_trainer
 from tests.helpers import chart_specs, values
-from ui import charts, run_view
+from ui import run_view
+from ui.charts.trust_region import KL_NAMES
 from ui.state import get_manager
 from ui.text import plain
 
@@ -92,13 +95,13 @@ def test_train_starts_a_run_charts_its_updates_and_stops_it(app):
         if len(stored) < 2:
             return False
         specs = chart_specs(at)
-        kl = [t for s in specs for t in s["data"] if t.get("name") == charts.KL_NAMES["kl_mean"]]
+        kl = [t for s in specs for t in s["data"] if t.get("name") == KL_NAMES["kl_mean"]]
         return bool(kl) and len(values(kl[0]["x"])) >= 2
 
     rerun_until(at, charted, "two updates on the KL chart")
     specs = chart_specs(at)
     stored = manager.store.metrics(run_id).set_index("env_steps")
-    kl = trace(specs, charts.KL_NAMES["kl_mean"])
+    kl = trace(specs, KL_NAMES["kl_mean"])
     for x, y in zip(values(kl["x"]), values(kl["y"])):
         assert stored.loc[x, "kl_mean"] == pytest.approx(y)
     delta = trace(specs, "δ")

@@ -7,15 +7,18 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Categorical, Normal, kl_divergence
+from torch.distributions import kl_divergence
 
 from core.config import ConfigError, RunConfig
 from core.engine.algos import make_trainer, preset_config
-from core.engine.algos.actor_critic import ActorCritic, FlatAdam, FlatRMSprop, OldPolicy, summarize
+from core.engine.algos.actor_critic import ActorCritic, OldPolicy, summarize
+from core.engine.algos.actor_critic_reference import loss as reference_loss
 from core.engine.algos.ppo import adapt_beta, minibatches
 from core.engine.nets import CategoricalActor, Critic, GaussianActor
 from core.engine.rollout import Batch
+from core.engine.trainer import set_hyperparams
 from tests.helpers import BOOKKEEPER_METRICS
+from tests.oracles import distribution
 
 PPO_METRICS = (
     "approx_kl",
@@ -46,31 +49,7 @@ def make_nets(discrete: bool, activation: str = "tanh", seed: int = 0, hidden=(8
     else:
         actor = GaussianActor(4, 2, hidden, activation)
     critic = Critic(4, hidden, activation)
-    return actor, critic, ActorCritic(actor, critic, activation)
-
-
-def autograd_loss(
-    actor, critic, obs, actions, logp_old, adv, ret, old, objective, eps, beta, cv, ch
-):  # noqa: E501
-    """The PPO/A2C loss written with torch.distributions, differentiated by autograd."""
-    dist = actor.distribution(obs)
-    logp = dist.log_prob(actions)
-    entropy = dist.entropy()
-    if not actor.discrete:
-        logp, entropy = logp.sum(-1), entropy.sum(-1)
-    ratio = torch.exp(logp - logp_old)
-    if objective == "clip":
-        obj = torch.min(ratio * adv, ratio.clamp(1 - eps, 1 + eps) * adv)
-    else:
-        obj = ratio * adv
-    if objective == "kl":
-        if actor.discrete:
-            old_dist = Categorical(logits=old.logits)
-            kl = kl_divergence(old_dist, dist)
-        else:
-            kl = kl_divergence(Normal(old.mean, old.log_std.exp()), dist).sum(-1)
-        obj = obj - beta * kl
-    return -obj.mean() + cv * (critic(obs) - ret).pow(2).mean() - ch * entropy.mean()
+    return actor, critic, ActorCritic(actor, critic)
 
 
 def flat_grad_of(ac: ActorCritic, params, grads) -> torch.Tensor:
@@ -101,8 +80,7 @@ def test_hand_derived_gradient_matches_autograd(discrete, objective, activation,
     kwargs = dict(objective=objective, clip_eps=0.1, beta=0.7, vf_coef=0.4, ent_coef=0.05)
     stats = ac.loss_grad(obs, actions, logp_old, adv, ret, old, **kwargs)
     params = [*actor.parameters(), *critic.parameters()]
-    loss = autograd_loss(actor, critic, obs, actions, logp_old, adv, ret, old,
-                         objective, 0.1, 0.7, 0.4, 0.05)  # fmt: skip
+    loss = reference_loss(actor, critic, obs, actions, logp_old, adv, ret, old, **kwargs)
     expected = flat_grad_of(ac, params, torch.autograd.grad(loss, params))
     torch.testing.assert_close(ac.grad, expected, rtol=1e-4, atol=1e-6)
     if objective == "clip":
@@ -150,25 +128,6 @@ def test_beta_rule_halves_below_keeps_inside_doubles_above_the_band():
     assert adapt_beta(3.0, 0.5, d_targ) == 6.0
 
 
-def test_flat_optimizers_match_torch_optimizers():
-    g = torch.Generator().manual_seed(0)
-    theta = torch.randn(50, generator=g)
-    for ours_cls, torch_cls, kw in (
-        (FlatAdam, torch.optim.Adam, {}),
-        (FlatRMSprop, torch.optim.RMSprop, {"alpha": 0.99}),
-    ):
-        ours_theta = theta.clone()
-        ref = theta.clone().requires_grad_()
-        ours = ours_cls(ours_theta, lr=0.01, eps=1e-5)
-        ref_opt = torch_cls([ref], lr=0.01, eps=1e-5, **kw)
-        for _ in range(5):
-            grad = torch.randn(50, generator=g)
-            ours.step(grad)
-            ref.grad = grad.clone()
-            ref_opt.step()
-        torch.testing.assert_close(ours_theta, ref.detach())
-
-
 # -- the trainer ----------------------------------------------------------------------------------
 
 
@@ -191,7 +150,7 @@ def test_approx_kl_and_kl_mean_match_independent_computation():
     metrics = trainer.update().metrics
     batch = trainer.buffer.batch(0.99, 0.95)
     with torch.no_grad():
-        old, new = before.distribution(batch.obs), trainer.actor.distribution(batch.obs)
+        old, new = distribution(before, batch.obs), distribution(trainer.actor, batch.obs)
         log_r = new.log_prob(batch.actions) - old.log_prob(batch.actions)
         k3 = ((log_r.exp() - 1) - log_r).mean()
         kl = kl_divergence(old, new)
@@ -231,17 +190,17 @@ def test_minibatches_cover_the_batch_once_per_epoch():
     assert minibatches(batch, old, 10, torch.Generator()) == [(batch, old)]
 
 
-def test_set_hyperparams_applies_at_the_next_update():
+def test_live_changes_reach_the_next_update():
     trainer = make_trainer(small_config("ppo", lr=1e-3))
-    diff = trainer.set_hyperparams(lr=5e-4, clip_eps=0.1)
+    diff = set_hyperparams(trainer, lr=5e-4, clip_eps=0.1)
     assert diff == {"lr": (1e-3, 5e-4), "clip_eps": (0.2, 0.1)}
-    assert trainer.config.lr == 1e-3  # unchanged until the next update
     metrics = trainer.update().metrics
     assert metrics["lr"] == 5e-4 and metrics["clip_eps"] == 0.1
     with pytest.raises(ConfigError, match="n_envs"):
-        trainer.set_hyperparams(n_envs=4)
+        set_hyperparams(trainer, n_envs=4)
     with pytest.raises(ConfigError, match="clip_eps"):
-        trainer.set_hyperparams(clip_eps=-1)
+        set_hyperparams(trainer, clip_eps=-1)
+    assert trainer.config.params.clip_eps == 0.1  # a refused change changes nothing
 
 
 def test_anneal_decays_lr_and_clip_linearly_with_env_steps():

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from core.runtime.runner import RunManager
-from core.runtime.store import RunStore, StoreError
+from core.runtime.store import RunStore
+from core.runtime.store_schema import StoreError
 from tests.fake_trainer import fake_config
 from tests.helpers import ROOT
 

@@ -2,8 +2,9 @@
 
 The bookkeeper calls the loop every few dozen env steps inside an update
 (``core/engine/trainer.py``); these tests release a command at a chosen env step and check what the
-loop reports and what the trainer does. TRPO on CartPole, 128 env steps per update (64 vector steps
-× 2 envs), so the loop looks at its commands twice inside each update.
+loop reports and what the trainer does. TRPO on CartPole (every algorithm for live changes), 128 env
+steps per update (64 vector steps × 2 envs), so the loop looks at its commands twice inside each
+update.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 import core.engine.trainer
 import core.runtime.run_loop
-from core.config import RunConfig
+from core.config import ALGORITHMS, RunConfig
 from core.engine.algos import make_trainer
 from core.runtime.run_loop import LoopSpec, RunLoop
 
@@ -23,9 +24,10 @@ BATCH = 128
 TIMING = {"wall_time", "fps"}
 
 
-def _config(updates: int) -> RunConfig:
-    return RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(
-        n_steps=64, n_envs=2, total_steps=updates * BATCH, eval_every=0
+def _config(updates: int, algo: str = "trpo") -> RunConfig:
+    small = {"learning_starts": 0} if algo == "dqn" else {}
+    return RunConfig(algo=algo, env_id="CartPole-v1").with_changes(
+        n_steps=64, n_envs=2, total_steps=updates * BATCH, eval_every=0, **small
     )
 
 
@@ -119,6 +121,43 @@ def test_a_live_change_inside_an_update_takes_effect_at_the_next_one(tmp_path):
     assert change == [("hyperparams", 2 * BATCH, {"delta": [0.01, 0.02]})]
     assert messages.index(change[0]) < [m[0] for m in messages].index("update", 2)
     assert deltas == [0.01, 0.01, 0.02, 0.02]  # the 2nd update kept the δ it started with
+
+
+@pytest.mark.parametrize("algo", ALGORITHMS)
+def test_every_trainer_is_reconfigured_between_updates_only(tmp_path, algo):
+    """The loop's one idiom for every algorithm: a change arriving inside update 2 is reported
+    at once with update 3's first env step, and ``reconfigure`` runs once, between updates 2
+    and 3, with the validated config."""
+    script = Scripted(after=BATCH + 1, commands=[("set", {"gamma": 0.9})])
+    calls: list[tuple[int, int, float]] = []
+    gammas: list[float] = []
+    messages: list[tuple] = []
+
+    def factory(config: RunConfig):
+        trainer = script.trainer = make_trainer(config)
+        reconfigure = trainer.reconfigure
+
+        def spy(new: RunConfig) -> None:
+            calls.append((trainer.book.update, trainer.book.env_steps, new.gamma))
+            reconfigure(new)
+
+        trainer.reconfigure = spy
+        return trainer
+
+    def emit(message: tuple) -> None:
+        messages.append(message)
+        if message[0] == "update":
+            gammas.append(script.trainer.config.gamma)
+
+    spec = LoopSpec("r", _config(4, algo).to_json(), str(tmp_path), checkpoint_every=100)
+    RunLoop(spec, factory, script, emit).run()
+    assert messages[-1] == ("ended", "finished", 4 * BATCH)
+    assert [m for m in messages if m[0] == "hyperparams"] == [
+        ("hyperparams", 2 * BATCH, {"gamma": [0.99, 0.9]})
+    ]
+    assert calls == [(2, 2 * BATCH, 0.9)]
+    assert gammas == [0.99, 0.99, 0.9, 0.9]
+    assert script.trainer.config == _config(4, algo).with_changes(gamma=0.9)
 
 
 def test_a_live_change_while_paused_is_reported_before_the_run_resumes(tmp_path):

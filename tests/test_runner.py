@@ -18,8 +18,9 @@ import torch
 from core.config import ConfigError, RunConfig
 from core.engine.algos import make_trainer
 from core.runtime.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from core.runtime.owners import process_owner
 from core.runtime.runner import WORKER_MODES, RunError, RunManager
-from core.runtime.store import RunStore, process_owner
+from core.runtime.store import RunStore
 from tests import train_until_killed
 from tests.fake_trainer import Concurrency, FakeTrainer, Gate, ProcessGate, fake_config
 from tests.helpers import run_module

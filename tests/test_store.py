@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from core.engine.trainer import Episode
-from core.runtime.store import SCHEMA_VERSION, RunStore, StoreError, default_data_dir
+from core.runtime.store import RunStore
+from core.runtime.store_schema import SCHEMA_VERSION, StoreError, default_data_dir
 from tests.fake_trainer import fake_config
 
 

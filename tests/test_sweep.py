@@ -14,22 +14,11 @@ from core.config import ConfigError, RunConfig
 from core.engine.algos import make_trainer
 from core.runtime.runner import RunManager
 from core.runtime.store import RunStore
-from core.sweep.local import (
-    SweepError,
-    SweepSpec,
-    launch_local,
-    load_ray_backend,
-    parse_grid,
-    parse_seeds,
-    progress_line,
-    resume_sweep,
-    stop_sweep,
-    sweep_points,
-    sweep_progress,
-    sweep_runs,
-    sweeps,
-    wait_sweep,
-)
+from core.sweep.cli import parse_grid, parse_seeds, progress_line
+from core.sweep.control import load_ray_backend, resume_sweep, stop_sweep
+from core.sweep.local import launch_local
+from core.sweep.progress import sweep_points, sweep_progress, sweep_runs, sweeps, wait_sweep
+from core.sweep.spec import SweepError, SweepSpec
 from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
 
 # ---------------------------------------------------------------------------------------------

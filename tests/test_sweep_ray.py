@@ -19,8 +19,10 @@ from core.cli import main as cli_main
 from core.config import RunConfig
 from core.runtime.runner import RunManager
 from core.runtime.store import RunStore
-from core.sweep.local import resume_sweep, stop_sweep, sweep_progress
-from core.sweep.ray_backend import DASHBOARD_ENV, connect, launch_ray
+from core.sweep.control import resume_sweep, stop_sweep
+from core.sweep.progress import sweep_progress
+from core.sweep.ray_backend import launch_ray
+from core.sweep.ray_runtime import DASHBOARD_ENV, connect
 from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
 
 psutil = pytest.importorskip("psutil")  # Ray ships a copy, importable once ray is imported
@@ -189,7 +191,7 @@ def test_killed_driver_takes_its_local_ray_runtime_along_and_started_no_dashboar
     and it served no dashboard."""
     code = (
         "import sys, ray\n"
-        "from core.sweep.ray_backend import connect\n"
+        "from core.sweep.ray_runtime import connect\n"
         "connect(2)\n"
         "print('ready', repr(ray._private.worker._global_node.webui_url), flush=True)\n"
         "sys.stdin.read()\n"

@@ -7,28 +7,30 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from core.labs.toy import (
-    PRESETS,
-    START_LIMIT,
+from core.labs.toy_problems import (
     GaussianBandit,
     Rescaled,
-    Scenario,
     SoftmaxBandit,
-    StepSettings,
     TwoStateMDP,
     as_theta,
-    escape_iteration,
-    grid_values,
-    kl_ball_radii,
-    lab_step,
     make_problem,
-    quadratic_ellipse,
+)
+from core.labs.toy_step import (
+    StepSettings,
+    escape_iteration,
+    lab_step,
     run_updates,
-    slice_along,
     solvable,
-    step_bounds,
     update,
 )
+from ui.toy_geometry import (
+    grid_values,
+    kl_ball_radii,
+    quadratic_ellipse,
+    slice_along,
+    step_bounds,
+)
+from ui.toy_scenario import PRESETS, START_LIMIT, Scenario
 
 PROBLEMS = {
     "softmax": SoftmaxBandit(rewards=(1.0, 0.2, 0.0)),

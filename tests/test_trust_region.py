@@ -14,15 +14,11 @@ import torch
 from torch.distributions import kl_divergence
 from torch.func import functional_call
 
-from core.engine.algos.trpo import MLPFisher, dist_params, kl_per_state
+from core.engine.algos.trpo import MLPFisher, dist_params
+from core.engine.fast import heads, reference
 from core.engine.nets import CategoricalActor, GaussianActor
-from core.engine.trust_region import (
-    backtracking_line_search,
-    conjugate_gradient,
-    fisher_vector_product,
-    flat_grad,
-    max_step,
-)
+from core.engine.trust_region import backtracking_line_search, conjugate_gradient, max_step
+from tests.oracles import distribution, fisher_vector_product, flat_grad
 
 # ---------------------------------------------------------------------------------------------
 # Fisher-vector products
@@ -47,27 +43,23 @@ def _mean_kl_hessian(actor: torch.nn.Module, obs: torch.Tensor) -> torch.Tensor:
     shapes = [p.shape for p in actor.parameters()]
     theta_old = torch.cat([p.detach().reshape(-1) for p in actor.parameters()])
     with torch.no_grad():
-        old = actor.distribution(obs)
+        old = distribution(actor, obs)
 
     def mean_kl(theta: torch.Tensor) -> torch.Tensor:
         parts = torch.split(theta, [math.prod(s) for s in shapes])
         state = {n: t.view(s) for n, t, s in zip(names, parts, shapes)}
         net_state = {n.removeprefix("net."): t for n, t in state.items() if n.startswith("net.")}
         out = functional_call(actor.net, net_state, (obs,))
-        if isinstance(actor, CategoricalActor):
-            return kl_divergence(old, torch.distributions.Categorical(logits=out)).mean()
-        new = torch.distributions.Normal(out, state["log_std"].exp())
-        return kl_divergence(old, new).sum(-1).mean()
+        z = (out,) if isinstance(actor, CategoricalActor) else (out, state["log_std"])
+        return kl_divergence(old, reference.distribution(z)).mean()
 
     return torch.autograd.functional.hessian(mean_kl, theta_old)
 
 
 def _analytic_kl_fn(actor: torch.nn.Module, obs: torch.Tensor):
     with torch.no_grad():
-        old = actor.distribution(obs)
-    if isinstance(actor, CategoricalActor):
-        return lambda: kl_divergence(old, actor.distribution(obs)).mean()
-    return lambda: kl_divergence(old, actor.distribution(obs)).sum(-1).mean()
+        old = distribution(actor, obs)
+    return lambda: kl_divergence(old, distribution(actor, obs)).mean()
 
 
 @pytest.mark.parametrize("kind", ["categorical", "gaussian"])
@@ -101,14 +93,11 @@ def test_closed_form_kl_matches_torch_distributions(kind):
     obs = torch.randn(9, 3, dtype=torch.float64)
     with torch.no_grad():
         old_z = tuple(t.clone() for t in dist_params(actor, obs))
-        old = actor.distribution(obs)
+        old = distribution(actor, obs)
         for p in actor.parameters():
             p.add_(0.3 * torch.randn_like(p))
-        new_z, new = dist_params(actor, obs), actor.distribution(obs)
-    expected = kl_divergence(old, new)
-    if kind == "gaussian":
-        expected = expected.sum(-1)
-    torch.testing.assert_close(kl_per_state(old_z, new_z), expected)
+        new_z, new = dist_params(actor, obs), distribution(actor, obs)
+    torch.testing.assert_close(heads.kl(old_z, new_z), kl_divergence(old, new))
 
 
 def test_flat_grad_with_create_graph_allows_a_second_derivative():

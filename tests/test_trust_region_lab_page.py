@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.labs.toy import PRESETS
 from ui.toy_figures import (
     TRACE_ACCEPTED,
     TRACE_CG,
@@ -18,6 +17,7 @@ from ui.toy_figures import (
     TRACE_REJECTED,
     TRACE_VANILLA,
 )
+from ui.toy_scenario import PRESETS
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "trust_region_lab.py")
 

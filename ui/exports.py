@@ -14,8 +14,10 @@ import streamlit as st
 
 from core.runtime import export
 from core.runtime.checkpoint import CheckpointError
-from core.runtime.store import RunStore, StoreError
-from ui import charts, run_view
+from core.runtime.store import RunStore
+from core.runtime.store_schema import StoreError
+from ui import run_view
+from ui.charts.style import EXPORT_TEMPLATE
 from ui.text import plain
 
 PNG_HELP = (
@@ -54,13 +56,13 @@ def tensorboard_zip(store: RunStore, run_id: str) -> bytes:
 
 def figure_html(fig: go.Figure | dict) -> bytes:
     """A standalone HTML page with the interactive figure (Plotly's JS embedded, works offline)."""
-    styled = go.Figure(fig).update_layout(template=charts.EXPORT_TEMPLATE)
+    styled = go.Figure(fig).update_layout(template=EXPORT_TEMPLATE)
     return styled.to_html(include_plotlyjs=True, full_html=True).encode()
 
 
 def figure_png(fig: go.Figure | dict) -> bytes:
     """A PNG of the figure rendered by Kaleido (headless Chromium), at 2× for sharp slides."""
-    styled = go.Figure(fig).update_layout(template=charts.EXPORT_TEMPLATE)
+    styled = go.Figure(fig).update_layout(template=EXPORT_TEMPLATE)
     height = int(styled.layout.height or 500)
     return styled.to_image(format="png", width=1200, height=height, scale=2)
 

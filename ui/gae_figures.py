@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.charts import COLORS, REFERENCE, finish
+from ui.charts.style import COLORS, REFERENCE, finish
 
 BIAS = "#dc2626"
 CENTRED = "#ea580c"

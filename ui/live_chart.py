@@ -3,7 +3,7 @@
 ``st.plotly_chart`` replaces its element whenever the figure's data changes: on a live page that
 means a new DOM node every refresh (flicker, lost zoom, hover errors mid-drag). This component is
 mounted once per key; each refresh hands it the new figure (a plain Plotly JSON dict, see
-``ui/charts.py``) and its script calls ``Plotly.react`` on the same ``<div>``. With a constant
+``ui/charts/``) and its script calls ``Plotly.react`` on the same ``<div>``. With a constant
 ``layout.uirevision`` Plotly keeps the user's zoom, pan and legend clicks, and while a mouse button
 is held on the chart the update waits until it is released; a chart scrolled out of view (once
 drawn) waits until it is scrolled back (its newest figure is kept, older ones are dropped).

@@ -19,9 +19,11 @@ import pandas as pd
 import streamlit as st
 
 from core.config import ConfigError, RunConfig
+from core.metrics import ENV_STEPS, UPDATE, WALL_TIME
 from core.runtime.runner import RunError, RunManager
-from core.runtime.store import ACTIVE_STATUSES, TERMINAL_STATUSES, RunStore, StoreError
-from ui import charts
+from core.runtime.store import RunStore
+from core.runtime.store_schema import ACTIVE_STATUSES, TERMINAL_STATUSES, StoreError
+from ui.charts.run import run_figure_dicts
 from ui.live_chart import live_chart
 from ui.text import plain
 
@@ -66,7 +68,7 @@ def read_run(store: RunStore, run_id: str) -> RunData:
         data.metrics = (
             new if data.metrics.empty else pd.concat([data.metrics, new], ignore_index=True)
         )
-        data.last_update = int(new["update"].max())
+        data.last_update = int(new[UPDATE.name].max())
     eps = store.episodes(run_id, after_env_step=data.last_step)
     if not eps.empty:
         data.episodes = (
@@ -122,11 +124,11 @@ def progress(row: dict[str, Any], metrics: pd.DataFrame) -> tuple[float, str]:
     ETA = (total_steps − env_steps) / (env_steps / wall_time) while the run is active.
     """
     total = float(row.get("total_steps") or 0) or 1.0
-    steps = float(metrics["env_steps"].iloc[-1]) if not metrics.empty else 0.0
+    steps = float(metrics[ENV_STEPS.name].iloc[-1]) if not metrics.empty else 0.0
     done = min(1.0, steps / total)
     text = f"{steps:,.0f} / {total:,.0f} env steps"
-    if not metrics.empty and metrics["wall_time"].iloc[-1] > 0:
-        rate = float(metrics["env_steps"].iloc[-1]) / float(metrics["wall_time"].iloc[-1])
+    if not metrics.empty and metrics[WALL_TIME.name].iloc[-1] > 0:
+        rate = steps / float(metrics[WALL_TIME.name].iloc[-1])
         text += f" · {rate:,.0f} steps/s"
         if row["status"] == "running" and rate > 0 and done < 1.0:
             text += f" · ETA {format_seconds((total - steps) / rate)}"
@@ -169,12 +171,12 @@ def _show_outcome(row: dict[str, Any]) -> None:
 
 def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> dict[str, dict]:
     """The run's charts (return, KL vs δ, line search, diagnostics) as Plotly JSON, built from
-    everything read so far (a few ms: ``charts.run_figure_dicts``)."""
+    everything read so far (a few ms: ``ui.charts.run.run_figure_dicts``)."""
     try:
         values = store.config(row["run_id"]).flat()
     except (StoreError, ConfigError):
         values = {}
-    return charts.run_figure_dicts(
+    return run_figure_dicts(
         data.metrics,
         data.episodes,
         data.events,
@@ -211,7 +213,7 @@ def live_charts(
             return None
         data = read_run(store, run_id)
         show_status(fresh, data, requested)
-        last_x = int(data.metrics["env_steps"].iloc[-1]) if not data.metrics.empty else None
+        last_x = int(data.metrics[ENV_STEPS.name].iloc[-1]) if not data.metrics.empty else None
         # The figures are a function of the rows read so far and the display mode.
         version = f"{len(data.metrics)}.{len(data.episodes)}.{len(data.events)}.{large}"
         show_charts(figures(store, fresh, data, large=large), run_id, last_x, version)

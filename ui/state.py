@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.runtime.runner import RunManager
-from core.runtime.store import StoreError
+from core.runtime.store_schema import StoreError
 from ui.text import plain
 
 

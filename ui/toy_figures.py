@@ -13,7 +13,9 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from core.labs.toy import Bounds, Grid, LabStep, Path
+from core.labs.toy_problems import Bounds
+from core.labs.toy_step import LabStep, Path
+from ui.toy_geometry import Grid
 
 FONT = 18
 COLORS = {

@@ -3,14 +3,16 @@
 Every field's :class:`~core.config.Spec` (label, range, log scale, live flag, choices) picks its
 widget, so every algorithm, DQN's flags included, appears without page code. Values go through the
 one validation path, ``RunConfig.with_changes``; a :class:`ConfigError` is shown naming the field.
-Widget values survive page changes: each value is kept in ``session_state["_kept"]`` and written
-back into the widget's key before the widget is drawn.
+Widget values survive reruns and page changes, on every page through one helper
+(:func:`kept_widget`, built on :func:`kept` and :func:`remember`): each value is kept in
+``session_state["_kept"]`` and written back into the widget's key before the widget is drawn.
 """
 
 from __future__ import annotations
 
 import math
 import typing
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
@@ -48,6 +50,21 @@ def kept(key: str, default: Any) -> Any:
 def remember(key: str) -> None:
     """``on_change`` callback: keep the widget's new value."""
     st.session_state.setdefault(KEPT, {})[key] = st.session_state[key]
+
+
+def kept_widget(
+    widget: Callable[..., Any], label: str, key: str, default: Any, *args: Any, **kwargs: Any
+) -> Any:
+    """Draw ``widget(label, *args, key=key, **kwargs)`` (``st.slider``, ``col.selectbox``, …)
+    showing its remembered value, ``default`` the first time; a change is remembered by the
+    widget's ``on_change`` (:func:`remember`). Returns what the widget returns."""
+    kept(key, default)
+    return widget(label, *args, key=key, on_change=remember, args=(key,), **kwargs)
+
+
+def is_kept(key: str) -> bool:
+    """Whether widget ``key`` has a remembered value (it was shown or set in this session)."""
+    return key in st.session_state.get(KEPT, {})
 
 
 def set_kept(key: str, value: Any) -> None:
@@ -242,7 +259,4 @@ def changed(cfg: RunConfig, values: dict[str, Any]) -> dict[str, Any]:
 
 def presentation_toggle() -> bool:
     """The large-font (projector) switch, shared by every page and kept across page changes."""
-    kept("ui.large", False)
-    return st.toggle(
-        "Presentation mode (large fonts)", key="ui.large", on_change=remember, args=("ui.large",)
-    )
+    return kept_widget(st.toggle, "Presentation mode (large fonts)", "ui.large", False)

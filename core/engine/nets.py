@@ -1,10 +1,17 @@
-"""Policy and value networks (orthogonal init, as in the PPO/TRPO reference implementations).
+"""Policy, value and Q-networks as ``nn.Module``s: their parameters, initialisation and checkpoint
+format (orthogonal init, as in the PPO/TRPO reference implementations).
 
-Actors expose the same small interface whatever the action space:
+Each network is an MLP built from its layer sizes and an activation name, and keeps both as
+``sizes`` and ``activation``. The trainers' fast paths run it as a
+:class:`~core.engine.fast.mlp.FlatMLP` of the same sizes whose flat tensor the module's parameters
+become views of (``FlatMLP.bind``), so the ``state_dict`` keys and the checkpoints stay the
+modules'. The modules' own forward pass (with autograd) serves TRPO's policy gradient, evaluation
+and the tests.
 
-- ``distribution(obs)``: a ``torch.distributions`` object (analytic KL for TRPO's Fisher product);
-- ``log_prob_entropy(obs, actions)``: log π(a|s) and entropy without building distribution objects
-  (the hot path of PPO/A2C minibatches);
+Actors expose the same small interface whatever the action space, in closed form
+(``core/engine/fast/heads.py``):
+
+- ``log_prob_entropy(obs, actions)``: log π(a|s) and the entropy (the rollout's log-probabilities);
 - ``act(obs, deterministic)``: sampled (or greedy / mean) actions and their log-probabilities.
 """
 
@@ -13,10 +20,10 @@ from __future__ import annotations
 import math
 
 import gymnasium as gym
-import numpy as np
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution, Normal
+
+from core.engine.fast import heads
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
 
@@ -33,20 +40,6 @@ def mlp(
     return nn.Sequential(*layers)
 
 
-def numpy_mlp(layers: list[tuple[np.ndarray, np.ndarray]], tanh: bool, x: np.ndarray) -> np.ndarray:
-    """y = act(… act(x W₁ᵀ + b₁) …) W_Lᵀ + b_L on ``layers`` given as (Wᵀ, b) numpy arrays.
-
-    For a handful of rows (acting one env step at a time), where the fixed cost of each torch
-    call would be most of the forward pass; numpy's is about a microsecond.
-    """
-    h = x
-    for weight_t, bias in layers[:-1]:
-        h = h @ weight_t + bias
-        h = np.tanh(h, out=h) if tanh else np.maximum(h, 0.0, out=h)
-    weight_t, bias = layers[-1]
-    return h @ weight_t + bias
-
-
 def _ortho(layer: nn.Linear, gain: float) -> nn.Linear:
     nn.init.orthogonal_(layer.weight, gain)
     nn.init.zeros_(layer.bias)
@@ -60,17 +53,13 @@ class CategoricalActor(nn.Module):
 
     def __init__(self, obs_dim: int, n_actions: int, hidden: tuple[int, ...], activation: str):
         super().__init__()
+        self.sizes, self.activation = (obs_dim, *hidden, n_actions), activation
         self.net = mlp(obs_dim, hidden, n_actions, activation, out_gain=0.01)
 
-    def distribution(self, obs: torch.Tensor) -> Distribution:
-        return Categorical(logits=self.net(obs))
-
     def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor):
-        """log π(a|s) = log_softmax(logits)_a and H = −Σ p log p, without distribution objects."""
+        """log π(a|s) = log_softmax(logits)_a and H = −Σ p log p."""
         logp_all = torch.log_softmax(self.net(obs), dim=-1)
-        logp = logp_all.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
-        return logp, entropy
+        return heads.categorical_log_prob(logp_all, actions), heads.categorical_entropy(logp_all)
 
     def act(self, obs: torch.Tensor, deterministic: bool = False):
         logits = self.net(obs)
@@ -78,8 +67,7 @@ class CategoricalActor(nn.Module):
             actions = logits.argmax(-1)
         else:
             actions = torch.multinomial(torch.softmax(logits, -1), 1).squeeze(-1)
-        logp = torch.log_softmax(logits, -1).gather(-1, actions.unsqueeze(-1)).squeeze(-1)
-        return actions, logp
+        return actions, heads.categorical_log_prob(torch.log_softmax(logits, -1), actions)
 
 
 class GaussianActor(nn.Module):
@@ -96,28 +84,22 @@ class GaussianActor(nn.Module):
         log_std_init: float = 0.0,
     ):
         super().__init__()
+        self.sizes, self.activation = (obs_dim, *hidden, act_dim), activation
         self.net = mlp(obs_dim, hidden, act_dim, activation, out_gain=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), log_std_init))
-
-    def distribution(self, obs: torch.Tensor) -> Distribution:
-        return Normal(self.net(obs), self.log_std.exp())
 
     def log_prob_entropy(self, obs: torch.Tensor, actions: torch.Tensor):
         """log N(a; μ, σ²) summed over action dims; H = Σ (½ log(2πe) + log σ)."""
         mean = self.net(obs)
         log_std = self.log_std.expand_as(mean)
-        z = (actions - mean) / log_std.exp()
-        logp = (-0.5 * z.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(-1)
-        return logp, entropy
+        u = (actions - mean) / log_std.exp()
+        return heads.gaussian_log_prob(u, log_std), heads.gaussian_entropy(log_std)
 
     def act(self, obs: torch.Tensor, deterministic: bool = False):
         mean = self.net(obs)
         std = self.log_std.exp()
         actions = mean if deterministic else mean + std * torch.randn_like(mean)
-        z = (actions - mean) / std
-        logp = (-0.5 * z.pow(2) - self.log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        return actions, logp
+        return actions, heads.gaussian_log_prob((actions - mean) / std, self.log_std)
 
 
 Actor = CategoricalActor | GaussianActor
@@ -140,6 +122,7 @@ class Critic(nn.Module):
 
     def __init__(self, obs_dim: int, hidden: tuple[int, ...], activation: str):
         super().__init__()
+        self.sizes, self.activation = (obs_dim, *hidden, 1), activation
         self.net = mlp(obs_dim, hidden, 1, activation, out_gain=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
@@ -166,6 +149,7 @@ class QNetwork(nn.Module):
         dueling: bool = False,
     ):
         super().__init__()
+        self.sizes, self.activation = (obs_dim, *hidden, n_actions), activation
         self.dueling = dueling
         layers: list[nn.Module] = []
         for a, b in zip((obs_dim, *hidden[:-1]), hidden):

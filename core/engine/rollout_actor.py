@@ -13,33 +13,31 @@ array operations:
     Gaussian:    a = μ + σ ⊙ ξ with ξ ~ N(0, I) and μ = out.
 
 log π(a|s) is not needed to act; the rollout computes it afterwards for the whole batch with the
-torch actor (``log_prob_entropy``), the same function the update differentiates.
+torch actor (``log_prob_entropy``), the same function the update differentiates. The forward pass
+is :func:`core.engine.fast.mlp.numpy_forward` on a snapshot of the actor's layers.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from torch import nn
 
-from core.engine.nets import Actor, numpy_mlp
+from core.engine.fast.mlp import numpy_forward, numpy_layers
+from core.engine.nets import Actor
 
 
 class RolloutActor:
     """A snapshot of ``actor`` (an MLP actor from :mod:`core.engine.nets`) that acts in numpy."""
 
     def __init__(self, actor: Actor) -> None:
-        linears = [m for m in actor.net if isinstance(m, nn.Linear)]
-        self.layers = [
-            (m.weight.detach().numpy().T.copy(), m.bias.detach().numpy().copy()) for m in linears
-        ]
-        self.tanh = isinstance(actor.net[1], nn.Tanh)
+        self.layers = numpy_layers(actor.net.parameters(), copy=True)
+        self.activation = actor.activation
         self.discrete = actor.discrete
         self.std = None if actor.discrete else np.exp(actor.log_std.detach().numpy())
-        self.out_dim = self.layers[-1][1].shape[0]
+        self.out_dim = actor.sizes[-1]
 
     def forward(self, obs: np.ndarray) -> np.ndarray:
         """The network's output (logits or μ) for a batch of observations."""
-        return numpy_mlp(self.layers, self.tanh, obs)
+        return numpy_forward(self.layers, self.activation, obs)
 
     def draw_noise(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Noise for ``shape`` = (steps, envs) acts: Gumbel g (categorical) or ξ (Gaussian)."""

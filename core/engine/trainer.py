@@ -2,8 +2,19 @@
 
 A trainer is built from a validated :class:`~core.config.RunConfig`; each ``update()`` is one
 collect-and-learn iteration returning an :class:`UpdateReport`: a flat dict of floats with the fixed
-metric names, plus the episodes that finished during it. ``set_hyperparams`` changes take effect at
-the next ``update()``.
+metric names, plus the episodes that finished during it. :class:`Trainer` lists the whole contract.
+
+Live changes: :func:`apply_changes` validates them against a config; the trainer adopts the
+resulting config in ``reconfigure(config)``, which is only ever called between two updates, so a
+change takes effect at the first env step of the next update. The run loop holds the changes that
+arrive during an update until then (``core/runtime/run_loop.py``); :func:`set_hyperparams` does
+both steps at once for code that drives a trainer by hand.
+
+Evaluation seeds, one convention for every trainer (:func:`eval_seed`): each evaluation of a run
+resets a separate vector env of ``n`` sub-envs with seed ``config.seed + EVAL_SEED_OFFSET`` (sub-env
+i gets that seed + i). The start states are the same at every evaluation, so evaluation curves
+compare policies on the same episodes, and they never coincide with the training envs' seeds
+``config.seed + i`` (i < n_envs).
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -22,6 +33,7 @@ from core.config import RunConfig
 from core.engine.envs import make_env
 
 RECENT_EPISODES = 20
+EVAL_SEED_OFFSET = 100_000  # see the module docstring
 POLL_EVERY = 32  # vector env steps between two calls of ``Bookkeeper.on_poll`` (~5–30 ms)
 
 
@@ -42,15 +54,36 @@ class UpdateReport:
     episodes: list[Episode] = field(default_factory=list)
 
 
+@runtime_checkable
 class Trainer(Protocol):
-    """What the runner, the CLI and the benchmarks rely on."""
+    """What the run loop, the runner and its worker, the CLI, the sweeps, playback and the
+    benchmarks use of a trainer.
+
+    - ``config``: the config in force; ``book``: its :class:`Bookkeeper` (env steps, updates,
+      wall time, and the ``on_poll`` hook the run loop sets);
+    - ``done``: the budget is spent, ``book.env_steps >= config.total_steps``;
+    - ``update()``: one collect-and-learn iteration under ``config``;
+    - ``reconfigure(config)``: adopt a config from :func:`apply_changes` (it differs from the
+      current one in live keys only: learning rates, δ, ε, …); called between two updates;
+    - ``policy(obs)``: deterministic env actions for a batch of observations (greedy, or the
+      Gaussian mean clipped to the action bounds);
+    - ``evaluate(n)``: returns of ``n`` episodes of ``policy`` on a separate env seeded with
+      :func:`eval_seed`;
+    - ``state_dict()`` / ``load_state_dict(state)``: the checkpoint, tensors and plain values only
+      (``torch.load(weights_only=True)`` reads it), with the config's JSON under ``"config"``.
+    """
 
     config: RunConfig
     book: Bookkeeper
 
+    @property
+    def done(self) -> bool: ...
+
     def update(self) -> UpdateReport: ...
 
-    def set_hyperparams(self, **changes: Any) -> dict[str, tuple[Any, Any]]: ...
+    def reconfigure(self, config: RunConfig) -> None: ...
+
+    def policy(self, obs: torch.Tensor) -> torch.Tensor: ...
 
     def evaluate(self, n_episodes: int) -> list[float]: ...
 
@@ -166,6 +199,11 @@ class Bookkeeper:
         self.next_eval = int(state["next_eval"])
 
 
+def eval_seed(config: RunConfig) -> int:
+    """The seed of every evaluation of a run: ``config.seed + EVAL_SEED_OFFSET``."""
+    return config.seed + EVAL_SEED_OFFSET
+
+
 def evaluate_policy(
     env_id: str, policy: Callable[[torch.Tensor], torch.Tensor], n_episodes: int, seed: int
 ) -> list[float]:
@@ -210,3 +248,15 @@ def apply_changes(
     new = config.with_changes(**changes)
     diff = {k: (config.get(k), new.get(k)) for k in changes if config.get(k) != new.get(k)}
     return new, diff
+
+
+def set_hyperparams(trainer: Trainer, **changes: Any) -> dict[str, tuple[Any, Any]]:
+    """Validate live ``changes`` against ``trainer.config`` and reconfigure the trainer now.
+
+    For code that drives a trainer by hand between two updates (tests, scripts); the run loop
+    takes the same two steps, holding a change that arrives during an update until it ends.
+    Returns ``{key: (old, new)}``; raises ``ConfigError`` as :func:`apply_changes` does.
+    """
+    new, diff = apply_changes(trainer.config, changes)
+    trainer.reconfigure(new)
+    return diff

@@ -10,54 +10,16 @@ TRPO (Schulman et al. 2015, App. C) maximises the surrogate L(θ) subject to D̄
    full step can exceed δ, and then the line search must reject it.
 
 Each function returns a trace so the UI can draw exactly what the solver did. The functions take
-closures, so the lab's closed-form toy problems use the very same code as the neural-net trainer.
+closures, so the lab's closed-form toy problems use the very same code as the neural-net trainer,
+whose Fisher products come from ``MLPFisher`` in ``core/engine/algos/trpo.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-
-
-def flat_grad(
-    output: torch.Tensor,
-    params: Sequence[torch.Tensor],
-    retain_graph: bool = False,
-    create_graph: bool = False,
-) -> torch.Tensor:
-    """∇_θ output, flattened into one vector over ``params``.
-
-    With ``create_graph`` the forward graph is kept as well (a second derivative needs it).
-    """
-    grads = torch.autograd.grad(
-        output,
-        params,
-        retain_graph=retain_graph or create_graph,
-        create_graph=create_graph,
-        allow_unused=True,
-    )
-    return torch.cat(
-        [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
-    )
-
-
-def fisher_vector_product(
-    kl_fn: Callable[[], torch.Tensor],
-    params: Sequence[torch.Tensor],
-    v: torch.Tensor,
-    damping: float = 0.0,
-) -> torch.Tensor:
-    """(F + c·I) v with F = ∇²_θ D̄_KL(θ_old, θ) at θ = θ_old, by double back-propagation.
-
-    ``kl_fn()`` must return the analytic mean KL(π_old ‖ π_θ) with π_old held constant (detached),
-    evaluated at the current parameters (= θ_old). F v = ∇_θ((∇_θ D̄_KL) · v).
-    """
-    kl = kl_fn()
-    grad = flat_grad(kl, params, create_graph=True)
-    hvp = flat_grad(grad @ v, params)
-    return hvp + damping * v
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Exports of a stored run: CSV files, and TensorBoard event files for the tool people know.
 
-CSV: ``<run_id>_metrics.csv`` (one row per update, one column per metric),
-``<run_id>_episodes.csv`` (env_step, ret, length) and ``<run_id>_events.csv``.
+CSV: ``<run_id>_metrics.csv`` (one row per update, one column per metric: ``core/metrics.py``
+says what each means), ``<run_id>_episodes.csv`` (env_step, ret, length) and
+``<run_id>_events.csv``.
 
 TensorBoard: ``<out>/<run_id>/events.out.tfevents.*`` with every metric as a scalar
 ``train/<name>`` against env steps, the training episodes as ``episodes/return`` and
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.runtime.store import RunStore, StoreError
+from core.metrics import ENV_STEPS, UPDATE, WALL_TIME
+from core.runtime.store import RunStore
+from core.runtime.store_schema import StoreError
 
 FORMATS = ("csv", "tensorboard")
 
@@ -92,9 +95,9 @@ def export_tensorboard(store: RunStore, run_id: str, out_dir: str | Path) -> Pat
     except OSError as e:
         raise ExportError(f"cannot write to {log_dir}: {e.strerror or e}") from None
     with writer:
-        names = [c for c in metrics.columns if c not in ("run_id", "update", "env_steps")]
-        walltimes = t0 + metrics["wall_time"].fillna(0.0).to_numpy()
-        steps = metrics["env_steps"].to_numpy()
+        names = [c for c in metrics.columns if c not in ("run_id", UPDATE.name, ENV_STEPS.name)]
+        walltimes = t0 + metrics[WALL_TIME.name].fillna(0.0).to_numpy()
+        steps = metrics[ENV_STEPS.name].to_numpy()
         for name in names:
             for step, value, wt in zip(steps, metrics[name].to_numpy(), walltimes):
                 if not math.isnan(value):

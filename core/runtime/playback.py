@@ -1,15 +1,14 @@
 """Watch a trained agent: one deterministic episode from a checkpoint, rendered to a GIF.
 
-The policy is the greedy one: argmax_a π(a|s) (or argmax_a Q(s, a) for DQN), or the Gaussian mean
-clipped to the action bounds for continuous actions.
+The policy is the trainer's deterministic one (``Trainer.policy`` in ``core/engine/trainer.py``):
+argmax_a π(a|s) (or argmax_a Q(s, a) for DQN), or the Gaussian mean clipped to the action bounds
+for continuous actions.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
@@ -17,6 +16,7 @@ import torch
 
 from core.engine.algos import make_trainer
 from core.engine.envs import make_env
+from core.engine.trainer import Trainer
 from core.runtime.checkpoint import newest_restorable
 
 
@@ -30,7 +30,7 @@ class Playback:
     env_steps: int = 0  # the training env step of the checkpoint
 
 
-def load_trainer(paths: list[str], *, run_id: str, algo: str) -> tuple[Any, int]:
+def load_trainer(paths: list[str], *, run_id: str, algo: str) -> tuple[Trainer, int]:
     """A trainer restored from the newest usable checkpoint of run ``run_id`` among ``paths``
     (oldest first; read with ``weights_only=True``) and its env step; CheckpointError (one
     line) when none is usable (``core/runtime/checkpoint.py``)."""
@@ -38,26 +38,8 @@ def load_trainer(paths: list[str], *, run_id: str, algo: str) -> tuple[Any, int]
     return trainer, int(payload["env_steps"])
 
 
-def greedy_policy(trainer: Any, action_space: Any) -> Callable[[torch.Tensor], np.ndarray]:
-    """obs batch → deterministic actions, from the trainer's actor or Q-network."""
-    low = getattr(action_space, "low", None)
-    high = getattr(action_space, "high", None)
-
-    @torch.inference_mode()
-    def act(obs: torch.Tensor) -> np.ndarray:
-        if hasattr(trainer, "actor"):
-            actions = trainer.actor.act(obs, deterministic=True)[0].numpy()
-        else:
-            actions = trainer.q(obs).argmax(-1).numpy()
-        if low is not None:
-            actions = np.clip(actions, low, high)
-        return actions
-
-    return act
-
-
 def play_episode(
-    trainer: Any, seed: int = 0, *, max_steps: int = 1000, frame_skip: int = 2, scale: int = 2
+    trainer: Trainer, seed: int = 0, *, max_steps: int = 1000, frame_skip: int = 2, scale: int = 2
 ) -> Playback:
     """Run one deterministic episode in ``make_env(env_id, render_mode="rgb_array")``.
 
@@ -66,14 +48,14 @@ def play_episode(
     """
     env = make_env(trainer.config.env_id, render_mode="rgb_array")
     try:
-        act = greedy_policy(trainer, env.action_space)
         obs, _ = env.reset(seed=seed)
         out = Playback()
         for t in range(max_steps):
             if t % frame_skip == 0:
                 out.frames.append(np.asarray(env.render())[::scale, ::scale])
-            action = act(torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0))[0]
-            obs, reward, terminated, truncated, _ = env.step(action)
+            with torch.inference_mode():
+                action = trainer.policy(torch.as_tensor(obs, dtype=torch.float32)[None])[0]
+            obs, reward, terminated, truncated, _ = env.step(action.numpy())
             out.ret += float(reward)
             out.length += 1
             if terminated or truncated:

@@ -2,8 +2,8 @@
 
 The loop owns the trainer. It takes commands from a queue and reports everything that happens as
 messages through ``emit``; it never touches the run store. The run manager's supervisor turns
-the messages into store writes (``core/runtime/runner.py``), and ``core/runtime/worker.py`` carries
-both directions over a pipe when the loop runs in its own process.
+the messages into store writes (``core/runtime/supervisor.py``), and ``core/runtime/worker.py``
+carries both directions over a pipe when the loop runs in its own process.
 
 Commands (supervisor → loop), plain tuples so that they pickle:
 ``("pause",)``, ``("resume",)``, ``("stop", reason)``, ``("set", {key: value})``.
@@ -22,9 +22,10 @@ few dozen env steps inside one (``core/engine/trainer.py``), so commands land wi
   resume; the pause is left out of the update's time);
 - stop: inside an update the unfinished update is dropped (its env steps and episodes are
   forgotten: the run ends at its last finished update, which the final checkpoint holds);
-- live changes are validated and reported at once (paused or not) and take effect at the start
-  of the next update (the trainer's rule): the ``hyperparams`` message carries that update's
-  first env step.
+- live changes are validated at once (paused or not) against the newest config
+  (``apply_changes`` in ``core/engine/trainer.py``) and reported; the loop keeps the new config and
+  hands it to the trainer (``reconfigure``) right before the next update, so they take effect at
+  that update's first env step, which the ``hyperparams`` message carries.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import RunConfig
-from core.engine.trainer import Trainer
+from core.engine.trainer import Trainer, apply_changes
 from core.runtime.checkpoint import load_checkpoint, save_checkpoint
 
 Command = tuple
@@ -75,7 +76,8 @@ class RunLoop:
         self.emit = emit
         self.stop_reason: str | None = None
         self.paused = False
-        self.pending: dict[str, Any] = {}
+        self.pending: dict[str, Any] = {}  # live changes received, not yet validated
+        self.next_config: RunConfig | None = None  # validated and reported, for the next update
         self._last_checkpoint = 0
         self._checkpoint_time = time.monotonic()
 
@@ -113,7 +115,10 @@ class RunLoop:
             if self.paused:
                 self._pause_point(trainer)
                 continue
-            self._apply_pending(trainer, trainer.book.env_steps)
+            self._take_changes(trainer, trainer.book.env_steps)
+            if self.next_config is not None:
+                trainer.reconfigure(self.next_config)
+                self.next_config = None
             try:
                 report = trainer.update()
             except StopRequestedError:
@@ -165,7 +170,7 @@ class RunLoop:
         self.emit(("paused", trainer.book.env_steps))
         while self.paused and self.stop_reason is None:
             self._drain(block=True)
-            self._apply_pending(trainer, trainer.book.env_steps)  # shown while still paused
+            self._take_changes(trainer, trainer.book.env_steps)  # shown while still paused
         if self.stop_reason is None:
             self.emit(("resumed", trainer.book.env_steps))
 
@@ -178,27 +183,30 @@ class RunLoop:
             return  # the common case, every 32 vector steps: nothing to do
         book = trainer.book
         next_update = book.steps_at_start + trainer.config.n_steps * trainer.config.n_envs
-        self._apply_pending(trainer, next_update)
+        self._take_changes(trainer, next_update)
         if self.paused:
             self.emit(("paused", book.env_steps))
             t0 = time.perf_counter()
             while self.paused and self.stop_reason is None:
                 self._drain(block=True)
-                self._apply_pending(trainer, next_update)
+                self._take_changes(trainer, next_update)
             book.exclude(time.perf_counter() - t0)
             if self.stop_reason is not None:
                 raise StopRequestedError
             self.emit(("resumed", book.env_steps))
 
-    def _apply_pending(self, trainer: Trainer, effective_at: int) -> None:
-        """Hand the queued live changes to the trainer (it applies them at the start of its next
-        update, which begins at env step ``effective_at``) and report the difference."""
-        pending, self.pending = self.pending, {}
-        if pending:
-            diff = trainer.set_hyperparams(**pending)
-            if diff:
-                payload = {k: [old, new] for k, (old, new) in diff.items()}
-                self.emit(("hyperparams", effective_at, payload))
+    def _take_changes(self, trainer: Trainer, effective_at: int) -> None:
+        """Validate the received live changes against the newest config (the one kept for the
+        next update, else the trainer's), keep the result for the next update, which begins at
+        env step ``effective_at``, and report the difference."""
+        changes, self.pending = self.pending, {}
+        if not changes:
+            return
+        config, diff = apply_changes(self.next_config or trainer.config, changes)
+        if diff:
+            self.next_config = config
+            payload = {k: [old, new] for k, (old, new) in diff.items()}
+            self.emit(("hyperparams", effective_at, payload))
 
     def _checkpoint(self, trainer: Trainer) -> None:
         """Save the trainer's state once per update number and report the file."""

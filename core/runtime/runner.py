@@ -1,13 +1,14 @@
 """The run manager: runs train in worker processes, supervised by one thread each.
 
 One :class:`RunManager` per process, a plain lock-guarded object (the app reaches it through
-``st.cache_resource``). Each started run has a supervisor thread here. In the default ``process``
-mode it starts a worker process (``core/runtime/worker.py``: a fresh interpreter, one torch thread)
-that runs the training loop of ``core/runtime/run_loop.py``, forwards commands to it (pause,
-resume, stop, live hyperparameter changes) and writes the worker's messages (updates, episodes,
-events, checkpoint notices) through the store's one writer. So trainers never share the web server's
-interpreter, and N runs use N cores. In ``thread`` mode (``workers="thread"``, or
-``PLAYGROUND_WORKERS=thread``) the supervisor thread runs the same loop itself.
+``st.cache_resource``). Each started run has a supervisor thread (``core/runtime/supervisor.py``).
+In the default ``process`` mode it starts a worker process (``core/runtime/worker.py``: a fresh
+interpreter, one torch thread) that runs the training loop of ``core/runtime/run_loop.py``,
+forwards commands to it (pause, resume, stop, live hyperparameter changes) and writes the
+worker's messages (updates, episodes, events, checkpoint notices) through the store's one writer.
+So trainers never share the web server's interpreter, and N runs use N cores. In ``thread``
+mode (``workers="thread"``, or ``PLAYGROUND_WORKERS=thread``) the supervisor thread runs the same
+loop itself.
 
 Commands are acknowledged at once (:meth:`RunManager.requested` says "pausing" / "stopping" until
 the loop confirms) and take effect at the next update boundary; a paused run blocks without CPU.
@@ -15,9 +16,10 @@ A worker that raises, is killed or runs out of memory marks its run ``failed`` w
 or the signal; other runs go on. At most ``max_concurrent`` runs train at once (default: the
 number of cores; a paused run keeps its slot); later ones are ``queued``.
 
-Every run row records its owner (host, pid, process start time, manager token). On construction,
-runs left ``running``/``paused``/``queued`` by an owner that is gone become ``interrupted``, with
-all their data kept; a run owned by another live process (say, a CLI run) is left alone.
+Every run row records its owner (host, pid, process start time, manager token;
+``core/runtime/owners.py``). On construction, runs left ``running``/``paused``/``queued`` by an
+owner that is gone become ``interrupted``, with all their data kept; a run owned by another live
+process (say, a CLI run) is left alone.
 """
 
 from __future__ import annotations
@@ -27,38 +29,24 @@ import contextlib
 import math
 import os
 import pickle
-import queue
-import socket
 import threading
 import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import torch
-
 from core.config import ConfigError, RunConfig
-from core.engine.trainer import Episode, Trainer, UpdateReport, apply_changes
+from core.engine.trainer import Trainer, apply_changes
 from core.runtime.checkpoint import CheckpointError, newest_restorable
-from core.runtime.run_loop import Command, LoopSpec, Message, RunLoop
-from core.runtime.store import (
-    ACTIVE_STATUSES,
-    TERMINAL_STATUSES,
-    RunStore,
-    StoreError,
-    parse_owner,
-    process_alive,
-    process_owner,
-)
-from core.runtime.worker import WorkerProcess, warm_up
+from core.runtime.owners import owner_alive, process_owner
+from core.runtime.run_loop import LoopSpec, TrainerFactory
+from core.runtime.store import RunStore
+from core.runtime.store_schema import ACTIVE_STATUSES, TERMINAL_STATUSES, StoreError
+from core.runtime.supervisor import ManagedRun, Supervisor, UpdateCallback
+from core.runtime.worker import warm_up
 
 WORKER_MODES = ("process", "thread")
-TrainerFactory = Callable[[RunConfig], Trainer]
-UpdateCallback = Callable[[str, UpdateReport], None]
 
 _LIVE_MANAGERS: set[str] = set()  # tokens of this process's managers that are not shut down
 
@@ -92,31 +80,6 @@ def default_workers() -> str:
 def default_max_concurrent() -> int:
     """The number of cores this process may use: one run per core."""
     return max(1, len(os.sched_getaffinity(0)))
-
-
-@dataclass
-class _Run:
-    """What the manager knows about one run it started."""
-
-    run_id: str
-    config: RunConfig
-    factory: TrainerFactory
-    resume_from: str | None = None
-    on_update: UpdateCallback | None = None
-    status: str = "queued"
-    requested: str | None = None  # "pausing" / "resuming" / "stopping" until the loop confirms
-    live_config: RunConfig | None = None  # config with the validated pending changes
-    changes_sent: int = 0  # live changes sent to the loop …
-    changes_recorded: int = 0  # … and those whose ``hyperparams`` event is in the store
-    supervisor: threading.Thread | None = None
-    commands: queue.Queue = field(default_factory=queue.Queue)  # thread mode
-    worker: WorkerProcess | None = None  # process mode
-    env_steps: int = 0
-    ended: bool = False
-    checkpoints: list[Path] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.live_config = self.config
 
 
 def _default_factory(config: RunConfig) -> Trainer:
@@ -158,7 +121,7 @@ class RunManager:
         self.keep_checkpoints = keep_checkpoints
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, ManagedRun] = {}
         self._queue: deque[str] = deque()
         self._requests: dict[str, str] = {}
         self._closed = False
@@ -177,7 +140,7 @@ class RunManager:
         rows and files agree (``RunStore.reconcile_checkpoints``); return the interrupted ids."""
         owners = self.store.owners()
         gone = self.store.interrupt(
-            {rid: owner for rid, owner in owners.items() if not _owner_alive(owner)}
+            {rid: owner for rid, owner in owners.items() if not owner_alive(owner, _LIVE_MANAGERS)}
         )
         self.store.reconcile_checkpoints()
         return gone
@@ -218,7 +181,7 @@ class RunManager:
             run_id = self.store.create_run(
                 config, name=name, parent_id=parent_id, sweep_id=sweep_id, owner=self.owner
             )
-            self._runs[run_id] = _Run(
+            self._runs[run_id] = ManagedRun(
                 run_id, config, factory, resume_from=resume_from, on_update=on_update
             )
             if request_id is not None:
@@ -236,7 +199,7 @@ class RunManager:
                 self._end_queued(run, "stopped")
                 return
             run.requested = "stopping"
-            self._send(run, ("stop", "stopped"))
+            run.send(("stop", "stopped"))
 
     def pause(self, run_id: str) -> None:
         """Pause a running run after its current update; it then waits without using CPU."""
@@ -245,7 +208,7 @@ class RunManager:
             if run.supervisor is None:
                 raise RunError(f"run {run_id} is queued; it can be stopped, not paused")
             run.requested = "pausing"
-            self._send(run, ("pause",))
+            run.send(("pause",))
 
     def resume(self, run_id: str) -> None:
         """Let a paused run continue from where it paused."""
@@ -253,7 +216,7 @@ class RunManager:
             run = self._active(run_id, "resume")
             if run.supervisor is not None:
                 run.requested = "resuming"
-                self._send(run, ("resume",))
+                run.send(("resume",))
 
     def set_hyperparams(self, run_id: str, **changes: Any) -> dict[str, tuple]:
         """Validate live changes now (ConfigError), apply them before the run's next update.
@@ -264,7 +227,7 @@ class RunManager:
             run = self._active(run_id, "change")
             new, diff = apply_changes(run.live_config, changes)
             run.live_config = new
-            self._send(run, ("set", {k: new.get(k) for k in changes}))
+            run.send(("set", {k: new.get(k) for k in changes}))
             if diff:
                 run.changes_sent += 1
             return diff
@@ -419,7 +382,7 @@ class RunManager:
                 if r.supervisor is not None and r.status in ACTIVE_STATUSES
             ]
             for run in running:
-                self._send(run, ("stop", "interrupted"))
+                run.send(("stop", "interrupted"))
         deadline = time.monotonic() + timeout
         for run in running:
             run.supervisor.join(max(0.0, deadline - time.monotonic()))
@@ -434,7 +397,7 @@ class RunManager:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _active(self, run_id: str, action: str) -> _Run:
+    def _active(self, run_id: str, action: str) -> ManagedRun:
         run = self._runs.get(run_id)
         if run is not None and run.status in ACTIVE_STATUSES:
             return run
@@ -443,13 +406,7 @@ class RunManager:
             raise RunError(f"run {run_id} is {status} in another process; {action} it there")
         raise RunError(f"run {run_id} is {status}: it no longer trains, nothing to {action}")
 
-    def _send(self, run: _Run, command: Command) -> None:
-        if run.worker is not None:
-            run.worker.send(command)
-        else:
-            run.commands.put(command)
-
-    def _end_queued(self, run: _Run, status: str) -> None:
+    def _end_queued(self, run: ManagedRun, status: str) -> None:
         """End a run that never started (lock held)."""
         run.status = status
         with contextlib.suppress(StoreError):  # at exit the store may be closed already
@@ -466,13 +423,25 @@ class RunManager:
         )
         while self._queue and busy < self.max_concurrent:
             run = self._runs[self._queue.popleft()]
-            run.supervisor = threading.Thread(
-                target=self._supervise, args=(run,), name=f"run-{run.run_id}", daemon=True
+            run.supervisor = Supervisor(
+                run,
+                self._spec(run),
+                self.store,
+                workers=self.workers,
+                keep_checkpoints=self.keep_checkpoints,
+                changed=self._changed,
+                on_end=self._on_run_end,
             )
             run.supervisor.start()
             busy += 1
 
-    def _spec(self, run: _Run) -> LoopSpec:
+    def _on_run_end(self) -> None:
+        """A run has ended and freed its slot (lock held): start the next queued one."""
+        if not self._closed:
+            self._schedule()
+
+    def _spec(self, run: ManagedRun) -> LoopSpec:
+        """What the run's loop needs (it travels to the worker process)."""
         return LoopSpec(
             run_id=run.run_id,
             config_json=run.config.to_json(),
@@ -481,113 +450,6 @@ class RunManager:
             resume_from=run.resume_from,
             checkpoint_seconds=self.checkpoint_seconds,
         )
-
-    def _supervise(self, run: _Run) -> None:
-        """The supervisor thread of one run: train it (here or in a worker), store the outcome."""
-        try:
-            if self.workers == "thread":
-                torch.set_num_threads(1)
-                RunLoop(
-                    self._spec(run), run.factory, run.commands, lambda m: self._handle(run, m)
-                ).run()
-            else:
-                self._supervise_process(run)
-        except BaseException as exc:  # the store or the worker's start failed
-            line = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:300]
-            self._handle(run, ("failed", line, line, run.env_steps))
-
-    def _supervise_process(self, run: _Run) -> None:
-        worker = WorkerProcess(self._spec(run), run.factory)
-        with self._lock:
-            run.worker = worker
-            for command in _replay(run):  # commands sent before the worker existed
-                worker.send(command)
-        for message in worker.messages():
-            self._handle(run, message)
-        reason = worker.exit_reason()
-        if not run.ended:
-            self._handle(run, ("failed", reason, reason, run.env_steps))
-
-    def _handle(self, run: _Run, message: Message) -> None:
-        """Write one message of a run's loop to the store (the supervisor's one job)."""
-        kind, *args = message
-        if kind == "update":
-            metrics, episodes = args
-            run.env_steps = int(metrics.get("env_steps", run.env_steps))
-            eps = [Episode(*e) for e in episodes]
-            self.store.append_update(run.run_id, metrics, eps)
-            if run.on_update is not None:
-                run.on_update(run.run_id, UpdateReport(metrics, eps))
-        elif kind == "checkpoint":
-            self._on_checkpoint(run, *args)
-        elif kind in ("started", "paused", "resumed"):
-            run.env_steps = args[0]
-            status = "paused" if kind == "paused" else "running"
-            self._set_status(run, status)
-            self.store.add_event(run.run_id, kind, run.env_steps)
-        elif kind == "hyperparams":
-            self.store.add_event(run.run_id, "hyperparams", args[0], args[1])
-            self.store.flush()
-            with self._lock:
-                run.changes_recorded += 1
-                self._changed.notify_all()
-        elif kind == "ended":
-            outcome, run.env_steps = args
-            self.store.add_event(run.run_id, outcome, run.env_steps)
-            self._finish(run, outcome)
-        elif kind == "failed":
-            text, line, steps = args
-            with contextlib.suppress(StoreError):  # a broken store must not hide the outcome
-                self.store.add_event(run.run_id, "failed", steps, {"error": line})
-            self._finish(run, "failed", text)
-
-    def _set_status(self, run: _Run, status: str) -> None:
-        """Commit the new status, then clear the acknowledged command: a page never sees the
-        request withdrawn before the store shows its effect."""
-        self.store.set_status(run.run_id, status)
-        self.store.flush()
-        with self._lock:
-            run.status = status
-            run.requested = None
-            self._changed.notify_all()
-
-    def _on_checkpoint(self, run: _Run, update: int, env_steps: int, path: str) -> None:
-        """Record the loop's new checkpoint file; keep the newest few."""
-        self.store.add_checkpoint(run.run_id, update, env_steps, path)
-        run.checkpoints.append(Path(path))
-        old = run.checkpoints[: -self.keep_checkpoints]
-        if old:
-            del run.checkpoints[: -self.keep_checkpoints]
-            self.store.remove_checkpoints(run.run_id, old)
-            self.store.flush()  # the rows go first: a crash here leaves files, never dead rows
-            for p in old:
-                p.unlink(missing_ok=True)
-
-    def _finish(self, run: _Run, status: str, error: str | None = None) -> None:
-        """Record the final status, commit everything, free the slot, wake waiters."""
-        run.ended = True
-        try:
-            self.store.set_status(run.run_id, status, error)
-            self.store.flush()
-        except StoreError:
-            pass  # the store is broken; this process still knows the outcome
-        with self._lock:
-            run.status = status
-            run.requested = None
-            run.worker = None
-            self._changed.notify_all()
-            if not self._closed:
-                self._schedule()
-
-
-def _replay(run: _Run) -> list[Command]:
-    """Commands queued for a run before its worker process started (lock held)."""
-    commands = []
-    while True:
-        try:
-            commands.append(run.commands.get_nowait())
-        except queue.Empty:
-            return commands
 
 
 def _check_picklable(factory: TrainerFactory) -> None:
@@ -608,19 +470,3 @@ def _shutdown_at_exit(ref: weakref.ref) -> None:
     manager = ref()
     if manager is not None:
         manager.shutdown()
-
-
-# -- process ownership ------------------------------------------------------------------------
-
-
-def _owner_alive(owner: str | None) -> bool:
-    """Whether the process (and, in this process, the manager) owning a run may still train it.
-
-    Runs created through the store alone (no manager token) belong to their process.
-    """
-    tag = parse_owner(owner)
-    if tag is None:
-        return False
-    if tag["pid"] == os.getpid() and tag.get("host") == socket.gethostname():
-        return "manager" not in tag or tag["manager"] in _LIVE_MANAGERS
-    return process_alive(tag)

@@ -1,6 +1,7 @@
 """The algorithm registry: algorithm name → trainer class, and per-environment presets.
 
-Each algorithm module defines a trainer class (the contract in ``core.engine.trainer.Trainer``) and
+Each algorithm module defines a trainer class (the contract in ``core.engine.trainer.Trainer``; an
+on-policy one subclasses ``core.engine.algos.on_policy.OnPolicyTrainer``) and
 ``PRESETS: dict[env_id, dict[preset_name, dict[field, value]]]`` with tuned hyperparameters (shared
 by the algorithms a module serves: trpo/npg, ppo/ppo-kl).
 Modules are imported lazily so that listing algorithms stays cheap.
@@ -9,9 +10,12 @@ Modules are imported lazily so that listing algorithms stays cheap.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import ALGORITHMS, ConfigError, RunConfig
+
+if TYPE_CHECKING:  # the trainer module imports torch, which listing algorithms does not need
+    from core.engine.trainer import Trainer
 
 _MODULES = {
     "trpo": ("core.engine.algos.trpo", "TRPO"),
@@ -30,7 +34,7 @@ def _module(algo: str):
     return importlib.import_module(_MODULES[algo][0])
 
 
-def make_trainer(config: RunConfig) -> Any:
+def make_trainer(config: RunConfig) -> Trainer:
     """A fresh trainer for a validated config."""
     config.validate()
     module = _module(config.algo)

@@ -24,8 +24,13 @@ from typing import Any
 import torch
 
 from core.config import RunConfig
-from core.engine.algos.actor_critic import FlatAdam, FlatRMSprop
-from core.engine.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
+from core.engine.algos.on_policy import (
+    ActorCriticTrainer,
+    explained_variance,
+    kl_metrics,
+    normalized,
+)
+from core.engine.fast.optim import Adam, RMSprop
 from core.engine.trainer import UpdateReport
 
 OPTIMIZER_EPS = 1e-5
@@ -64,15 +69,15 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-class A2C(OnPolicyTrainer):
+class A2C(ActorCriticTrainer):
     """A2C trainer (one gradient step per rollout)."""
 
     def __init__(self, config: RunConfig) -> None:
         super().__init__(config)
         if config.params.optimizer == "adam":
-            self.optimizer = FlatAdam(self.ac.flat, config.lr, eps=OPTIMIZER_EPS)
+            self.optimizer = Adam(self.ac.flat, config.lr, eps=OPTIMIZER_EPS)
         else:
-            self.optimizer = FlatRMSprop(
+            self.optimizer = RMSprop(
                 self.ac.flat, config.lr, eps=OPTIMIZER_EPS, alpha=RMSPROP_ALPHA
             )
 
@@ -112,4 +117,4 @@ class A2C(OnPolicyTrainer):
             **kl_metrics(final, batch),
             "lr": self.optimizer.lr,
         }
-        return self.book.finish(metrics, lambda: self.evaluate(cfg.eval_episodes))
+        return self.finish(metrics)

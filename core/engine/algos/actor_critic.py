@@ -13,18 +13,17 @@ for a minibatch of B samples with ratio r_i = π_θ(a_i|s_i) / π_old(a_i|s_i):
     obj_i = r_i Â_i                                       objective "pg"    (A2C: at θ = θ_old
                                                           its gradient is Â ∇ log π)
 
-Gradients by the chain rule, ∂obj/∂log π = r·Â·1[unclipped], and for the heads:
-
-- Categorical, logits z, p = softmax(z): ∂log p_a/∂z = onehot(a) − p; ∂H/∂z = −p ⊙ (log p + H);
-  ∂KL(p_old‖p)/∂z = p − p_old.
-- Gaussian N(μ, σ²) with a state-independent s = log σ and u = (a − μ)/σ: ∂log π/∂μ = u/σ,
-  ∂log π/∂s = u² − 1; ∂H/∂s = 1; ∂KL/∂μ = (μ − μ_old)/σ², ∂KL/∂s = 1 − (σ_old² + (μ − μ_old)²)/σ².
-
-The MLP backward is the usual one: ∂W = δᵀh, ∂b = Σ δ, δ_prev = (δW) ⊙ act′. ``tests/test_ppo.py``
-checks every gradient against autograd on the same loss.
+The gradient is the chain rule through the kernels of ``core/engine/fast/``: ∂obj/∂log π =
+r·Â·1[unclipped], then the heads' derivatives with respect to the actor's output
+(``core/engine/fast/heads.py``: log π, entropy and KL, categorical or Gaussian with a
+state-independent log σ), then the MLP's vjp (``core/engine/fast/mlp.py``) for the actor and the
+critic. The readable loss, with ``torch.distributions`` and autograd, is
+``core/engine/algos/actor_critic_reference.py``; ``tests/test_ppo.py`` checks the gradient against
+autograd on it.
 
 The ``nn.Module`` parameters of the actor and the critic are rebound as views of one flat tensor, so
-acting, evaluation and checkpoints keep using the modules while the optimizer sees one tensor.
+acting, evaluation and checkpoints keep using the modules while the optimizer
+(``core/engine/fast/optim.py``) sees one tensor.
 """
 
 from __future__ import annotations
@@ -33,12 +32,12 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
+from core.engine.fast import heads
+from core.engine.fast.mlp import FlatMLP, bind
 from core.engine.nets import Actor, Critic
 
 OBJECTIVES = ("clip", "kl", "pg")
-_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
 @dataclass
@@ -92,63 +91,57 @@ class PolicyEval:
 
 
 class ActorCritic:
-    """Actor and critic whose parameters live in one flat tensor ``flat`` (gradient in ``grad``)."""
+    """Actor and critic whose parameters live in one flat tensor ``flat`` (gradient in ``grad``):
+    the actor's MLP, the critic's MLP, then log σ (Gaussian actors)."""
 
-    def __init__(self, actor: Actor, critic: Critic, activation: str) -> None:
+    def __init__(self, actor: Actor, critic: Critic) -> None:
         self.actor, self.critic = actor, critic
         self.discrete = actor.discrete
-        self.tanh = activation == "tanh"
-        actor_linears = [m for m in actor.net if isinstance(m, nn.Linear)]
-        critic_linears = [m for m in critic.net if isinstance(m, nn.Linear)]
-        params = [p for lin in actor_linears + critic_linears for p in (lin.weight, lin.bias)]
-        if not self.discrete:
-            params.append(actor.log_std)
-        if len(params) != len(list(actor.parameters())) + len(list(critic.parameters())):
-            raise TypeError("ActorCritic expects MLP actors and critics")
-        self.flat = torch.cat([p.detach().reshape(-1) for p in params])
+        parts = [
+            FlatMLP.n_params(actor.sizes),
+            FlatMLP.n_params(critic.sizes),
+            0 if self.discrete else actor.sizes[-1],
+        ]
+        self.flat = torch.zeros(sum(parts))
         self.grad = torch.zeros_like(self.flat)
-        values, grads, offset = {}, {}, 0
-        for p in params:
-            n = p.numel()
-            values[p] = self.flat[offset : offset + n].view_as(p)
-            grads[p] = self.grad[offset : offset + n].view_as(p)
-            p.data = values[p]
-            offset += n
-        self.actor_layers = [_Layer(lin, values, grads) for lin in actor_linears]
-        self.critic_layers = [_Layer(lin, values, grads) for lin in critic_linears]
+        (pa, pc, ps), (ga, gc, gs) = self.flat.split(parts), self.grad.split(parts)
+        self.actor_mlp = FlatMLP(actor.sizes, actor.activation, pa, ga, fast_tanh=True)
+        self.critic_mlp = FlatMLP(critic.sizes, critic.activation, pc, gc, fast_tanh=True)
+        self.actor_mlp.bind(actor.net.parameters())
+        self.critic_mlp.bind(critic.net.parameters())
         if not self.discrete:
-            self.log_std, self.log_std_grad = values[actor.log_std], grads[actor.log_std]
+            bind([actor.log_std], [ps])
+            self.log_std, self.log_std_grad = ps, gs
 
     # -- forward ------------------------------------------------------------------------------
 
     def old_policy(self, obs: torch.Tensor) -> OldPolicy:
         """The current policy's parameters on ``obs``, kept as π_old for the coming epochs."""
-        out, _ = self._mlp(self.actor_layers, obs)
+        out = self.actor_mlp.forward(obs)
         if self.discrete:
             return OldPolicy(logits=out)
         return OldPolicy(mean=out, log_std=self.log_std.clone())
 
     def evaluate(self, obs: torch.Tensor, actions: torch.Tensor, old: OldPolicy) -> PolicyEval:
         """log π_θ(a|s), H(π_θ(·|s)) and the exact KL(π_old(·|s) ‖ π_θ(·|s)) per sample."""
-        out, _ = self._mlp(self.actor_layers, obs)
+        out = self.actor_mlp.forward(obs)
         if self.discrete:
             lsm = torch.log_softmax(out, -1)
-            lsm_old = torch.log_softmax(old.logits, -1)
-            logp = lsm.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-            entropy = -(lsm.exp() * lsm).sum(-1)
-            kl = (lsm_old.exp() * (lsm_old - lsm)).sum(-1)
-            return PolicyEval(logp, entropy, kl)
+            return PolicyEval(
+                heads.categorical_log_prob(lsm, actions),
+                heads.categorical_entropy(lsm),
+                heads.categorical_kl(torch.log_softmax(old.logits, -1), lsm),
+            )
         s = self.log_std
-        u = (actions - out) / s.exp()
-        logp = (-0.5 * u.pow(2) - s - _HALF_LOG_2PI).sum(-1)
-        entropy = (0.5 + _HALF_LOG_2PI + s).sum().expand(len(obs))
-        var_ratio = torch.exp(2 * (old.log_std - s))
-        kl = s - old.log_std + 0.5 * (var_ratio + (out - old.mean).pow(2) / (2 * s).exp()) - 0.5
-        return PolicyEval(logp, entropy, kl.sum(-1))
+        return PolicyEval(
+            heads.gaussian_log_prob((actions - out) / s.exp(), s),
+            heads.gaussian_entropy(s).expand(len(obs)),
+            heads.gaussian_kl(old.mean, old.log_std, out, s),
+        )
 
     def values(self, obs: torch.Tensor) -> torch.Tensor:
         """V(s) (the rollout's bootstrap values, no gradient)."""
-        return self._mlp(self.critic_layers, obs)[0].squeeze(-1)
+        return self.critic_mlp.forward(obs).squeeze(-1)
 
     # -- loss and hand-derived gradient ---------------------------------------------------------
 
@@ -171,19 +164,19 @@ class ActorCritic:
         if objective not in OBJECTIVES:
             raise ValueError(f"objective {objective!r}; allowed: {', '.join(OBJECTIVES)}")
         B = len(obs)
-        out, acts = self._mlp(self.actor_layers, obs)
-        v, vacts = self._mlp(self.critic_layers, obs)
-        v = v.squeeze(-1)
+        actor_cache: list[torch.Tensor] = []
+        critic_cache: list[torch.Tensor] = []
+        out = self.actor_mlp.forward(obs, actor_cache)
+        v = self.critic_mlp.forward(obs, critic_cache).squeeze(-1)
         if self.discrete:
             lsm = torch.log_softmax(out, -1)
             p = lsm.exp()
-            a_idx = actions.long().unsqueeze(-1)
-            logp = lsm.gather(-1, a_idx).squeeze(-1)
+            logp = heads.categorical_log_prob(lsm, actions)
         else:
             s = self.log_std
             sigma = s.exp()
             u = (actions - out) / sigma
-            logp = (-0.5 * u.pow(2) - s - _HALF_LOG_2PI).sum(-1)
+            logp = heads.gaussian_log_prob(u, s)
         log_ratio = logp - logp_old
         ratio = log_ratio.exp()
         surrogate = ratio * advantages
@@ -195,33 +188,29 @@ class ActorCritic:
         else:
             obj = surrogate
             g_logp = surrogate * (-1.0 / B)
-        # ∂loss/∂(actor output)
+        # ∂loss/∂(actor output): cotangents −r·Â/B on log π, −c_H/B on H, β/B on KL
         if self.discrete:
-            d_out = g_logp.unsqueeze(-1) * (-p)
-            d_out.scatter_add_(-1, a_idx, g_logp.unsqueeze(-1))
+            d_out = heads.categorical_log_prob_vjp(p, actions, g_logp)
             if ent_coef:
-                entropy = -(p * lsm).sum(-1, keepdim=True)
-                d_out += (ent_coef / B) * p * (lsm + entropy)
+                d_out += heads.categorical_entropy_vjp(lsm, p, -ent_coef / B)
             if objective == "kl":
                 p_old = torch.softmax(old.logits, -1)
-                kl = (p_old * (torch.log_softmax(old.logits, -1) - lsm)).sum(-1)
-                obj = obj - beta * kl
-                d_out += (beta / B) * (p - p_old)
+                obj = obj - beta * heads.categorical_kl(
+                    torch.log_softmax(old.logits, -1), lsm, p_old
+                )
+                d_out += heads.categorical_kl_vjp(p, p_old, beta / B)
         else:
-            d_out = g_logp.unsqueeze(-1) * u / sigma
-            d_s = (g_logp.unsqueeze(-1) * (u.pow(2) - 1)).sum(0) - ent_coef
+            d_out, d_s = heads.gaussian_log_prob_vjp(u, sigma, g_logp)
+            d_s = d_s - ent_coef  # ∂H/∂log σ = 1 in every state: Σ_i (−c_H/B) = −c_H
             if objective == "kl":
-                var = (2 * s).exp()
-                diff2 = (out - old.mean).pow(2)
-                var_old = (2 * old.log_std).exp()
-                kl = (s - old.log_std + 0.5 * (var_old + diff2) / var - 0.5).sum(-1)
-                obj = obj - beta * kl
-                d_out += (beta / B) * (out - old.mean) / var
-                d_s += (beta / B) * (1 - (var_old + diff2) / var).sum(0)
+                obj = obj - beta * heads.gaussian_kl(old.mean, old.log_std, out, s)
+                d_mean, d_log_std = heads.gaussian_kl_vjp(old.mean, old.log_std, out, s, beta / B)
+                d_out += d_mean
+                d_s += d_log_std
             self.log_std_grad.copy_(d_s)
         v_err = v - returns
-        self._mlp_backward(self.actor_layers, acts, d_out)
-        self._mlp_backward(self.critic_layers, vacts, ((2 * vf_coef / B) * v_err).unsqueeze(-1))
+        self.actor_mlp.vjp(actor_cache, d_out)
+        self.critic_mlp.vjp(critic_cache, ((2 * vf_coef / B) * v_err).unsqueeze(-1))
         return StepStats(log_ratio, obj, v_err)
 
     def clip_grad_norm(self, max_norm: float) -> float:
@@ -230,99 +219,3 @@ class ActorCritic:
         if norm > max_norm:
             self.grad.mul_(max_norm / (norm + 1e-6))
         return norm
-
-    # -- MLP forward / backward ---------------------------------------------------------------
-
-    def _mlp(
-        self, layers: list[_Layer], x: torch.Tensor
-    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Output and the inputs of every layer (kept for the backward pass)."""
-        inputs = [x]
-        for layer in layers[:-1]:
-            h = torch.addmm(layer.b, inputs[-1], layer.Wt)
-            inputs.append(_tanh_(h) if self.tanh else h.relu_())
-        last = layers[-1]
-        return torch.addmm(last.b, inputs[-1], last.Wt), inputs
-
-    def _mlp_backward(
-        self, layers: list[_Layer], inputs: list[torch.Tensor], delta: torch.Tensor
-    ) -> None:
-        """∂W = δᵀh, ∂b = Σ_i δ_i, δ ← (δW) ⊙ act′(h), from the last layer to the first."""
-        for i in range(len(layers) - 1, -1, -1):
-            layer = layers[i]
-            torch.mm(delta.t(), inputs[i], out=layer.gW)
-            torch.sum(delta, 0, out=layer.gb)
-            if i:
-                dh = delta.mm(layer.W)
-                h = inputs[i]
-                if self.tanh:
-                    delta = torch.ops.aten.tanh_backward(dh, h)
-                else:
-                    delta = torch.ops.aten.threshold_backward(dh, h, 0.0)
-
-
-def _tanh_(h: torch.Tensor) -> torch.Tensor:
-    """tanh in place. On a large batch, 2σ(2h) − 1 (|error| < 2e-7) is ~1.7× faster than
-    ``torch.tanh`` on CPU; on a few rows the single call is cheaper."""
-    if h.numel() < 4096:
-        return h.tanh_()
-    return h.mul_(2).sigmoid_().mul_(2).sub_(1)
-
-
-class _Layer:
-    """A linear layer's weight, bias and their gradients as views of the flat tensors."""
-
-    def __init__(self, lin: nn.Linear, values: dict, grads: dict) -> None:
-        self.W, self.b = values[lin.weight], values[lin.bias]
-        self.Wt = self.W.t()
-        self.gW, self.gb = grads[lin.weight], grads[lin.bias]
-
-
-class FlatAdam:
-    """Adam (Kingma & Ba 2015) on one flat tensor, the same update as ``torch.optim.Adam``.
-
-    m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε).
-    """
-
-    def __init__(self, params: torch.Tensor, lr: float, eps: float = 1e-5, betas=(0.9, 0.999)):
-        self.params, self.lr, self.eps, self.betas = params, lr, eps, betas
-        self.m = torch.zeros_like(params)
-        self.v = torch.zeros_like(params)
-        self.t = 0
-
-    def step(self, grad: torch.Tensor) -> None:
-        b1, b2 = self.betas
-        self.t += 1
-        self.m.lerp_(grad, 1 - b1)
-        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
-        denom = (self.v.sqrt() / math.sqrt(1 - b2**self.t)).add_(self.eps)
-        self.params.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
-
-    def state_dict(self) -> dict:
-        return {"m": self.m.clone(), "v": self.v.clone(), "t": self.t}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.m.copy_(state["m"])
-        self.v.copy_(state["v"])
-        self.t = int(state["t"])
-
-
-class FlatRMSprop:
-    """RMSprop (Tieleman & Hinton 2012) on one flat tensor, as ``torch.optim.RMSprop``.
-
-    v ← αv + (1−α)g²,  θ ← θ − lr · g / (√v + ε).
-    """
-
-    def __init__(self, params: torch.Tensor, lr: float, eps: float = 1e-5, alpha: float = 0.99):
-        self.params, self.lr, self.eps, self.alpha = params, lr, eps, alpha
-        self.v = torch.zeros_like(params)
-
-    def step(self, grad: torch.Tensor) -> None:
-        self.v.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
-        self.params.addcdiv_(grad, self.v.sqrt().add_(self.eps), value=-self.lr)
-
-    def state_dict(self) -> dict:
-        return {"v": self.v.clone()}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.v.copy_(state["v"])

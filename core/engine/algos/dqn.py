@@ -24,11 +24,12 @@ CartPole: 256 env steps then 128 gradient steps).
 
 Speed: a gradient step of a [256, 256] Q-network on 64 samples is a few matrix products; with
 autograd, ``nn.Module`` calls and ``torch.optim`` most of its time is per-operation overhead. So
-:class:`FlatQ` keeps the network's parameters in one flat tensor (the modules' parameters are views
-of it), runs the forward pass with plain ``addmm`` and the backward pass of the TD loss derived by
-hand (checked against autograd in ``tests/test_dqn.py``); gradient clipping and Adam then act on one
-flat tensor each. Acting on one state at a time runs the greedy forward pass in numpy on views of
-the same flat tensor (:meth:`FlatQ.greedy_actions`).
+:class:`FlatQ` runs the network as a :class:`~core.engine.fast.mlp.FlatMLP` (its parameters in one
+flat tensor, the module's parameters views of it) with the backward pass of the TD loss by the MLP's
+vjp (checked against autograd in ``tests/test_dqn.py``); gradient clipping and Adam
+(``core/engine/fast/optim.py``, the fused kernel) then act on one flat tensor each. Acting on one
+state at a time runs the greedy forward pass in numpy on views of the same flat tensor
+(:meth:`FlatQ.greedy_actions`).
 """
 
 from __future__ import annotations
@@ -39,14 +40,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from torch import nn
 from torch.nn import functional
 
 from core.config import RunConfig
 from core.engine.envs import final_observations, make_vec_env
-from core.engine.nets import QNetwork, numpy_mlp
+from core.engine.fast.mlp import FlatMLP, bind, numpy_forward
+from core.engine.fast.optim import Adam
+from core.engine.nets import QNetwork
 from core.engine.replay import PrioritizedReplayBuffer, ReplayBuffer
-from core.engine.trainer import Bookkeeper, UpdateReport, apply_changes, evaluate_policy
+from core.engine.trainer import Bookkeeper, UpdateReport, eval_seed, evaluate_policy
 
 ADAM_EPS = 1e-8  # torch.optim.Adam's default, which SB3's DQN uses
 
@@ -123,104 +125,70 @@ class FlatQ:
     """A :class:`~core.engine.nets.QNetwork` on one flat parameter tensor, with the TD loss's
     backward.
 
-    ``flat`` holds every weight and bias (the module's parameters are rebound as views of it, so
-    the module, its ``state_dict`` and checkpoints keep working); ``grad`` is laid out alike.
-    Backward through the heads, for ∂L/∂q = D (shape [B, n_actions]):
-
-    - plain:   ∂W = Dᵀh, ∂b = Σ_i D_i, ∂L/∂h = D W;
-    - dueling: q = v + A − mean_a A, so ∂L/∂v = Σ_a D_a and ∂L/∂A = D − mean_a D;
-
-    then through the hidden layers ∂W = δᵀh_in, ∂b = Σ_i δ_i, δ_in = (δW) ⊙ act′.
+    The plain network is one :class:`~core.engine.fast.mlp.FlatMLP`; the dueling one is a FlatMLP
+    trunk whose output h is activated too, then the heads v = h W_vᵀ + b_v and A = h W_aᵀ + b_a,
+    q = v + A − mean_a A. ``flat`` holds every weight and bias in the module's parameter order
+    (the module's parameters are rebound as views of it, so the module, its ``state_dict`` and
+    checkpoints keep working); ``grad`` is laid out alike. Backward through the dueling heads, for
+    ∂L/∂q = D (shape [B, n_actions]): ∂L/∂v = Σ_a D_a, ∂L/∂A = D − mean_a D, each head's
+    ∂W = (∂L/∂out)ᵀh and ∂b = Σ_i ∂L/∂out_i, and ∂L/∂h = (∂L/∂v) W_v + (∂L/∂A) W_a into the
+    trunk's vjp.
     """
 
-    def __init__(self, net: QNetwork, activation: str) -> None:
+    def __init__(self, net: QNetwork) -> None:
         self.net = net
         self.dueling = net.dueling
-        self.tanh = activation == "tanh"
-        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-        params = [p for lin in linears for p in (lin.weight, lin.bias)]
-        if len(params) != len(list(net.parameters())):
-            raise TypeError("FlatQ expects a QNetwork made of Linear layers")
-        self.flat = torch.cat([p.detach().reshape(-1) for p in params])
+        self.activation = net.activation
+        if not self.dueling:
+            self.mlp = FlatMLP(net.sizes, net.activation, transposed_input_grad=True)
+            self.mlp.bind(net.parameters())
+            self.flat, self.grad = self.mlp.flat, self.mlp.grad
+            # numpy views of the same memory (``flat`` is only ever updated in place) for acting
+            self.np_layers = self.mlp.numpy_layers(copy=False)
+            return
+        trunk, head_v, head_a = net.sizes[:-1], (net.sizes[-2], 1), net.sizes[-2:]
+        parts = [FlatMLP.n_params(sizes) for sizes in (trunk, head_v, head_a)]
+        self.flat = torch.zeros(sum(parts))
         self.grad = torch.zeros_like(self.flat)
-        views, offset = [], 0
-        for p in params:
-            n = p.numel()
-            views.append(
-                (self.flat[offset : offset + n].view_as(p), self.grad[offset : offset + n])
-            )
-            p.data = views[-1][0]
-            offset += n
-        layers = [
-            (
-                views[2 * i][0],
-                views[2 * i + 1][0],
-                views[2 * i][1].view_as(lin.weight),
-                views[2 * i + 1][1],
-            )
-            for i, lin in enumerate(linears)
-        ]
-        n_heads = 2 if self.dueling else 1
-        self.hidden, self.heads = layers[:-n_heads], layers[-n_heads:]
-        # numpy views of the same memory (``flat`` is only ever updated in place) for acting
-        self.np_layers = [(W.numpy().T, b.numpy()) for W, b, _, _ in (*self.hidden, self.heads[-1])]
+        (pt, pv, pa), (gt, gv, ga) = self.flat.split(parts), self.grad.split(parts)
+        self.mlp = FlatMLP(
+            trunk, net.activation, pt, gt, activate_output=True, transposed_input_grad=True
+        )
+        self.value = FlatMLP(head_v, net.activation, pv, gv)
+        self.advantage = FlatMLP(head_a, net.activation, pa, ga)
+        bind(net.parameters(), self.mlp.views + self.value.views + self.advantage.views)
+        # with the dueling head argmax_a q = argmax_a A(s, a): V(s) and mean_a A are the same for
+        # every action, so acting needs the trunk and the advantage head only
+        self.np_layers = self.mlp.numpy_layers(copy=False) + self.advantage.numpy_layers(copy=False)
 
     def greedy_actions(self, obs: np.ndarray) -> np.ndarray:
         """argmax_a q(s, a; θ) for a handful of states, in numpy (a fraction of torch's per-call
-        cost at this size). With the dueling head argmax_a q = argmax_a A(s, a): V(s) and
-        mean_a A(s, a) are the same for every action."""
-        return numpy_mlp(self.np_layers, self.tanh, obs).argmax(-1)
+        cost at this size)."""
+        return numpy_forward(self.np_layers, self.activation, obs).argmax(-1)
 
-    def forward(self, x: torch.Tensor, inputs: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """q(x, ·; θ); if ``inputs`` is given, the input of every layer is appended to it."""
+    def forward(self, x: torch.Tensor, cache: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """q(x, ·; θ); if ``cache`` is given, the input of every layer is appended to it."""
         if x.dim() > 2:  # a stack of minibatches [..., obs_dim], in cache-sized chunks
             rows = x.reshape(-1, x.shape[-1]).split(1024)
             return torch.cat([self.forward(c) for c in rows]).unflatten(0, x.shape[:-1])
-        h = x
-        for W, b, _, _ in self.hidden:
-            if inputs is not None:
-                inputs.append(h)
-            h = torch.addmm(b, h, W.t())
-            h = h.tanh_() if self.tanh else h.relu_()
-        if inputs is not None:
-            inputs.append(h)
+        h = self.mlp.forward(x, cache)
         if not self.dueling:
-            W, b, _, _ = self.heads[0]
-            return torch.addmm(b, h, W.t())
-        (Wv, bv, _, _), (Wa, ba, _, _) = self.heads
-        a = torch.addmm(ba, h, Wa.t())
-        return (a - a.mean(-1, keepdim=True)).add_(torch.addmm(bv, h, Wv.t()))
+            return h
+        a = self.advantage.forward(h)
+        return (a - a.mean(-1, keepdim=True)).add_(self.value.forward(h))
 
-    def backward(self, inputs: list[torch.Tensor], dq: torch.Tensor) -> None:
-        """Write ∂L/∂θ into ``grad`` given ∂L/∂q = ``dq`` and the ``inputs`` of a forward pass."""
-        h = inputs[-1]
-        if self.dueling:
-            (Wv, _, gWv, gbv), (Wa, _, gWa, gba) = self.heads
-            dv = dq.sum(-1, keepdim=True)
-            da = dq - dq.mean(-1, keepdim=True)
-            torch.mm(dv.t(), h, out=gWv)
-            torch.sum(dv, 0, out=gbv)
-            torch.mm(da.t(), h, out=gWa)
-            torch.sum(da, 0, out=gba)
-            dh = torch.addmm(dv.mm(Wv), da, Wa)
-        else:
-            W, _, gW, gb = self.heads[0]
-            torch.mm(dq.t(), h, out=gW)
-            torch.sum(dq, 0, out=gb)
-            dh = dq.mm(W)
-        for i in range(len(self.hidden) - 1, -1, -1):
-            W, _, gW, gb = self.hidden[i]
-            out = inputs[i + 1]
-            if self.tanh:
-                delta = torch.ops.aten.tanh_backward(dh, out)
-            else:
-                delta = torch.ops.aten.threshold_backward(dh, out, 0.0)
-            if i:
-                torch.mm(delta.t(), inputs[i], out=gW)
-                dh = delta.mm(W)
-            else:  # (xᵀδ)ᵀ: a thin input (obs_dim columns) makes δᵀx a slow GEMM shape
-                gW.copy_(torch.mm(inputs[0].t(), delta).t())
-            torch.sum(delta, 0, out=gb)
+    def backward(self, cache: list[torch.Tensor], dq: torch.Tensor) -> None:
+        """Write ∂L/∂θ into ``grad`` given ∂L/∂q = ``dq`` and the ``cache`` of a forward pass."""
+        if not self.dueling:
+            self.mlp.vjp(cache, dq)
+            return
+        h = cache[-1]
+        dv = dq.sum(-1, keepdim=True)
+        da = dq - dq.mean(-1, keepdim=True)
+        self.value.vjp([h], dv)
+        self.advantage.vjp([h], da)
+        dh = torch.addmm(dv.mm(self.value.layers[0].W), da, self.advantage.layers[0].W)
+        self.mlp.vjp(cache, dh)
 
     def td_grad(
         self,
@@ -273,53 +241,12 @@ def td_loss(td: torch.Tensor, weights: torch.Tensor | None, huber: bool) -> torc
     return per_sample.mean(-1)
 
 
-class FusedAdam:
-    """Adam (Kingma & Ba 2015) on one flat tensor in one kernel, the update of ``torch.optim.Adam``.
-
-    m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,  θ ← θ − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε),
-    computed by ``torch._fused_adam_`` (the kernel behind ``torch.optim.Adam(fused=True)``).
-    """
-
-    def __init__(self, params: torch.Tensor, lr: float, eps: float, betas=(0.9, 0.999)) -> None:
-        self.params, self.lr, self.eps, self.betas = params, lr, eps, betas
-        self.m = torch.zeros_like(params)
-        self.v = torch.zeros_like(params)
-        self.t = torch.zeros(())
-
-    def step(self, grad: torch.Tensor) -> None:
-        self.t += 1
-        torch._fused_adam_(
-            [self.params],
-            [grad],
-            [self.m],
-            [self.v],
-            [],
-            [self.t],
-            lr=self.lr,
-            beta1=self.betas[0],
-            beta2=self.betas[1],
-            weight_decay=0.0,
-            eps=self.eps,
-            amsgrad=False,
-            maximize=False,
-        )
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"m": self.m.clone(), "v": self.v.clone(), "t": int(self.t.item())}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.m.copy_(state["m"])
-        self.v.copy_(state["v"])
-        self.t.fill_(int(state["t"]))
-
-
 class DQN:
     """The DQN family as a :class:`~core.engine.trainer.Trainer` (flags: double, dueling,
     prioritized)."""
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config
-        self._pending: RunConfig | None = None
         p = config.params
         torch.manual_seed(config.seed)
         self.env = make_vec_env(config.env_id, config.n_envs, config.seed)
@@ -334,9 +261,9 @@ class DQN:
         self.q_target = copy.deepcopy(self.q)
         self.q.requires_grad_(False)
         self.q_target.requires_grad_(False)
-        self.online = FlatQ(self.q, config.activation)
-        self.target = FlatQ(self.q_target, config.activation)
-        self.optimizer = FusedAdam(self.online.flat, config.lr, eps=ADAM_EPS)
+        self.online = FlatQ(self.q)
+        self.target = FlatQ(self.q_target)
+        self.optimizer = Adam(self.online.flat, config.lr, eps=ADAM_EPS, fused=True)
         self.rng = np.random.default_rng(config.seed)
         if p.prioritized:
             self.replay: ReplayBuffer = PrioritizedReplayBuffer(
@@ -356,15 +283,14 @@ class DQN:
     def done(self) -> bool:
         return self.book.env_steps >= self.config.total_steps
 
-    def set_hyperparams(self, **changes: Any) -> dict[str, tuple[Any, Any]]:
-        """Validate live changes now; they take effect at the start of the next ``update()``."""
-        new, diff = apply_changes(self._pending or self.config, changes)
-        self._pending = new
-        return diff
+    def reconfigure(self, config: RunConfig) -> None:
+        """Adopt a config with new live values; Adam takes the new ``lr`` (the rest is read from
+        ``self.config`` at every env step)."""
+        self.config = config
+        self.optimizer.lr = config.lr
 
     def update(self) -> UpdateReport:
         """``n_steps`` vector steps (``n_steps · n_envs`` env steps) and the gradient steps due."""
-        self._apply_pending()
         self.book.start()
         stats: list[dict[str, torch.Tensor]] = []
         with torch.no_grad():
@@ -376,14 +302,13 @@ class DQN:
                         stats.append(self._train(self.config.params.gradient_steps))
         return self.book.finish(self._metrics(stats), self._evaluate_for_book)
 
+    def policy(self, obs: torch.Tensor) -> torch.Tensor:
+        """The greedy actions argmax_a q(s, a; θ)."""
+        return self.online.forward(obs).argmax(-1)
+
     def evaluate(self, n_episodes: int) -> list[float]:
-        """Returns of the greedy policy argmax_a q(s, a; θ) (fixed evaluation seeds)."""
-        return evaluate_policy(
-            self.config.env_id,
-            lambda obs: self.online.forward(obs).argmax(-1),
-            n_episodes,
-            seed=self.config.seed + 10_000,
-        )
+        """Returns of :meth:`policy` on a separate env (the seeds of ``eval_seed``)."""
+        return evaluate_policy(self.config.env_id, self.policy, n_episodes, eval_seed(self.config))
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -401,12 +326,10 @@ class DQN:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.config = RunConfig.from_json(state["config"])
-        self._pending = None
+        self.reconfigure(RunConfig.from_json(state["config"]))
         self.q.load_state_dict(state["q"])  # copies into the views of the flat tensors
         self.q_target.load_state_dict(state["q_target"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.optimizer.lr = self.config.lr
         self.replay.load_state_dict(state["replay"])
         self.book.load_state_dict(state["book"])
         self.epsilon = float(state["epsilon"])
@@ -602,8 +525,3 @@ class DQN:
 
     def _evaluate_for_book(self) -> list[float]:
         return self.evaluate(self.config.eval_episodes)
-
-    def _apply_pending(self) -> None:
-        if self._pending is not None:
-            self.config, self._pending = self._pending, None
-            self.optimizer.lr = self.config.lr

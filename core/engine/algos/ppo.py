@@ -39,8 +39,14 @@ from typing import Any
 import torch
 
 from core.config import RunConfig
-from core.engine.algos.actor_critic import FlatAdam, OldPolicy, StepStats, summarize
-from core.engine.algos.on_policy import OnPolicyTrainer, explained_variance, kl_metrics, normalized
+from core.engine.algos.actor_critic import OldPolicy, StepStats, summarize
+from core.engine.algos.on_policy import (
+    ActorCriticTrainer,
+    explained_variance,
+    kl_metrics,
+    normalized,
+)
+from core.engine.fast.optim import Adam
 from core.engine.rollout import Batch
 from core.engine.trainer import UpdateReport
 
@@ -121,13 +127,13 @@ def minibatches(
     ]
 
 
-class PPO(OnPolicyTrainer):
+class PPO(ActorCriticTrainer):
     """PPO trainer serving "ppo" (clip) and "ppo-kl" (``params.penalty == "kl"``)."""
 
     def __init__(self, config: RunConfig) -> None:
         super().__init__(config)
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.optimizer = FlatAdam(self.ac.flat, config.lr, eps=ADAM_EPS)
+        self.optimizer = Adam(self.ac.flat, config.lr, eps=ADAM_EPS)
         self.beta = config.params.kl_beta0
 
     # -- one update -----------------------------------------------------------------------------
@@ -163,7 +169,7 @@ class PPO(OnPolicyTrainer):
         if p.penalty == "kl":
             metrics["kl_beta"] = self.beta
             self.beta = adapt_beta(self.beta, metrics["kl_mean"], p.kl_target)
-        return self.book.finish(metrics, lambda: self.evaluate(cfg.eval_episodes))
+        return self.finish(metrics)
 
     def _epochs(self, batch: Batch, old: OldPolicy, clip_eps: float) -> tuple[list, int]:
         """Run the epochs; return the stats of every gradient step taken and steps per epoch."""
@@ -198,7 +204,7 @@ class PPO(OnPolicyTrainer):
                 stats.append(step)
         return stats, steps_per_epoch
 
-    # -- checkpoint entries beyond OnPolicyTrainer's -------------------------------------------
+    # -- checkpoint entries beyond OnPolicyTrainer's ------------------------------------------
 
     def extra_state(self) -> dict[str, Any]:
         return {"kl_beta": self.beta, "generator": self.generator.get_state()}

@@ -1,0 +1,101 @@
+"""Optimizers on one flat parameter tensor, the updates of ``torch.optim.Adam`` and ``RMSprop``.
+
+With the whole network in one tensor θ (``core/engine/fast/mlp.py``) and its gradient g in another,
+a step is a handful of tensor operations instead of a loop over parameter tensors:
+
+    Adam (Kingma & Ba 2015), step t:  m ← β₁m + (1−β₁)g,  v ← β₂v + (1−β₂)g²,
+                                      θ ← θ − lr · (m / (1−β₁ᵗ)) / (√(v / (1−β₂ᵗ)) + ε)
+    RMSprop (Tieleman & Hinton 2012): v ← αv + (1−α)g²,  θ ← θ − lr · g / (√v + ε)
+
+``lr`` is read at every step, so a schedule or a live change just sets it. The state dicts are
+{"m", "v", "t"} (Adam) and {"v"} (RMSprop), the keys of every checkpoint written so far.
+The reference is ``torch.optim`` itself (``optimizer`` in ``core/engine/fast/reference.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+
+class Adam:
+    """Adam on the flat tensor ``params``.
+
+    ``fused=True`` runs the step as one call of ``torch._fused_adam_`` (the kernel behind
+    ``torch.optim.Adam(fused=True)``); otherwise it is composed of five tensor operations. Both
+    compute the update above and round differently in the last bit; the DQN trainer uses the
+    fused kernel, the others the composed step (as their recorded seeded runs,
+    ``tests/data/seeded_reference.json``, did).
+    """
+
+    def __init__(
+        self,
+        params: torch.Tensor,
+        lr: float,
+        eps: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        *,
+        fused: bool = False,
+    ) -> None:
+        self.params, self.lr, self.eps, self.betas, self.fused = params, lr, eps, betas, fused
+        self.m = torch.zeros_like(params)
+        self.v = torch.zeros_like(params)
+        self.t = 0
+        self._t = torch.zeros(())  # t as the tensor the fused kernel reads
+
+    def step(self, grad: torch.Tensor) -> None:
+        """One update of ``params`` with gradient ``grad``."""
+        self.t += 1
+        b1, b2 = self.betas
+        if self.fused:
+            self._t += 1
+            torch._fused_adam_(
+                [self.params],
+                [grad],
+                [self.m],
+                [self.v],
+                [],
+                [self._t],
+                lr=self.lr,
+                beta1=b1,
+                beta2=b2,
+                weight_decay=0.0,
+                eps=self.eps,
+                amsgrad=False,
+                maximize=False,
+            )
+            return
+        self.m.lerp_(grad, 1 - b1)
+        self.v.mul_(b2).addcmul_(grad, grad, value=1 - b2)
+        denom = (self.v.sqrt() / math.sqrt(1 - b2**self.t)).add_(self.eps)
+        self.params.addcdiv_(self.m, denom, value=-self.lr / (1 - b1**self.t))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"m": self.m.clone(), "v": self.v.clone(), "t": self.t}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.m.copy_(state["m"])
+        self.v.copy_(state["v"])
+        self.t = int(state["t"])
+        self._t.fill_(self.t)
+
+
+class RMSprop:
+    """RMSprop on the flat tensor ``params`` (A2C's default optimizer, as SB3's)."""
+
+    def __init__(self, params: torch.Tensor, lr: float, eps: float, alpha: float = 0.99) -> None:
+        self.params, self.lr, self.eps, self.alpha = params, lr, eps, alpha
+        self.v = torch.zeros_like(params)
+
+    def step(self, grad: torch.Tensor) -> None:
+        """One update of ``params`` with gradient ``grad``."""
+        self.v.mul_(self.alpha).addcmul_(grad, grad, value=1 - self.alpha)
+        self.params.addcdiv_(grad, self.v.sqrt().add_(self.eps), value=-self.lr)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"v": self.v.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.v.copy_(state["v"])
