@@ -155,3 +155,18 @@ def test_the_engine_imports_nothing_above_it():
         if any(target == p or target.startswith(p + ".") for p in ENGINE_MUST_NOT_IMPORT)
     ]
     assert not bad, "\n".join(bad)
+
+
+MAX_LINES = 500
+LONG_REASON = "Over 500 lines because"  # what a longer module must say in its docstring
+
+
+def test_no_module_is_longer_than_500_lines_without_saying_why():
+    long = []
+    for name, path in source_files().items():
+        text = path.read_text()
+        if text.count("\n") > MAX_LINES and LONG_REASON not in (
+            ast.get_docstring(ast.parse(text)) or ""
+        ):
+            long.append(f"{name}: {text.count(chr(10))} lines")
+    assert not long, "modules over 500 lines with no reason at the top: " + ", ".join(long)

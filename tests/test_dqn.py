@@ -10,7 +10,8 @@ from torch.nn import functional
 
 from core.config import ConfigError, RunConfig
 from core.engine.algos import make_trainer, preset_config
-from core.engine.algos.dqn import DQN, FlatQ, linear_schedule, td_loss, td_target
+from core.engine.algos.dqn import DQN, linear_schedule
+from core.engine.algos.td_learning import FlatQ, td_loss, td_target
 from core.engine.nets import QNetwork
 from core.engine.trainer import set_hyperparams
 
