@@ -4,7 +4,7 @@ fast paths are checked against (the kernels' own references are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.distributions import Distribution
@@ -40,20 +40,3 @@ def flat_grad(
     return torch.cat(
         [(torch.zeros_like(p) if g is None else g).reshape(-1) for g, p in zip(grads, params)]
     )
-
-
-def fisher_vector_product(
-    kl_fn: Callable[[], torch.Tensor],
-    params: Sequence[torch.Tensor],
-    v: torch.Tensor,
-    damping: float = 0.0,
-) -> torch.Tensor:
-    """(F + c·I) v with F = ∇²_θ D̄_KL(θ_old, θ) at θ = θ_old, by double back-propagation.
-
-    ``kl_fn()`` must return the analytic mean KL(π_old ‖ π_θ) with π_old held constant (detached),
-    evaluated at the current parameters (= θ_old). F v = ∇_θ((∇_θ D̄_KL) · v).
-    """
-    kl = kl_fn()
-    grad = flat_grad(kl, params, create_graph=True)
-    hvp = flat_grad(grad @ v, params)
-    return hvp + damping * v

@@ -18,7 +18,7 @@ from core.engine.algos.trpo import MLPFisher, dist_params
 from core.engine.fast import heads, reference
 from core.engine.nets import CategoricalActor, GaussianActor
 from core.engine.trust_region import backtracking_line_search, conjugate_gradient, max_step
-from tests.oracles import distribution, fisher_vector_product, flat_grad
+from tests.oracles import distribution, flat_grad
 
 # ---------------------------------------------------------------------------------------------
 # Fisher-vector products
@@ -70,7 +70,7 @@ def test_double_backprop_fvp_equals_autograd_hessian_of_mean_kl(kind, damping):
     hessian = _mean_kl_hessian(actor, obs)
     params = list(actor.parameters())
     v = torch.randn(hessian.shape[0], dtype=torch.float64)
-    fv = fisher_vector_product(_analytic_kl_fn(actor, obs), params, v, damping)
+    fv = reference.fisher_vector_product(_analytic_kl_fn(actor, obs), params, v, damping)
     torch.testing.assert_close(fv, hessian @ v + damping * v, rtol=1e-9, atol=1e-12)
 
 
@@ -195,7 +195,7 @@ def _bandit_step(delta: float) -> torch.Tensor:
     g = flat_grad(_probs(theta) @ REWARDS, [theta])
 
     def fvp(v: torch.Tensor) -> torch.Tensor:
-        return fisher_vector_product(lambda: _bandit_kl(theta), [theta], v)
+        return reference.fisher_vector_product(lambda: _bandit_kl(theta), [theta], v)
 
     x, _ = conjugate_gradient(fvp, g, iters=10, tol=1e-20)
     s, _ = max_step(x, fvp(x), delta)

@@ -126,7 +126,8 @@ class MLPFisher:
     Jᵀu is the sum over the states. v and the result are laid out as ``actor.parameters()``: log σ
     (a Gaussian's own parameter comes first), then the MLP. The forward pass at θ_old (layer
     inputs and act′) is computed once and reused by every CG iteration. The reference, by double
-    back-propagation of the closed-form KL, is ``fisher_vector_product`` in ``tests/oracles.py``.
+    back-propagation of the closed-form KL, is ``fisher_vector_product`` in
+    ``core/engine/fast/reference.py``.
     """
 
     def __init__(self, actor: Actor, obs: torch.Tensor, damping: float) -> None:

@@ -4,7 +4,8 @@ Each function here says what a kernel of ``core/engine/fast/`` computes, written
 ``torch.nn.functional``, ``torch.func``, ``torch.distributions`` and ``torch.optim``, and nothing
 else. The kernels compute the same numbers with fewer, larger operations and no autograd;
 ``tests/test_fast_kernels.py`` checks every one against its reference here (values, gradients and
-the Fisher metric, in float64).
+the Fisher metric, in float64). :func:`fisher_vector_product` is the readable form of TRPO's
+Fisher product, which composes the MLP and head kernels (``tests/test_trust_region.py``).
 
 Parameter layout (``mlp``): W_1 (row-major [out, in]), b_1, W_2, b_2, … in one flat tensor.
 Distribution parameters (``distribution``): z = (logits,) or (μ, log σ).
@@ -12,7 +13,7 @@ Distribution parameters (``distribution``): z = (logits,) or (μ, log σ).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.distributions import Categorical, Distribution, Independent, Normal, kl_divergence
@@ -108,6 +109,26 @@ def fisher_metric(z_old: tuple[torch.Tensor, ...]) -> torch.Tensor:
 
     flat_old = torch.cat([t.detach().reshape(-1) for t in z_old])
     return torch.autograd.functional.hessian(mean_kl, flat_old)
+
+
+def fisher_vector_product(
+    kl_fn: Callable[[], torch.Tensor],
+    params: Sequence[torch.Tensor],
+    v: torch.Tensor,
+    damping: float = 0.0,
+) -> torch.Tensor:
+    """(F + c·I)v with F = ∇²_θ D̄_KL(θ_old, θ) at θ = θ_old, by double back-propagation: the
+    readable form of TRPO's Fisher product (``MLPFisher`` in ``core/engine/algos/trpo.py``).
+
+    ``kl_fn()`` returns the closed-form mean KL(π_old ‖ π_θ) with π_old held constant (detached),
+    at the current parameters (= θ_old); then Fv = ∇_θ((∇_θ D̄_KL) · v).
+    """
+    params = list(params)
+    grads = torch.autograd.grad(kl_fn(), params, create_graph=True)
+    grad = torch.cat([g.reshape(-1) for g in grads])
+    hvp = torch.autograd.grad(grad @ v, params, allow_unused=True)
+    flat = [(torch.zeros_like(p) if h is None else h).reshape(-1) for h, p in zip(hvp, params)]
+    return torch.cat(flat) + damping * v
 
 
 # -- the optimizers (fast: core/engine/fast/optim.py) ---------------------------------------------
