@@ -20,11 +20,13 @@ from typing import IO, Any
 
 from core.config import ALGORITHMS, ConfigError, RunConfig
 from core.config.environments import SUPPORTED_ENVS
+from core.config.specs import parse_pairs
+from core.metrics import ENV_STEPS, EPISODE_RETURN_MEAN, EVAL_RETURN_MEAN, UPDATE, WALL_TIME
 from core.runtime.checkpoint import CheckpointError
 from core.runtime.store import RunStore
 from core.runtime.store_schema import ACTIVE_STATUSES, StoreError
 
-FIRST_COLUMNS = ("update", "env_steps", "wall_time")
+FIRST_COLUMNS = (UPDATE.name, ENV_STEPS.name, WALL_TIME.name)
 
 
 class Parser(argparse.ArgumentParser):
@@ -126,22 +128,11 @@ def add_train(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def parse_sets(items: list[str]) -> dict[str, str]:
-    """``["k=v", ...]`` → ``{"k": "v"}``; a malformed item is a ConfigError on ``set``."""
-    changes: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError("set", f"{item!r} is not KEY=VALUE")
-        changes[key.strip()] = value.strip()
-    return changes
-
-
 def train_config(args: argparse.Namespace) -> RunConfig:
     """The validated config the ``train`` arguments describe (preset, then --set, then flags)."""
     from core.engine.algos import preset_config
 
-    changes: dict[str, Any] = parse_sets(args.set)
+    changes: dict[str, Any] = parse_pairs(args.set, "set")
     if args.steps is not None:
         changes["total_steps"] = args.steps
     if args.seed is not None:
@@ -168,7 +159,8 @@ class CsvSink:
         self._writer: csv.DictWriter | None = None
 
     def write(self, metrics: dict[str, float]) -> None:
-        metrics = {k: int(v) if k in ("update", "env_steps") else v for k, v in metrics.items()}
+        counts = (UPDATE.name, ENV_STEPS.name)
+        metrics = {k: int(v) if k in counts else v for k, v in metrics.items()}
         self.rows.append(metrics)
         new = [k for k in metrics if k not in self.columns]
         if new:
@@ -190,16 +182,16 @@ class CsvSink:
 
 def progress_line(metrics: dict[str, float], total: int, width: int = 24) -> str:
     """``[████░░░░] 40% 40,000/100,000 steps · 2,100 steps/s · return 87.3``."""
-    steps = int(metrics.get("env_steps", 0))
+    steps = int(metrics.get(ENV_STEPS.name, 0))
     frac = min(1.0, steps / total) if total else 1.0
     filled = int(round(frac * width))
     parts = [
         f"[{'█' * filled}{'░' * (width - filled)}] {100 * frac:3.0f}% {steps:,}/{total:,} steps"
     ]
-    wall = metrics.get("wall_time", 0.0)
+    wall = metrics.get(WALL_TIME.name, 0.0)
     if wall:
         parts.append(f"{steps / wall:,.0f} steps/s")
-    for key, label in (("episode_return_mean", "return"), ("eval_return_mean", "eval")):
+    for key, label in ((EPISODE_RETURN_MEAN.name, "return"), (EVAL_RETURN_MEAN.name, "eval")):
         value = metrics.get(key, math.nan)
         if not math.isnan(value):
             parts.append(f"{label} {value:.1f}")
@@ -223,7 +215,7 @@ class Progress:
         if self.tty:
             self.stream.write("\r" + line)
         else:
-            decile = int(10 * min(1.0, self.latest.get("env_steps", 0) / self.total))
+            decile = int(10 * min(1.0, self.latest.get(ENV_STEPS.name, 0) / self.total))
             if decile == self._shown:
                 return
             self._shown = decile

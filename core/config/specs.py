@@ -14,6 +14,7 @@ import functools
 import math
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,3 +290,15 @@ def _number_problem(value: Any, spec: Spec, kind: type) -> str | None:
     if not spec.contains(value):
         return f"{value:g} is out of range"
     return None
+
+
+def parse_pairs(items: Iterable[str], option: str) -> dict[str, str]:
+    """``["KEY=VALUE", ...]`` (command-line text) → ``{KEY: VALUE}``, values still raw text for
+    :func:`coerce`; a malformed item is a ConfigError naming the option."""
+    pairs: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(option, f"{item!r} is not KEY=VALUE")
+        pairs[key.strip()] = value.strip()
+    return pairs

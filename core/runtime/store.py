@@ -32,6 +32,7 @@ import pandas as pd
 
 from core.config import RunConfig
 from core.engine.trainer import Episode
+from core.metrics import ENV_STEPS, EPISODE_RETURN_MEAN, UPDATE, WALL_TIME
 from core.runtime.owners import owner_process_alive, process_owner
 from core.runtime.store_reads import (
     ReaderPool,
@@ -131,21 +132,21 @@ class RunStore:
         self, run_id: str, metrics: dict[str, float], episodes: list[Episode]
     ) -> None:
         """Queue one update's metrics (must include ``update`` and ``env_steps``) and episodes."""
-        if "update" not in metrics or "env_steps" not in metrics:
-            raise ValueError("metrics must include 'update' and 'env_steps'")
+        if UPDATE.name not in metrics or ENV_STEPS.name not in metrics:
+            raise ValueError(f"metrics must include {UPDATE.name!r} and {ENV_STEPS.name!r}")
         names = tuple(k for k in metrics if k not in FIXED_METRICS and k != "run_id")
         for k in names:
             if not METRIC_NAME.fullmatch(k):
                 raise ValueError(f"metric name {k!r} is not an identifier of at most 64 characters")
         values = (
             run_id,
-            int(metrics["update"]),
-            int(metrics["env_steps"]),
-            _real(metrics.get("wall_time")),
+            int(metrics[UPDATE.name]),
+            int(metrics[ENV_STEPS.name]),
+            _real(metrics.get(WALL_TIME.name)),
             *(_real(metrics[k]) for k in names),
         )
         ep_rows = [(run_id, int(e.env_step), float(e.ret), int(e.length)) for e in episodes]
-        last_return = _real(metrics.get("episode_return_mean"))
+        last_return = _real(metrics.get(EPISODE_RETURN_MEAN.name))
 
         def op(conn: sqlite3.Connection) -> None:
             self._ensure_metric_columns(conn, run_id, names)

@@ -19,12 +19,14 @@ import sqlite3
 import time
 from pathlib import Path
 
+from core.metrics import ENV_STEPS, UPDATE, WALL_TIME
+
 SCHEMA_VERSION = 2
 DB_NAME = "runs.sqlite"
 STATUSES = ("queued", "running", "paused", "finished", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running", "paused")
 TERMINAL_STATUSES = ("finished", "stopped", "failed", "interrupted")
-FIXED_METRICS = ("update", "env_steps", "wall_time")
+FIXED_METRICS = (UPDATE.name, ENV_STEPS.name, WALL_TIME.name)  # the columns _SCHEMA fixes
 RUN_COLUMNS = (
     "run_id",
     "name",

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 import pandas as pd
 
 from core.config import ConfigError, RunConfig
+from core.config.specs import parse_pairs
 from core.sweep.control import BACKENDS, load_ray_backend, resume_sweep, start_jobs, stop_sweep
 from core.sweep.progress import SweepProgress, wait_sweep
 from core.sweep.registry import remote_sweep
@@ -74,17 +75,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="store directory (default $PLAYGROUND_DATA_DIR or ./data)")
     p.set_defaults(func=main)
     return p
-
-
-def parse_pairs(items: Iterable[str], option: str) -> dict[str, str]:
-    """``KEY=VALUE`` strings → dict; a malformed item is a ConfigError naming the option."""
-    pairs: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(option, f"{item!r} is not KEY=VALUE")
-        pairs[key.strip()] = value.strip()
-    return pairs
 
 
 def parse_grid(items: Iterable[str]) -> dict[str, list[str]]:

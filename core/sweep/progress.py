@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from core.config import RunConfig
+from core.runtime.store_schema import ACTIVE_STATUSES
 from core.sweep.spec import SweepError, format_value
 
 if TYPE_CHECKING:
     from core.runtime.store import RunStore
 
-ACTIVE = ("queued", "running", "paused")
+ACTIVE = ACTIVE_STATUSES
 RESUMABLE = ("interrupted", "stopped")
 
 
