@@ -366,3 +366,27 @@ def test_step_window_holds_the_trials_and_the_kl_ball():
     grid = grid_values(bandit, bandit.start, ((x0, x1), (y0, y1)), n=41)
     edge = torch.cat([grid.kl[0], grid.kl[-1], grid.kl[:, 0], grid.kl[:, -1]])
     assert float(edge.min()) > 0.01
+
+
+def test_plateau_trpo_steps_are_the_exact_natural_step_wherever_float64_resolves_it():
+    """Deep on Kakade's plateau F is nearly singular (π(switch|s₂) ≈ 1e-14 by update 20): g's part
+    along F's small eigenvector is tiny while F⁻¹g's is large, so a CG stopped by a residual
+    relative to gᵀg returned almost the vanilla direction there. In 2-D CG is exact after two
+    iterations: each TRPO step of the preset's path is the natural step of a direct solve, at
+    every update where float64 can resolve it (cond(F + cI) < 1e12; past that, two CG iterations
+    lose the small eigen-direction to round-off in the large one)."""
+    scenario = PRESETS["Kakade's plateau"]
+    problem, settings = scenario.build(), scenario.settings()
+    path = run_updates(problem, scenario.theta0(), "trpo", settings, scenario.n_updates)
+    checked = []
+    for k, theta in enumerate(path.thetas[:-1]):
+        F = problem.fisher(theta).double() + settings.damping * torch.eye(2, dtype=torch.float64)
+        if float(torch.linalg.cond(F)) >= 1e12:
+            continue
+        g = problem.grad(theta).double()
+        x = torch.linalg.solve(F, g)
+        exact = math.sqrt(2 * settings.delta / float(x @ F @ x)) * x
+        step = lab_step(problem, theta, settings).step.double()
+        torch.testing.assert_close(step, exact, rtol=1e-6, atol=1e-12, msg=f"update {k}")
+        checked.append(k)
+    assert 20 in checked and len(checked) >= 20, checked

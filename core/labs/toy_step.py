@@ -3,8 +3,9 @@
 A TRPO step on a toy (:func:`lab_step`) calls the engine's own solver in
 ``core.engine.trust_region`` (``conjugate_gradient`` with the toy's exact Fisher-vector product,
 ``max_step``, ``backtracking_line_search`` with the toy's exact KL and surrogate), so the lab shows
-exactly what TRPO does. :func:`update` and :func:`run_updates` compare it with the vanilla gradient
-and NPG (the same step without the line search). The problems are in ``core.labs.toy_problems``.
+exactly what TRPO does. :func:`update` and :func:`run_updates` compare it with the
+vanilla gradient and NPG (the same step without the line search). The problems are in
+``core.labs.toy_problems``.
 """
 
 from __future__ import annotations
@@ -112,10 +113,13 @@ def lab_step(problem: ToyProblem, theta_old: Tensor, settings: StepSettings) -> 
     def Fvp(v: Tensor) -> Tensor:
         return F_phi @ v + settings.damping * v
 
-    # Relative tolerance: stop once ‖r‖ ≤ 1e-10‖g‖ (the toys' gradients span many scales).
-    x, cg_trace = conjugate_gradient(
-        Fvp, g_phi, settings.cg_iters, tol=1e-20 * float(g_phi @ g_phi)
-    )
+    # In n = 2 dimensions CG is exact after n iterations (in exact arithmetic), so it runs
+    # min(cg_iters, n) of them and stops early only on a residual of exactly zero. A tolerance
+    # relative to gᵀg stops too soon where F is nearly singular: deep on Kakade's plateau g's part
+    # along F's small eigenvector is tiny while F⁻¹g's is large, and one iteration leaves x on the
+    # vanilla direction (tests/test_toy.py checks the plateau's steps against a direct solve).
+    iters = min(settings.cg_iters, g_phi.numel())
+    x, cg_trace = conjugate_gradient(Fvp, g_phi, iters, tol=torch.finfo(g_phi.dtype).tiny)
     s_phi, beta = max_step(x, Fvp(x), settings.delta)
     J_old = float(problem.objective(theta_old))
 
