@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import streamlit as st
 
 from core.config import ALGORITHMS, RunConfig
-from core.config.environments import SUPPORTED_ENVS
+from core.config.environments import SUPPORTED_ENVS, unavailable_reason
 from core.engine.algos import presets
 from ui import run_view, widgets
 from ui.charts.events import change_text
@@ -21,14 +22,20 @@ store = manager.store
 params = st.query_params
 
 
-def _pick(name: str, label: str, options: list[str], default: str) -> str:
+def _pick(name: str, label: str, options: list[str], default: str, **kwargs: Any) -> str:
     """A selectbox whose value is also in the URL (``?name=value``) so a link reproduces it."""
     key = f"train.{name}"
     if name in params and params[name] in options and not widgets.is_kept(key):
         widgets.set_kept(key, params[name])
-    value = widgets.kept_widget(st.selectbox, label, key, default, options)
+    value = widgets.kept_widget(st.selectbox, label, key, default, options, **kwargs)
     params[name] = value
     return value
+
+
+def env_label(env_id: str) -> str:
+    """The env's name in the selectbox, marked where its extra cannot be imported (choosing it
+    shows the one-line reason under the buttons, from the config's validation)."""
+    return f"{env_id} (unavailable)" if unavailable_reason(env_id) else env_id
 
 
 def apply_preset(algo: str, env_id: str, preset: str) -> None:
@@ -143,7 +150,7 @@ with notices:
     run_view.show_flash()
 top = st.columns([2, 2, 2, 2])
 with top[0]:
-    env_id = _pick("env", "Environment", list(SUPPORTED_ENVS), "CartPole-v1")
+    env_id = _pick("env", "Environment", list(SUPPORTED_ENVS), "CartPole-v1", format_func=env_label)
 with top[1]:
     algo = _pick("algo", "Algorithm", list(ALGORITHMS), "trpo")
 available = presets(algo, env_id)

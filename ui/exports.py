@@ -163,11 +163,16 @@ def watch_agent(store: RunStore, run_id: str) -> None:
     if not request or request[0] != run_id:
         return
     algo = str(store.run(run_id)["algo"])
+    from core.runtime.playback import RenderError  # imported late, as in _rendered_episode
+
     try:
         with st.spinner("Playing the greedy policy…"):
             gif, ret, length, steps = _rendered_episode(request[1], run_id, algo, request[2])
     except CheckpointError as err:
         st.error(f"Could not play this run: {plain(err)}")
+        return
+    except RenderError as err:  # one line naming what to install (core/runtime/playback.py)
+        st.error(plain(err))
         return
     except Exception as err:  # rendering: a missing display backend, an env that cannot draw
         st.error(f"Could not render an episode: {plain(f'{type(err).__name__}: {err}')}")

@@ -26,6 +26,7 @@ PAGE_KEYS = ("algo", "env_id", "name")
 SHARED_GROUPS = {
     "Budget and rollout": ("total_steps", "seed", "n_envs", "n_steps"),
     "Returns and advantages": ("gamma", "gae_lambda", "normalize_advantage", "lr"),
+    "Normalization": ("normalize_obs", "normalize_reward", "clip_obs", "clip_reward"),
     "Networks": ("hidden_sizes", "activation"),
     "Evaluation": ("eval_every", "eval_episodes"),
 }

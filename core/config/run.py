@@ -49,6 +49,24 @@ class RunConfig:
     hidden_sizes: tuple[int, ...] = param((64, 64), "Hidden layer sizes", low=1, high=1024)
     activation: str = param("tanh", "Activation", choices=("tanh", "relu"))
     normalize_advantage: bool = param(True, "Normalize advantages")
+    normalize_obs: bool = param(
+        False,
+        "Normalize observations",
+        help="(s − running mean) / running std, clipped to ±clip_obs (SB3's VecNormalize); "
+        "statistics learn while training, frozen at evaluation.",
+    )
+    normalize_reward: bool = param(
+        False,
+        "Normalize rewards",
+        help="r / running std of the discounted return, clipped to ±clip_reward; "
+        "episode returns shown stay raw.",
+    )
+    clip_obs: float = param(
+        10.0, "Observation clip", low=0, low_open=True, high=1e6, help="Normalized s in ±this."
+    )
+    clip_reward: float = param(
+        10.0, "Reward clip", low=0, low_open=True, high=1e6, help="Normalized r in ±this."
+    )
     eval_every: int = param(
         10_000, "Evaluate every (env steps, 0 = never)", low=0, high=100_000_000
     )

@@ -23,6 +23,7 @@ import torch
 
 from core.engine.envs import final_observations
 from core.engine.nets import Actor
+from core.engine.normalize import Normalizer
 from core.engine.rollout_actor import RolloutActor
 from core.engine.trainer import Bookkeeper
 
@@ -98,8 +99,14 @@ class RolloutBuffer:
         actor: Actor,
         critic: Callable[[torch.Tensor], torch.Tensor],
         book: Bookkeeper,
+        normalizer: Normalizer | None = None,
     ) -> np.ndarray:
         """Fill the buffer by acting with ``actor`` from ``obs``; return the next observation.
+
+        ``obs`` and the returned observation are raw; with a ``normalizer`` the buffer holds
+        normalized observations (acting, the final observations at truncations and the last one
+        for V(s_T) alike) and normalized rewards, its statistics updated at every step
+        (``core/engine/normalize.py``), while ``book`` counts the raw rewards.
 
         Actions come from a numpy snapshot of the actor (:class:`RolloutActor`, its noise seeded
         from torch's generator). Afterwards, in one batched pass each: log π(a_t|s_t) by the torch
@@ -114,18 +121,23 @@ class RolloutBuffer:
         final_obs: list[np.ndarray] = []
         final_at: list[tuple[int, np.ndarray]] = []
         for t in range(self.n_steps):
-            obs_np[t] = obs
+            obs_np[t] = obs if normalizer is None else normalizer.obs(obs)
             actions = actions_np[t] = policy.act(obs_np[t], noise[t])
             if not self.discrete:
                 actions = np.clip(actions, self.act_low, self.act_high)
             obs, rewards, terminated, truncated, infos = env.step(actions)
+            dones = terminated | truncated
+            book.on_step(rewards, dones)
+            if normalizer is not None:
+                normalizer.update(obs, rewards, dones)
+                rewards = normalizer.reward(rewards)
             self.rewards[t] = rewards
             self.terminated[t] = terminated
             self.truncated[t] = truncated
-            book.on_step(rewards, terminated | truncated)
             if truncated.any():
                 idx = np.flatnonzero(truncated)
-                final_obs.append(final_observations(obs, infos)[idx])
+                final = final_observations(obs, infos)[idx]
+                final_obs.append(final if normalizer is None else normalizer.obs(final))
                 final_at.append((t, idx))
         size = self.n_steps * self.n_envs
         with torch.no_grad():
@@ -133,7 +145,8 @@ class RolloutBuffer:
                 self.obs.reshape(size, -1), self.actions.reshape(size, *self.actions.shape[2:])
             )
         self.logp.copy_(logp.reshape(self.n_steps, self.n_envs))
-        self._bootstrap_values(critic, obs, final_obs, final_at)
+        last_obs = obs if normalizer is None else normalizer.obs(obs)
+        self._bootstrap_values(critic, last_obs, final_obs, final_at)
         return obs
 
     @torch.no_grad()

@@ -65,8 +65,9 @@ class Trainer(Protocol):
     - ``update()``: one collect-and-learn iteration under ``config``;
     - ``reconfigure(config)``: adopt a config from :func:`apply_changes` (it differs from the
       current one in live keys only: learning rates, δ, ε, …); called between two updates;
-    - ``policy(obs)``: deterministic env actions for a batch of observations (greedy, or the
-      Gaussian mean clipped to the action bounds);
+    - ``policy(obs)``: deterministic env actions for a batch of raw observations (greedy, or the
+      Gaussian mean clipped to the action bounds), normalized first with the run's statistics
+      when it normalizes observations (``core/engine/normalize.py``), which it never changes;
     - ``evaluate(n)``: returns of ``n`` episodes of ``policy`` on a separate env seeded with
       :func:`eval_seed`;
     - ``state_dict()`` / ``load_state_dict(state)``: the checkpoint, tensors and plain values only

@@ -2,7 +2,11 @@
 
 CSV: ``<run_id>_metrics.csv`` (one row per update, one column per metric: ``core/metrics.py``
 says what each means), ``<run_id>_episodes.csv`` (env_step, ret, length) and
-``<run_id>_events.csv``.
+``<run_id>_events.csv``; for a run with observation or reward normalization also
+``<run_id>_normalization.json``: the settings and running statistics (mean, variance, counts;
+``core/engine/normalize.py``) of its newest readable checkpoint, which a policy needs to act on
+raw observations (none is written before the first checkpoint). The TensorBoard export puts the
+same file in its folder.
 
 TensorBoard: ``<out>/<run_id>/events.out.tfevents.*`` with every metric as a scalar
 ``train/<name>`` against env steps, the training episodes as ``episodes/return`` and
@@ -18,7 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from core.config import ConfigError, RunConfig
+from core.engine.normalize import Normalizer
 from core.metrics import ENV_STEPS, UPDATE, WALL_TIME
+from core.runtime.checkpoint import CheckpointError, load_checkpoint
 from core.runtime.store import RunStore
 from core.runtime.store_schema import StoreError
 
@@ -69,7 +76,32 @@ def export_csv(store: RunStore, run_id: str, out_dir: str | Path) -> list[Path]:
         except OSError as e:
             raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
         paths.append(path)
-    return paths
+    normalization = export_normalization(store, run_id, out)
+    return paths if normalization is None else [*paths, normalization]
+
+
+def export_normalization(store: RunStore, run_id: str, out_dir: str | Path) -> Path | None:
+    """Write ``<run_id>_normalization.json`` from the run's newest readable checkpoint; None
+    when the run normalizes nothing or has no such checkpoint."""
+    config = store.config(run_id)
+    if not (config.normalize_obs or config.normalize_reward):
+        return None
+    for stored in reversed(store.checkpoints(run_id)["path"].tolist()):
+        try:
+            payload = load_checkpoint(stored)
+            state = payload["state"]["normalizer"]
+            config = RunConfig.from_json(payload["config"])  # γ as it was at that checkpoint
+        except (CheckpointError, ConfigError, KeyError, TypeError, ValueError):
+            continue
+        normalizer = Normalizer.for_run(config, tuple(state["obs"]["mean"].shape))
+        normalizer.load_state_dict(state)
+        path = _out_dir(out_dir) / f"{run_id}_normalization.json"
+        try:
+            path.write_text(json.dumps(normalizer.to_json(), indent=1))
+        except OSError as e:
+            raise ExportError(f"cannot write {path}: {e.strerror or e}") from None
+        return path
+    return None
 
 
 def _hparam_value(value: object) -> float | int | str | bool:
@@ -117,6 +149,7 @@ def export_tensorboard(store: RunStore, run_id: str, out_dir: str | Path) -> Pat
         if not math.isnan(metric_dict["hparam/final_return"]):
             last_step = int(steps[-1]) if len(steps) else 0
             writer.add_scalar("hparam/final_return", metric_dict["hparam/final_return"], last_step)
+    export_normalization(store, run_id, log_dir)
     return log_dir
 
 

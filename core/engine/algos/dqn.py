@@ -22,6 +22,11 @@ forward pass (same distribution and targets as drawing them one by one, far fewe
 One ``update()`` advances ``n_steps × n_envs`` env steps with the gradient steps due in it (zoo
 CartPole: 256 env steps then 128 gradient steps).
 
+Normalization (``normalize_obs`` / ``normalize_reward``, ``core/engine/normalize.py``), as SB3's
+off-policy algorithms do it: the statistics update at every env step, acting sees normalized
+observations, the replay keeps the raw s, r, s′ and each sampled minibatch is normalized with the
+statistics of the moment it is drawn.
+
 Speed: a gradient step of a [256, 256] Q-network on 64 samples is a few matrix products; with
 autograd, ``nn.Module`` calls and ``torch.optim`` most of its time is per-operation overhead. So
 ``FlatQ`` (``core/engine/algos/td_learning.py``) runs the network as a
@@ -47,7 +52,8 @@ from core.engine.algos.td_learning import FlatQ, td_loss, td_target
 from core.engine.envs import final_observations, make_vec_env
 from core.engine.fast.optim import Adam
 from core.engine.nets import QNetwork
-from core.engine.replay import PrioritizedReplayBuffer, ReplayBuffer
+from core.engine.normalize import Normalizer
+from core.engine.replay import PrioritizedReplayBuffer, ReplayBuffer, ReplaySample
 from core.engine.trainer import Bookkeeper, UpdateReport, eval_seed, evaluate_policy
 
 ADAM_EPS = 1e-8  # torch.optim.Adam's default, which SB3's DQN uses
@@ -92,6 +98,27 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "eval_every": 5120,
         }
     },
+    # rl-baselines3-zoo hyperparams/dqn.yml "LunarLander-v2" ("Tuned"); n_timesteps 1e5;
+    # gradient_steps −1 as for Acrobot: train_freq · n_envs = 4; no normalize
+    "LunarLander-v3": {
+        "zoo": {
+            **_ZOO_NET,
+            "normalize_obs": False,
+            "normalize_reward": False,
+            "total_steps": 100_000,
+            "lr": 6.3e-4,
+            "batch_size": 128,
+            "buffer_size": 50_000,
+            "learning_starts": 0,
+            "gamma": 0.99,
+            "target_update_interval": 250,
+            "train_freq": 4,
+            "gradient_steps": 4,
+            "exploration_fraction": 0.12,
+            "exploration_final_eps": 0.1,
+            "eval_every": 5120,
+        }
+    },
 }
 
 
@@ -114,6 +141,8 @@ class DQN:
         if not isinstance(self.env.single_action_space, gym.spaces.Discrete):
             raise TypeError("DQN needs a discrete action space")
         self.obs, _ = self.env.reset(seed=config.seed)
+        self.normalizer = Normalizer.for_run(config, self.env.single_observation_space.shape)
+        self.normalizer.update_obs(self.obs)
         obs_dim = int(self.env.single_observation_space.shape[0])
         self.n_actions = int(self.env.single_action_space.n)
         self.q = QNetwork(
@@ -146,9 +175,10 @@ class DQN:
 
     def reconfigure(self, config: RunConfig) -> None:
         """Adopt a config with new live values; Adam takes the new ``lr`` (the rest is read from
-        ``self.config`` at every env step)."""
+        ``self.config`` at every env step); the normalizer's return discount follows γ."""
         self.config = config
         self.optimizer.lr = config.lr
+        self.normalizer.gamma = config.gamma
 
     def update(self) -> UpdateReport:
         """``n_steps`` vector steps (``n_steps · n_envs`` env steps) and the gradient steps due."""
@@ -164,12 +194,17 @@ class DQN:
         return self.book.finish(self._metrics(stats), self._evaluate_for_book)
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
-        """The greedy actions argmax_a q(s, a; θ)."""
-        return self.online.forward(obs).argmax(-1)
+        """The greedy actions argmax_a q(ŝ, a; θ) for raw observations s (ŝ normalized with the
+        current statistics, which this does not change)."""
+        return self.online.forward(self.normalizer.obs_tensor(obs)).argmax(-1)
 
     def evaluate(self, n_episodes: int) -> list[float]:
-        """Returns of :meth:`policy` on a separate env (the seeds of ``eval_seed``)."""
-        return evaluate_policy(self.config.env_id, self.policy, n_episodes, eval_seed(self.config))
+        """Returns of :meth:`policy` on a separate env (the seeds of ``eval_seed``), with the
+        normalization statistics frozen."""
+        with self.normalizer.frozen_stats():
+            return evaluate_policy(
+                self.config.env_id, self.policy, n_episodes, eval_seed(self.config)
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -184,6 +219,7 @@ class DQN:
             "gradient_steps_done": self.gradient_steps_done,
             "since_train": self._since_train,
             "rng": self.rng.bit_generator.state,
+            "normalizer": self.normalizer.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -198,18 +234,21 @@ class DQN:
         self.gradient_steps_done = int(state["gradient_steps_done"])
         self._since_train = int(state["since_train"])
         self.rng.bit_generator.state = state["rng"]
+        if "normalizer" in state:  # checkpoints written before normalization have none
+            self.normalizer.load_state_dict(state["normalizer"])
 
     # -- acting ---------------------------------------------------------------------------------
 
     def _env_step(self) -> None:
         """One vector step: act, store the transitions, refresh θ⁻ and ε when due."""
         p = self.config.params
-        actions = self._act(self.obs)
+        actions = self._act(self.normalizer.obs(self.obs))
         next_obs, rewards, terminated, truncated, infos = self.env.step(actions)
         real_next = final_observations(next_obs, infos)
         self.replay.add(self.obs, actions, rewards, real_next, terminated, truncated)
         before = self.book.env_steps
         self.book.on_step(rewards, terminated | truncated)
+        self.normalizer.update(next_obs, rewards, terminated | truncated)
         self.obs = next_obs
         self._since_train += self.config.n_envs
         C = p.target_update_interval
@@ -247,7 +286,7 @@ class DQN:
         p = self.config.params
         if p.prioritized:
             return self._train_prioritized(n_steps)
-        block = self.replay.sample((n_steps, p.batch_size), self.rng)
+        block = self._normalized(self.replay.sample((n_steps, p.batch_size), self.rng))
         q_next_target = self.target.forward(block.next_obs)  # θ⁻ is fixed during the block
         y_plain = None
         if not p.double:
@@ -285,7 +324,7 @@ class DQN:
         beta, huber = self.per_beta, p.loss == "huber"
         tds, q_sa, weights = [], [], []
         for _ in range(n_steps):
-            batch = replay.sample_prioritized(p.batch_size, beta, self.rng)
+            batch = self._normalized(replay.sample_prioritized(p.batch_size, beta, self.rng))
             actions = batch.actions.unsqueeze(-1)
             onehot_over_b = functional.one_hot(batch.actions, self.n_actions) / p.batch_size
             q_next_target = self.target.forward(batch.next_obs)
@@ -310,6 +349,16 @@ class DQN:
             q_sa.append(q)
             weights.append(batch.weights)
         return {"td": torch.stack(tds), "q_sa": torch.stack(q_sa), "weights": torch.stack(weights)}
+
+    def _normalized(self, sample: ReplaySample) -> ReplaySample:
+        """The sample with ŝ, ŝ′ and r̂ normalized by the current statistics (unchanged when
+        normalization is off)."""
+        norm = self.normalizer
+        sample.obs = norm.obs_tensor(sample.obs)
+        sample.next_obs = norm.obs_tensor(sample.next_obs)
+        if norm.normalize_reward:
+            sample.rewards = torch.from_numpy(norm.reward(sample.rewards.numpy()))
+        return sample
 
     def _double_td_grad(
         self,

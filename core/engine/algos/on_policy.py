@@ -4,10 +4,13 @@
 (Gaussian log σ₀ = ``params.log_std_init`` where the algorithm's parameters define it), the critic
 V, the rollout buffer and the bookkeeper. An update starts with
 :meth:`OnPolicyTrainer.start_update`: n_steps × n_envs transitions collected with π_old,
-advantages Â by GAE(γ, λ), returns R = Â + V. The base implements the rest of the trainer
-contract (``core/engine/trainer.py``): ``done``, ``reconfigure``, ``policy``, ``evaluate`` and
-the checkpoint, whose ``state_dict`` holds ``actor``, ``critic``, each optimizer's state under its
-key, ``book``, ``config`` and a subclass's :meth:`OnPolicyTrainer.extra_state`.
+advantages Â by GAE(γ, λ), returns R = Â + V. With ``normalize_obs`` / ``normalize_reward`` the
+batch holds normalized observations and rewards (``core/engine/normalize.py``; ``self.obs`` stays
+raw, the episode returns counted by the bookkeeper too). The base implements the rest of the
+trainer contract (``core/engine/trainer.py``): ``done``, ``reconfigure``, ``policy`` (on raw
+observations, normalized with the current statistics), ``evaluate`` (statistics frozen) and the
+checkpoint, whose ``state_dict`` holds ``actor``, ``critic``, each optimizer's state under its
+key, ``book``, ``config``, ``normalizer`` and a subclass's :meth:`OnPolicyTrainer.extra_state`.
 
 A new on-policy algorithm is one module in ``core/engine/algos/``. Its trainer subclasses
 :class:`OnPolicyTrainer`, or :class:`ActorCriticTrainer` for a loss on the flat actor-critic of
@@ -36,6 +39,7 @@ from core.config import RunConfig
 from core.engine.algos.actor_critic import ActorCritic, PolicyEval
 from core.engine.envs import make_vec_env
 from core.engine.nets import Critic, make_actor
+from core.engine.normalize import Normalizer
 from core.engine.rollout import Batch, RolloutBuffer
 from core.engine.trainer import Bookkeeper, UpdateReport, eval_seed, evaluate_policy
 
@@ -71,6 +75,8 @@ class OnPolicyTrainer(ABC):
         self.env = make_vec_env(config.env_id, config.n_envs, config.seed)
         self.obs, _ = self.env.reset(seed=config.seed)
         obs_space, act_space = self.env.single_observation_space, self.env.single_action_space
+        self.normalizer = Normalizer.for_run(config, obs_space.shape)
+        self.normalizer.update_obs(self.obs)
         self.actor = make_actor(obs_space, act_space, config.hidden_sizes, config.activation)
         log_std_init = getattr(config.params, "log_std_init", None)
         if log_std_init is not None and not self.actor.discrete:
@@ -110,7 +116,8 @@ class OnPolicyTrainer(ABC):
         """Start the book, collect n_steps × n_envs transitions with π_old and return them with
         GAE(γ, λ) advantages."""
         self.book.start()
-        self.obs = self.buffer.collect(self.env, self.obs, self.actor, self.values, self.book)
+        norm = self.normalizer if self.normalizer.active else None
+        self.obs = self.buffer.collect(self.env, self.obs, self.actor, self.values, self.book, norm)
         return self.buffer.batch(self.config.gamma, self.config.gae_lambda)
 
     def finish(self, metrics: dict[str, float]) -> UpdateReport:
@@ -128,19 +135,26 @@ class OnPolicyTrainer(ABC):
         return self.book.env_steps >= self.config.total_steps
 
     def reconfigure(self, config: RunConfig) -> None:
-        """Adopt a config with new live values; the updates read it from ``self.config``."""
+        """Adopt a config with new live values; the updates read it from ``self.config``, the
+        normalizer's return discount follows γ."""
         self.config = config
+        self.normalizer.gamma = config.gamma
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
-        """Deterministic env actions (continuous ones clipped to the action bounds)."""
-        actions, _ = self.actor.act(obs, deterministic=True)
+        """Deterministic env actions for raw observations (normalized with the current
+        statistics, which this does not change; continuous actions clipped to the bounds)."""
+        actions, _ = self.actor.act(self.normalizer.obs_tensor(obs), deterministic=True)
         if self.act_low is None:
             return actions
         return torch.clamp(actions, self.act_low, self.act_high)
 
     def evaluate(self, n_episodes: int) -> list[float]:
-        """Returns of :meth:`policy` on a separate env (the seeds of ``eval_seed``)."""
-        return evaluate_policy(self.config.env_id, self.policy, n_episodes, eval_seed(self.config))
+        """Returns of :meth:`policy` on a separate env (the seeds of ``eval_seed``), with the
+        normalization statistics frozen."""
+        with self.normalizer.frozen_stats():
+            return evaluate_policy(
+                self.config.env_id, self.policy, n_episodes, eval_seed(self.config)
+            )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -150,10 +164,13 @@ class OnPolicyTrainer(ABC):
             **self.extra_state(),
             "book": self.book.state_dict(),
             "config": self.config.to_json(),
+            "normalizer": self.normalizer.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.reconfigure(RunConfig.from_json(state["config"]))
+        if "normalizer" in state:  # checkpoints written before normalization have none
+            self.normalizer.load_state_dict(state["normalizer"])
         self.actor.load_state_dict(state["actor"])
         self.critic.load_state_dict(state["critic"])
         for key, optimizer in self.optimizers().items():

@@ -53,10 +53,18 @@ from core.engine.trainer import UpdateReport
 ADAM_EPS = 1e-5  # as SB3's PPO
 
 # RL-Zoo (rl-baselines3-zoo hyperparams/ppo.yml) plus SB3's PPO defaults for what the zoo leaves
-# out: batch_size 64, lr 3e-4, clip 0.2, vf_coef 0.5, max_grad_norm 0.5, 64-64 tanh MLPs.
-# Differences, because this engine has no VecNormalize and no gSDE: Acrobot runs without
-# observation/reward normalization; Pendulum uses a plain state-independent Gaussian with
-# log σ₀ = −0.5 instead of gSDE (use_sde, sde_sample_freq 4).
+# out: n_envs 1, n_steps 2048, batch_size 64, epochs 10, γ 0.99, λ 0.95, lr 3e-4, clip 0.2,
+# ent_coef 0, vf_coef 0.5, max_grad_norm 0.5, 64-64 tanh MLPs. The zoo's ``normalize: true`` is
+# normalize_obs + normalize_reward; its "lin_" schedules are anneal_lr / anneal_clip. Differences:
+# this engine has no gSDE, so Pendulum uses a plain state-independent Gaussian with
+# log σ₀ = −0.5 instead (use_sde, sde_sample_freq 4); and it always initialises orthogonally
+# (√2 hidden, 0.01 policy head, 1 value head), so the zoo's ``ortho_init=False`` (Hopper,
+# HalfCheetah) is not reproduced.
+_NORMALIZE = {"normalize_obs": True, "normalize_reward": True}
+# policy_kwargs of the zoo's Hopper and HalfCheetah entries: log_std_init=-2, activation_fn=ReLU,
+# net_arch pi=[256, 256], vf=[256, 256] (ortho_init=False: see above)
+_MUJOCO_NET = {"hidden_sizes": (256, 256), "activation": "relu", "log_std_init": -2.0}
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "CartPole-v1": {
         "zoo": {
@@ -76,6 +84,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "Acrobot-v1": {
         "zoo": {
+            **_NORMALIZE,
             "total_steps": 1_000_000,
             "n_envs": 16,
             "n_steps": 256,
@@ -101,6 +110,131 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-3,
             "clip_eps": 0.2,
             "log_std_init": -0.5,
+        },
+    },
+    # hyperparams/ppo.yml "Hopper-v4" (Hopper-v3 in older versions of the file)
+    "Hopper-v5": {
+        "zoo": {
+            **_NORMALIZE,
+            **_MUJOCO_NET,
+            "total_steps": 1_000_000,
+            "n_envs": 1,
+            "n_steps": 512,
+            "minibatch_size": 32,
+            "gamma": 0.999,
+            "gae_lambda": 0.99,
+            "lr": 9.80828e-05,
+            "ent_coef": 0.00229519,
+            "clip_eps": 0.2,
+            "epochs": 5,
+            "max_grad_norm": 0.7,
+            "vf_coef": 0.835671,
+        },
+    },
+    # hyperparams/ppo.yml "Walker2d-v4" (no policy_kwargs: SB3's 64-64 tanh networks)
+    "Walker2d-v5": {
+        "zoo": {
+            **_NORMALIZE,
+            "total_steps": 1_000_000,
+            "n_envs": 1,
+            "n_steps": 512,
+            "minibatch_size": 32,
+            "gamma": 0.99,
+            "gae_lambda": 0.95,
+            "lr": 5.05041e-05,
+            "ent_coef": 0.000585045,
+            "clip_eps": 0.1,
+            "epochs": 20,
+            "max_grad_norm": 1.0,
+            "vf_coef": 0.871923,
+        },
+    },
+    # hyperparams/ppo.yml "HalfCheetah-v4"
+    "HalfCheetah-v5": {
+        "zoo": {
+            **_NORMALIZE,
+            **_MUJOCO_NET,
+            "total_steps": 1_000_000,
+            "n_envs": 1,
+            "n_steps": 512,
+            "minibatch_size": 64,
+            "gamma": 0.98,
+            "gae_lambda": 0.92,
+            "lr": 2.0633e-05,
+            "ent_coef": 0.000401762,
+            "clip_eps": 0.1,
+            "epochs": 20,
+            "max_grad_norm": 0.8,
+            "vf_coef": 0.58096,
+        },
+    },
+    # hyperparams/ppo.yml "Swimmer-v4" (tuned; the mujoco-defaults anchor: normalize, 1e6 steps)
+    "Swimmer-v5": {
+        "zoo": {
+            **_NORMALIZE,
+            "total_steps": 1_000_000,
+            "n_envs": 4,
+            "n_steps": 1024,
+            "minibatch_size": 256,
+            "gamma": 0.9999,
+            "gae_lambda": 0.98,
+            "lr": 6e-4,
+            "ent_coef": 0.0,
+            "clip_eps": 0.2,
+            "epochs": 10,
+        },
+    },
+    # hyperparams/ppo.yml "InvertedPendulum-v2" (-v3 in older versions of the file)
+    "InvertedPendulum-v5": {
+        "zoo": {
+            **_NORMALIZE,
+            "total_steps": 1_000_000,
+            "n_envs": 1,
+            "n_steps": 32,
+            "minibatch_size": 32,  # the zoo's batch_size 64 > the batch 32: one full-batch step
+            "gamma": 0.999,
+            "gae_lambda": 0.9,
+            "lr": 0.000222425,
+            "ent_coef": 1.37976e-07,
+            "clip_eps": 0.4,
+            "epochs": 5,
+            "max_grad_norm": 0.3,
+            "vf_coef": 0.19816,
+        },
+    },
+    # hyperparams/ppo.yml "InvertedDoublePendulum-v2" (-v3 in older versions of the file)
+    "InvertedDoublePendulum-v5": {
+        "zoo": {
+            **_NORMALIZE,
+            "total_steps": 1_000_000,
+            "n_envs": 1,
+            "n_steps": 128,
+            "minibatch_size": 128,  # the zoo's batch_size 512 > the batch 128: one full-batch step
+            "gamma": 0.98,
+            "gae_lambda": 0.8,
+            "lr": 0.000155454,
+            "ent_coef": 1.05057e-06,
+            "clip_eps": 0.4,
+            "epochs": 10,
+            "max_grad_norm": 0.5,
+            "vf_coef": 0.695929,
+        },
+    },
+    # hyperparams/ppo.yml "LunarLander-v2" (no normalize)
+    "LunarLander-v3": {
+        "zoo": {
+            "normalize_obs": False,
+            "normalize_reward": False,
+            "total_steps": 1_000_000,
+            "n_envs": 16,
+            "n_steps": 1024,
+            "minibatch_size": 64,
+            "gamma": 0.999,
+            "gae_lambda": 0.98,
+            "lr": 3e-4,
+            "ent_coef": 0.01,
+            "clip_eps": 0.2,
+            "epochs": 4,
         },
     },
 }

@@ -54,8 +54,10 @@ from core.engine.trust_region import (
 # RL-Zoo (rl-baselines3-zoo hyperparams/trpo.yml) with sb3-contrib's TRPO defaults for what the
 # zoo leaves out: cg_max_steps 15, cg_damping 0.1, line search 0.8 × 10, target_kl 0.01,
 # gae_lambda 0.95, learning_rate 1e-3, batch_size 128, n_critic_updates 10, 64-64 tanh MLPs.
-# The zoo's Acrobot (normalize: true) and Pendulum (use_sde) entries use VecNormalize / gSDE,
-# which this engine does not have; the rest of their settings is kept.
+# The zoo's ``normalize: true`` is normalize_obs + normalize_reward; sb3-contrib's target_kl is δ,
+# cg_max_steps cg_iters, n_critic_updates critic_iters, learning_rate critic_lr, batch_size
+# critic_minibatch, sub_sampling_factor 1 fvp_subsample 1.0. The zoo's Pendulum entry uses gSDE
+# (use_sde), which this engine does not have: a plain state-independent Gaussian instead.
 _SB3_TRPO_DEFAULTS: dict[str, Any] = {
     "n_steps": 2048,
     "gamma": 0.99,
@@ -71,6 +73,33 @@ _SB3_TRPO_DEFAULTS: dict[str, Any] = {
     "critic_lr": 1e-3,
     "critic_iters": 10,
     "critic_minibatch": 128,
+}
+_NORMALIZE = {"normalize_obs": True, "normalize_reward": True}
+# hyperparams/trpo.yml "HalfCheetahBulletEnv-v0" (the pybullet-defaults anchor) as its MuJoCo
+# entries use it (the mujoco-defaults anchor, n_timesteps 1e6)
+_ZOO_MUJOCO: dict[str, Any] = {
+    **_SB3_TRPO_DEFAULTS,
+    **_NORMALIZE,
+    "total_steps": 1_000_000,
+    "n_envs": 2,
+    "n_steps": 1024,
+    "critic_minibatch": 128,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "fvp_subsample": 1.0,
+    "cg_iters": 25,
+    "damping": 0.1,
+    "critic_iters": 20,
+    "critic_lr": 1e-3,
+}
+# hyperparams/trpo.yml "default" (no tuned entry for the env): n_timesteps 1e6 with
+# sb3-contrib's defaults, one env, no normalization
+_ZOO_DEFAULT: dict[str, Any] = {
+    **_SB3_TRPO_DEFAULTS,
+    "total_steps": 1_000_000,
+    "n_envs": 1,
+    "normalize_obs": False,
+    "normalize_reward": False,
 }
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -88,7 +117,7 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "Acrobot-v1": {
-        "zoo": {**_SB3_TRPO_DEFAULTS, "n_envs": 2, "n_steps": 1024},
+        "zoo": {**_SB3_TRPO_DEFAULTS, **_NORMALIZE, "n_envs": 2, "n_steps": 1024},
     },
     "Pendulum-v1": {
         "zoo": {
@@ -99,6 +128,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             "critic_iters": 15,
         },
     },
+    # hyperparams/trpo.yml "Hopper-v4" (-v3 in older versions of the file): mujoco-defaults
+    "Hopper-v5": {"zoo": dict(_ZOO_MUJOCO)},
+    # hyperparams/trpo.yml "Walker2d-v4": mujoco-defaults
+    "Walker2d-v5": {"zoo": dict(_ZOO_MUJOCO)},
+    # hyperparams/trpo.yml "HalfCheetah-v4": mujoco-defaults, target_kl 0.04
+    "HalfCheetah-v5": {"zoo": {**_ZOO_MUJOCO, "delta": 0.04}},
+    # hyperparams/trpo.yml "Swimmer-v4": mujoco-defaults, gamma 0.9999
+    "Swimmer-v5": {"zoo": {**_ZOO_MUJOCO, "gamma": 0.9999}},
+    # hyperparams/trpo.yml has no entry: its "default"
+    "InvertedPendulum-v5": {"zoo": dict(_ZOO_DEFAULT)},
+    # hyperparams/trpo.yml has no entry: its "default"
+    "InvertedDoublePendulum-v5": {"zoo": dict(_ZOO_DEFAULT)},
 }
 
 
