@@ -44,7 +44,8 @@ def report(args, curves: dict[tuple[str, int], list[tuple[int, float, float]]]) 
         "",
         f"{machine()}. Each row: one algorithm and seed; 'train' is the mean return of the last 20 "
         "training episodes, 'eval' the deterministic policy's mean over the evaluation episodes.",
-        "Presets as in `core/algos` (no VecNormalize, which this engine does not have).",
+        "Presets as in `core/engine/algos` (the zoo's: TRPO and PPO normalize observations and "
+        "rewards as its VecNormalize does, `core/engine/normalize.py`).",
         "",
     ]
     for (algo, seed), points in curves.items():
