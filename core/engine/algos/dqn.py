@@ -60,6 +60,24 @@ ADAM_EPS = 1e-8  # torch.optim.Adam's default, which SB3's DQN uses
 
 _ZOO_NET = {"hidden_sizes": (256, 256), "activation": "relu", "n_envs": 1, "n_steps": 256}
 
+# rl-baselines3-zoo hyperparams/dqn.yml: its "Tuned" Acrobot-v1 and LunarLander-v2 entries are
+# the same settings
+_ZOO_TUNED: dict[str, Any] = {
+    **_ZOO_NET,
+    "total_steps": 100_000,
+    "lr": 6.3e-4,
+    "batch_size": 128,
+    "buffer_size": 50_000,
+    "learning_starts": 0,
+    "gamma": 0.99,
+    "target_update_interval": 250,
+    "train_freq": 4,
+    "gradient_steps": 4,
+    "exploration_fraction": 0.12,
+    "exploration_final_eps": 0.1,
+    "eval_every": 5120,
+}
+
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # rl-baselines3-zoo hyperparams/dqn.yml ("Almost Tuned"); n_timesteps 5e4
     "CartPole-v1": {
@@ -81,44 +99,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     },
     # rl-baselines3-zoo hyperparams/dqn.yml ("Tuned"); n_timesteps 1e5; gradient_steps −1 there
     # means "as many as env steps collected", i.e. train_freq · n_envs = 4 with one env
-    "Acrobot-v1": {
-        "zoo": {
-            **_ZOO_NET,
-            "total_steps": 100_000,
-            "lr": 6.3e-4,
-            "batch_size": 128,
-            "buffer_size": 50_000,
-            "learning_starts": 0,
-            "gamma": 0.99,
-            "target_update_interval": 250,
-            "train_freq": 4,
-            "gradient_steps": 4,
-            "exploration_fraction": 0.12,
-            "exploration_final_eps": 0.1,
-            "eval_every": 5120,
-        }
-    },
+    "Acrobot-v1": {"zoo": _ZOO_TUNED},
     # rl-baselines3-zoo hyperparams/dqn.yml "LunarLander-v2" ("Tuned"); n_timesteps 1e5;
     # gradient_steps −1 as for Acrobot: train_freq · n_envs = 4; no normalize
-    "LunarLander-v3": {
-        "zoo": {
-            **_ZOO_NET,
-            "normalize_obs": False,
-            "normalize_reward": False,
-            "total_steps": 100_000,
-            "lr": 6.3e-4,
-            "batch_size": 128,
-            "buffer_size": 50_000,
-            "learning_starts": 0,
-            "gamma": 0.99,
-            "target_update_interval": 250,
-            "train_freq": 4,
-            "gradient_steps": 4,
-            "exploration_fraction": 0.12,
-            "exploration_final_eps": 0.1,
-            "eval_every": 5120,
-        }
-    },
+    "LunarLander-v3": {"zoo": {**_ZOO_TUNED, "normalize_obs": False, "normalize_reward": False}},
 }
 
 
