@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.config import ConfigError, RunConfig
-from core.engine.algos import presets
+from core.config import ConfigError
 from core.labs import gae_lab as lab
+from core.sweep.build import lambda_sweep
 from core.sweep.control import stop_sweep
 from core.sweep.local import launch_local
 from core.sweep.progress import sweep_progress, sweeps
-from core.sweep.spec import SweepError, SweepSpec
+from core.sweep.spec import SweepError
 from ui import gae_figures as figs
 from ui import gae_url, widgets
 from ui.state import ensure_app_navigation, require_manager
@@ -320,16 +320,7 @@ st.markdown(
 def launch_sweep(algo: str, budget: int, n_seeds: int, lams: list[float]) -> None:
     """Start λ × seeds runs of ``algo`` on CartPole as one sweep tagged ``gae-…``."""
     try:
-        preset = next(iter(presets(algo, "CartPole-v1").values()), {})
-        base = RunConfig(algo=algo, env_id="CartPole-v1").with_changes(
-            **{**preset, "total_steps": budget, "eval_every": 0}
-        )
-        spec = SweepSpec(
-            base=base,
-            grid={"gae_lambda": sorted(lams)},
-            seeds=n_seeds,
-            name=f"GAE lab {algo} λ sweep",
-        )
+        spec = lambda_sweep(algo, "CartPole-v1", budget, n_seeds, lams)
         sweep_id = launch_local(manager, spec, sweep_id=SWEEP_PREFIX + uuid.uuid4().hex[:10])
     except (ConfigError, SweepError, RuntimeError) as exc:
         st.session_state["gae.sweep_error"] = str(exc)

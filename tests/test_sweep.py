@@ -355,3 +355,18 @@ def test_stop_from_a_manager_that_does_not_own_the_runs_says_where_to_stop_it(ma
     assert sweep_progress(manager.store, sweep_id).status == "running"
     stop_sweep(manager, sweep_id)
     assert wait_sweep(manager.store, sweep_id, timeout=60, poll=0.1).status == "stopped"
+
+
+def test_gae_lab_lambda_sweep_is_the_preset_over_sorted_lambdas_and_seeds():
+    from core.engine.algos import presets
+    from core.sweep.build import lambda_sweep
+
+    spec = lambda_sweep("ppo", "CartPole-v1", 20_000, 2, [0.9, 0.5, 1.0])
+    preset = next(iter(presets("ppo", "CartPole-v1").values()))
+    trials = spec.trials()
+    assert len(trials) == 3 * 2
+    assert sorted({t.config.gae_lambda for t in trials}) == [0.5, 0.9, 1.0]
+    assert spec.grid == {"gae_lambda": [0.5, 0.9, 1.0]}
+    for t in trials:
+        assert t.config.total_steps == 20_000 and t.config.eval_every == 0
+        assert t.config.n_steps == preset["n_steps"]

@@ -1,4 +1,5 @@
-"""Sweeps built from the Compare page's choices: environment, budget, algorithms, seeds, a grid.
+"""Sweeps built from the pages' choices: the Compare page's (environment, budget, algorithms,
+seeds, a grid) and the GAE Lab's λ sweep.
 
 Without presets the choices are one sweep over all algorithms, as ``python -m core sweep
 --algos …`` runs it. With each algorithm's tuned preset the base configs differ, so each
@@ -60,3 +61,15 @@ def sweep_ids(specs: list[SweepSpec], request: str) -> list[str]:
     return [
         f"sw-{request[:10]}" + (f"-{spec.base.algo}" if len(specs) > 1 else "") for spec in specs
     ]
+
+
+def lambda_sweep(algo: str, env_id: str, budget: int, seeds: int, lams: list[float]) -> SweepSpec:
+    """The GAE Lab's sweep: ``algo`` at its first preset for ``env_id`` (defaults where it has
+    none), ``budget`` env steps without evaluations, GAE λ over ``lams`` × ``seeds`` seeds."""
+    preset = next(iter(presets(algo, env_id).values()), {})
+    base = RunConfig(algo=algo, env_id=env_id).with_changes(
+        **{**preset, "total_steps": budget, "eval_every": 0}
+    )
+    spec = SweepSpec(base, {"gae_lambda": sorted(lams)}, seeds, None, f"GAE lab {algo} λ sweep")
+    spec.trials()
+    return spec
