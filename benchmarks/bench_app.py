@@ -4,13 +4,14 @@
 ``streamlit run``; ``--workers thread`` for the in-process fallback), and windows of ``--window``
 seconds alternate ``--rounds`` times between
 1. headless: nothing reads the runs;
-2. page open: the Train page shows one of them: its live area (the fragment Streamlit reruns
-   every ``run_view.LIVE_REFRESH_S``: store reads, figure dicts, serialisation) runs at that pace,
-   plus a whole-page rerun (Streamlit's AppTest, same process) every 10 s, as when a user touches
-   a widget.
-Prints total env steps/s in both modes, their ratio (target ≥ 95%), and the page's server time
-(median and p95; target p95 ≤ 150 ms) of the live-area refresh (wall time, and the thread's own
-CPU time) and of a whole-page rerun.
+2. page open: the Train page shows one of them: its run panel polls the live feed
+   (``ui/live_feed.run_state``: store reads, and the figure dicts when they changed) as
+   ``ui/js/run_panel.js`` does, every ``POLL_S`` with the charts every ``FIGURES_EVERY``-th
+   poll, plus a whole-page rerun (Streamlit's AppTest, same process) every 10 s, as when a user
+   touches a widget.
+Prints total env steps/s in both modes, their ratio (target ≥ 95%), and the server time per
+refresh (median and p95; target p95 ≤ 150 ms) of the feed's answers that carry the charts
+(wall time, and the handler thread's own CPU time) and of a whole-page rerun.
 
     .venv/bin/python benchmarks/bench_app.py [--runs 4] [--window 10] [--rounds 4] [--algo trpo]
 """
@@ -18,6 +19,7 @@ CPU time) and of a whole-page rerun.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
@@ -35,13 +37,16 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from core.config import RunConfig  # noqa: E402
 from core.runtime.runner import RunManager  # noqa: E402
-from ui import run_view  # noqa: E402
-from ui.run_view import REFRESH_SECONDS  # noqa: E402
+from ui import live_feed  # noqa: E402
 from ui.state import get_manager  # noqa: E402
 
 WARMUP_S = 5.0
 PAGE_EVERY = 10
+POLL_S = 0.5  # as POLL_MS in ui/js/run_panel.js
+FIGURES_EVERY = 2  # the charts at most every 0.9 s there (FIGURES_MS): every second poll here
 TICKS: list[float] = []
+ANSWERS: list[tuple[float, float]] = []  # feed answers with charts: (wall s, CPU s of the thread)
+HAVE: dict[str, str | None] = {}
 
 
 def configs(algo: str, n: int) -> list[RunConfig]:
@@ -70,7 +75,7 @@ def measure(manager: RunManager, cfgs: list[RunConfig], window: float, rounds: i
         tick(None, [])
     totals = {False: [0, 0.0], True: [0, 0.0]}
     refresh: list[float] = []
-    REFRESH_SECONDS.clear()
+    ANSWERS.clear()
     for _ in range(rounds):
         for page in (False, True):
             s0, t0 = steps(manager, run_ids), time.monotonic()
@@ -87,19 +92,26 @@ def measure(manager: RunManager, cfgs: list[RunConfig], window: float, rounds: i
 
 
 def tick(view: tuple[AppTest, RunManager, str] | None, refresh: list[float]) -> None:
-    """One live-refresh period of wall time; with the page open, one live refresh at its start
-    and a whole-page rerun every ``PAGE_EVERY`` seconds."""
+    """One poll period of wall time; with the page open, one poll of the live feed at its start
+    (with the charts every ``FIGURES_EVERY``-th) and a whole-page rerun every ``PAGE_EVERY``
+    seconds."""
     start = time.perf_counter()
     if view is not None:
         at, manager, run_id = view
-        run_view.live_charts(manager.store, run_id, large=False)
         TICKS.append(start)
-        if len(TICKS) % round(PAGE_EVERY / run_view.LIVE_REFRESH_S) == 0:
+        figures = len(TICKS) % FIGURES_EVERY == 0
+        cpu = time.thread_time()
+        state = live_feed.run_state(manager, run_id, have=HAVE.get(run_id), figures=figures)
+        if state["figures"] is not None:
+            json.dumps(state, allow_nan=False)  # what the route's JSONResponse does
+            HAVE[run_id] = state["version"]
+            ANSWERS.append((time.perf_counter() - start, time.thread_time() - cpu))
+        if len(TICKS) % round(PAGE_EVERY / POLL_S) == 0:
             at.run()
             if at.exception:
                 raise RuntimeError(at.exception[0].message)
             refresh.append(time.perf_counter() - start)
-    time.sleep(max(0.0, run_view.LIVE_REFRESH_S - (time.perf_counter() - start)))
+    time.sleep(max(0.0, POLL_S - (time.perf_counter() - start)))
 
 
 def main() -> None:
@@ -118,8 +130,8 @@ def main() -> None:
     cfgs = configs(args.algo, args.runs)
     headless, with_page, refresh = measure(manager, cfgs, args.window, args.rounds)
     manager.shutdown()
-    charts_ms = milliseconds(wall for wall, _ in REFRESH_SECONDS)
-    charts_cpu = milliseconds(cpu for _, cpu in REFRESH_SECONDS)
+    charts_ms = milliseconds(wall for wall, _ in ANSWERS)
+    charts_cpu = milliseconds(cpu for _, cpu in ANSWERS)
     page_ms = milliseconds(refresh)
     print(
         f"cpu cores: {os.cpu_count()}, runs: {args.runs} × {args.algo} on CartPole-v1, "
@@ -128,8 +140,8 @@ def main() -> None:
     print(f"headless throughput:      {headless:9.0f} env steps/s (sum over runs)")
     print(f"with Train page open:     {with_page:9.0f} env steps/s")
     print(f"ratio:                    {100 * with_page / headless:9.1f} %   (target ≥ 95 %)")
-    print(f"live-chart refresh, wall: {summary(charts_ms)}  (target p95 ≤ 150 ms)")
-    print(f"live-chart refresh, CPU:  {summary(charts_cpu)}  (script thread only)")
+    print(f"feed answer with charts, wall: {summary(charts_ms)}  (target p95 ≤ 150 ms)")
+    print(f"feed answer with charts, CPU:  {summary(charts_cpu)}  (handler thread only)")
     print(f"whole-page rerun:         {summary(page_ms)}  (AppTest, every {PAGE_EVERY} s)")
 
 

@@ -66,7 +66,7 @@ POINTS_JS = """(title) => {
 SAMPLER_JS = """(ms) => new Promise((resolve) => {
   const out = [];
   const steps = () => {
-    const bar = document.querySelector('[data-testid="stProgress"]');
+    const bar = document.querySelector('.run-panel .rp-status-text');
     const m = bar && bar.innerText.match(/([\\d,]+) \\/ [\\d,]+ env steps/);
     return m ? Number(m[1].replaceAll(',', '')) : null;
   };
@@ -188,7 +188,7 @@ def live_change(page, algo: str) -> float:
 
 
 STATUS_SHOWS = """(words) => {
-  const text = document.querySelector('[data-testid="stProgress"]')?.innerText || '';
+  const text = document.querySelector('.run-panel .rp-status-text')?.innerText || '';
   return words.some((w) => text.includes(w));
 }"""
 

@@ -9,6 +9,8 @@ import streamlit as st
 
 from core.config import ConfigError, RunConfig
 from ui import exports, run_view, widgets
+from ui.run_data import ACTIVE, STATUS_ICONS, current_config, forget_run, read_run
+from ui.run_panel import run_panel
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain
 
@@ -35,7 +37,7 @@ def run_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "name": runs["name"].where(runs["name"].astype(bool), runs["algo"]),
-            "status": runs["status"].map(lambda s: f"{run_view.STATUS_ICONS.get(s, '')} {s}"),
+            "status": runs["status"].map(lambda s: f"{STATUS_ICONS.get(s, '')} {s}"),
             "algorithm": runs["algo"],
             "environment": runs["env_id"],
             "progress": (runs["env_steps"] / runs["total_steps"].clip(lower=1)).clip(upper=1.0),
@@ -64,7 +66,7 @@ def select(run_id: str | None) -> None:
 def delete(run_id: str) -> None:
     ok, _ = run_view.command("delete the run", manager.delete, run_id)
     if ok:
-        run_view.forget_run(run_id)
+        forget_run(store, run_id)
         select(None)
 
 
@@ -140,20 +142,17 @@ head = st.columns([4, 2])
 head[0].subheader(run_view.run_label(row))
 with head[1]:
     large = widgets.presentation_toggle()
-active = row["status"] in run_view.ACTIVE
+active = row["status"] in ACTIVE
 tabs = st.tabs(["📈 Charts", "⚙️ Hyperparameters", "🎬 Watch it play", "⬇️ Export", "🛠️ Manage"])
 
 
-def charts_area() -> None:
-    run_view.live_charts(store, run_id, large=large)
-
-
 with tabs[0]:
-    st.fragment(run_every=1.0 if active else None)(charts_area)()
+    run_view.show_outcome(row)
+    run_panel(run_id, active=active, large=large, controls=False, title=False)
 
 with tabs[1]:
     try:
-        config = run_view.current_config(store.config(run_id), store.events(run_id))
+        config = current_config(store.config(run_id), store.events(run_id))
         table = pd.DataFrame(
             [
                 {"hyperparameter": config.spec(k).label, "key": k, "value": str(v)}
@@ -171,7 +170,7 @@ with tabs[2]:
     exports.watch_agent(store, run_id)
 
 with tabs[3]:
-    data = run_view.read_run(store, run_id)
+    data = read_run(store, run_id)
     exports.export_buttons(store, row, data, large=large)
 
 with tabs[4]:

@@ -12,6 +12,8 @@ from core.config.environments import SUPPORTED_ENVS, unavailable_reason
 from core.engine.algos import presets
 from ui import run_view, widgets
 from ui.charts.events import change_text
+from ui.run_data import ACTIVE, current_config, read_run, run_text
+from ui.run_panel import run_panel
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain
 
@@ -70,20 +72,14 @@ def apply_live(run_id: str, changes: dict) -> None:
         text = change_text({k: [old, new] for k, (old, new) in result.items()})
         st.session_state.pop("_flash", None)  # the note goes under the button instead
         st.session_state["train.apply_note"] = f"Applied from the next update: {text}."
-        st.session_state["train.apply_wait"] = run_id
 
 
 def live_tweaks(run_id: str) -> None:
-    """The run's live hyperparameters (only those its algorithm uses), always in view. After an
-    Apply it waits (briefly) until the run has recorded the change, then redraws the whole page
-    so the charts show its marker at once instead of at the next refresh."""
-    if st.session_state.pop("train.apply_wait", None) == run_id:
-        manager.wait_for_changes(run_id, run_view.LIVE_REFRESH_S)
-        st.rerun()
+    """The run's live hyperparameters (only those its algorithm uses), always in view. The run
+    records an applied change as an event; the run panel draws its marker as soon as it sees it."""
     st.subheader("⚡ Live tweaks")
     st.caption("Change a knob while the run trains; it applies from the next update.")
-    data = run_view.read_run(store, run_id)
-    now = run_view.current_config(store.config(run_id), data.events)
+    now = current_config(store.config(run_id), read_run(store, run_id).events)
     live = widgets.hyperparameter_inputs(now, now.live_keys(), f"live.{run_id}", columns=1)
     new, live_error = widgets.validated(now, live)
     if live_error:
@@ -111,13 +107,13 @@ def attach(run_id: str) -> None:
 def show_active_runs() -> None:
     """With no run chosen: the runs training now, each with a button to watch it."""
     active = store.runs()
-    active = active[active["status"].isin(run_view.ACTIVE)]
+    active = active[active["status"].isin(ACTIVE)]
     if active.empty:
         return
     st.subheader("Runs training now")
     for _, r in active.iterrows():
         cols = st.columns([6, 1])
-        cols[0].text(run_view.run_text(r))
+        cols[0].text(run_text(r))
         rid = r["run_id"]
         cols[1].button("Watch", key=f"train.attach.{rid}", on_click=attach, args=(rid,))
 
@@ -125,7 +121,7 @@ def show_active_runs() -> None:
 def other_active_runs(run_id: str) -> None:
     """Switch to another run that is training (each tab watches one run)."""
     active = store.runs()
-    active = active[active["status"].isin(run_view.ACTIVE) & (active["run_id"] != run_id)]
+    active = active[active["status"].isin(ACTIVE) & (active["run_id"] != run_id)]
     if active.empty:
         return
     st.subheader("Other active runs")
@@ -141,10 +137,8 @@ def other_active_runs(run_id: str) -> None:
 
 # --- setup ---------------------------------------------------------------------------------------
 st.title("Train")
-# Messages that come and go sit in one container that is always there: the live area below is
-# a fragment re-run on its own, and the elements above it must keep their places between runs
-# (an element that appears in one run and not the next shifts the fragment's position in the
-# page, and a fragment refresh addressed to the old position breaks the page).
+# Messages that come and go sit in one container that is always there, so the elements after it
+# (the run panel above all) keep their places and DOM nodes between reruns.
 notices = st.container()
 with notices:
     run_view.show_flash()
@@ -212,56 +206,11 @@ if row is None:
 
 status = row["status"]
 with st.sidebar:
-    if status in run_view.ACTIVE:
+    if status in ACTIVE:
         st.fragment(live_tweaks)(run_id)
     other_active_runs(run_id)
-
-
-def controls(status: str) -> None:
-    """Pause / Resume / Stop for the run's current status (inside the live area: a click reruns
-    only the live area, so the acknowledgement shows at once)."""
-    cols = st.columns([1, 1, 1, 5])
-    for col, (label, action, fn, enabled) in zip(
-        cols,
-        (
-            ("⏸ Pause", "pause", manager.pause, status == "running"),
-            ("⏯️ Resume", "resume", manager.resume, status == "paused"),
-            ("⏹ Stop", "stop", manager.stop, status in run_view.ACTIVE),
-        ),
-    ):
-        col.button(
-            label,
-            disabled=not enabled,
-            key=f"train.{action}",
-            on_click=run_view.command,
-            args=(action, fn, run_id),
-        )
-
-
-def live_area() -> None:
-    """Controls, status, progress and charts; re-runs on its own every second while the run is
-    active. Right after a command it first waits (briefly, woken by the manager) for the run to
-    confirm it, so the page usually goes straight to "paused"; a later confirmation shows at the
-    next refresh, "pausing…" until then."""
-    requested = manager.requested(run_id)
-    if requested is not None:
-        run_view.await_confirmation(manager, run_id, requested)
-        requested = manager.requested(run_id)
-    fresh = store.run(run_id)
-    if fresh is not None:
-        st.subheader(run_view.run_label(fresh))  # its status icon follows the run
-        controls(fresh["status"])
-    with st.container():  # a slot that is always there: the charts below keep their places
-        run_view.show_flash()
-    fresh = run_view.live_charts(store, run_id, large=large, requested=requested)
-    if fresh is None:
-        return
-    if status in run_view.ACTIVE and fresh["status"] not in run_view.ACTIVE:
-        # The run ended: this refresh shows its outcome at once; the next one redraws the whole
-        # page, which removes the live tweaks and the refresh timer.
-        if st.session_state.get("train.ended") == run_id:
-            st.rerun()
-        st.session_state["train.ended"] = run_id
-
-
-st.fragment(run_every=run_view.LIVE_REFRESH_S if status in run_view.ACTIVE else None)(live_area)()
+with st.container():  # always there, empty or not (see ``notices`` above)
+    run_view.show_outcome(row)
+# Title, Pause / Resume / Stop, status, progress and charts: one component that polls the run's
+# live feed by itself (``ui/run_panel.py``); when the run ends it redraws this page once.
+run_panel(run_id, active=status in ACTIVE, large=large)

@@ -41,6 +41,16 @@ def chart_specs(at) -> list[dict]:
     return specs
 
 
+def panels(at) -> list[dict]:
+    """The data of every run panel (``ui/run_panel.py``) an AppTest run rendered: which run it
+    shows and how (its status and charts come from the live feed, tests/test_live_feed.py)."""
+    return [
+        json.loads(el.proto.json)
+        for el in at.get("bidi_component")
+        if el.proto.component_name == "live_run_panel"
+    ]
+
+
 def values(v) -> np.ndarray:
     """A trace's x/y as an array (Plotly sends numpy data base64-encoded as {dtype, bdata})."""
     if isinstance(v, dict) and "bdata" in v:

@@ -16,8 +16,8 @@ from core.sweep.local import launch_local
 from core.sweep.progress import sweep_progress, sweeps
 from core.sweep.spec import SweepSpec
 from tests.fake_trainer import FakeTrainer, exploding_trainer
-from tests.helpers import chart_specs, values
-from ui import run_view
+from tests.helpers import chart_specs, panels, values
+from ui import live_feed, run_view
 from ui.charts.trust_region import KL_NAMES
 from ui.state import get_manager
 from ui.text import plain
@@ -51,12 +51,20 @@ def trace(specs: list[dict], name: str) -> dict:
 
 
 def rerun_until(at: AppTest, condition, what: str) -> None:
-    """Rerun the page (as its live fragment does) until ``condition()`` holds."""
+    """Rerun the page until ``condition()`` holds."""
     deadline = time.monotonic() + DEADLINE_S
     while not condition():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         at.run()
         assert not at.exception, [e.message for e in at.exception]
+
+
+def wait_until(condition, what: str) -> None:
+    """Poll ``condition()`` (the store, the live feed) until it holds."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
 
 
 def tiny_trpo(**changes) -> RunConfig:
@@ -89,27 +97,27 @@ def test_train_starts_a_run_charts_its_updates_and_stops_it(app):
     run_id = at.query_params["run"]
     config = manager.store.config(run_id)
     assert (config.n_envs, config.n_steps, config.gamma, config.params.delta) == (2, 64, 0.98, 0.02)
+    assert [(p["run_id"], p["active"], p["controls"]) for p in panels(at)] == [(run_id, True, True)]
 
-    def charted() -> bool:
-        stored = manager.store.metrics(run_id)
-        if len(stored) < 2:
-            return False
-        specs = chart_specs(at)
-        kl = [t for s in specs for t in s["data"] if t.get("name") == KL_NAMES["kl_mean"]]
-        return bool(kl) and len(values(kl[0]["x"])) >= 2
+    def kl_points() -> dict:  # what the panel's next poll brings
+        specs = list(live_feed.run_state(manager, run_id, figures=True)["figures"].values())
+        return next(
+            (t for s in specs for t in s["data"] if t.get("name") == KL_NAMES["kl_mean"]), {"x": []}
+        )
 
-    rerun_until(at, charted, "two updates on the KL chart")
-    specs = chart_specs(at)
+    wait_until(lambda: len(values(kl_points()["x"])) >= 2, "two updates on the KL chart")
     stored = manager.store.metrics(run_id).set_index("env_steps")
-    kl = trace(specs, KL_NAMES["kl_mean"])
+    kl = kl_points()
     for x, y in zip(values(kl["x"]), values(kl["y"])):
         assert stored.loc[x, "kl_mean"] == pytest.approx(y)
-    delta = trace(specs, "δ")
-    assert values(delta["y"])[0] == 0.02
+    figures = live_feed.run_state(manager, run_id, figures=True)["figures"]
+    assert values(trace(list(figures.values()), "δ")["y"])[0] == 0.02
     assert any(t.get("name") == "accepted" or t.get("name", "").startswith("rejected")
-               for s in specs for t in s["data"])  # fmt: skip
-    at.button(key="train.stop").click().run()
+               for s in figures.values() for t in s["data"])  # fmt: skip
+    assert live_feed.send_command(manager, run_id, "stop")["ok"]  # the panel's Stop
     assert manager.wait(run_id, timeout=DEADLINE_S) == "stopped"
+    at.run()
+    assert [p["active"] for p in panels(at)] == [False], "the page redrawn after the end"
 
 
 def test_train_refuses_bad_values_with_a_message_naming_the_field(app):
@@ -132,18 +140,19 @@ def test_train_live_tweak_is_recorded_and_marked_on_the_charts(app):
     run_id = manager.start(tiny_trpo(total_steps=500_000))
     at.query_params["run"] = run_id
     open_page(at, "pages/train.py")
-    rerun_until(at, lambda: len(manager.store.metrics(run_id)) >= 1, "a first update")
+    wait_until(lambda: len(manager.store.metrics(run_id)) >= 1, "a first update")
     at.select_slider(key=f"live.{run_id}.trpo.delta").set_value(0.05).run()
     at.button(key="train.apply_live").click().run()
     assert any("δ 0.01→0.05" in s.value for s in at.success)
 
     def marked() -> bool:
-        specs = chart_specs(at)
-        return bool(specs) and all(
-            any(sh.get("x0") == sh.get("x1") for sh in s["layout"].get("shapes", [])) for s in specs
+        figures = live_feed.run_state(manager, run_id, figures=True)["figures"]
+        return all(
+            any(sh.get("x0") == sh.get("x1") for sh in f["layout"].get("shapes", []))
+            for f in figures.values()
         )
 
-    rerun_until(at, marked, "the change marker on every chart")
+    wait_until(marked, "the change marker on every chart")
     events = manager.store.events(run_id)
     change = events[events["kind"] == "hyperparams"].iloc[0]
     assert change["payload"]["delta"] == [0.01, 0.05]
@@ -245,7 +254,9 @@ def test_runs_lists_renames_plays_and_deletes_a_run(app):
     open_page(at, "pages/runs.py")
     table = at.dataframe[0].value
     assert run_id in set(table["id"])
-    assert len(chart_specs(at)) >= 3
+    assert [(p["run_id"], p["active"], p["controls"]) for p in panels(at)] == [
+        (run_id, False, False)
+    ]
     at.text_input(key=f"runs.rename.{run_id}").set_value("renamed").run()
     at.button(key="runs.rename").click().run()
     rerun_until(at, lambda: manager.store.run(run_id)["name"] == "renamed", "the rename")
@@ -378,21 +389,18 @@ def test_train_live_tweaks_stay_in_the_sidebar_and_pause_is_acknowledged_at_once
     run_id = manager.start(tiny_trpo(total_steps=500_000))
     at.query_params["run"] = run_id
     open_page(at, "pages/train.py")
-    rerun_until(at, lambda: not at.button(key="train.pause").disabled, "Pause to be enabled")
+    manager.wait_for_status(run_id, ("running",), timeout=DEADLINE_S)
     sidebar_buttons = {b.key for b in at.sidebar.button}
     assert "train.apply_live" in sidebar_buttons
     live = {w.key for w in at.sidebar.select_slider} | {w.key for w in at.sidebar.slider}
     assert f"live.{run_id}.trpo.delta" in live and f"live.{run_id}.trpo.lr" not in live
-    at.button(key="train.pause").click().run()
-    assert "pausing…" in status_text(at) or "paused" in status_text(at)
-    assert manager.wait_for_status(run_id, ("paused",), timeout=DEADLINE_S) == "paused"
-    rerun_until(at, lambda: "**paused**" in status_text(at), "the status line to say paused")
-    assert "ETA" not in status_text(at)
+    assert live_feed.send_command(manager, run_id, "pause")["ok"]  # the panel's Pause
+    assert live_feed.run_state(manager, run_id)["shown"] in ("pausing…", "paused")
+    state = live_feed.run_state(manager, run_id, wait_s=live_feed.MAX_WAIT_S)
+    assert state["shown"] == "paused" and "ETA" not in state["progress"]
+    at.run()
+    assert "train.apply_live" in {b.key for b in at.sidebar.button}, "a paused run is tweakable"
     manager.stop(run_id)
-
-
-def status_text(at: AppTest) -> str:
-    return " ".join(p.proto.text for p in at.get("progress"))
 
 
 def test_a_plain_train_tab_lists_the_active_runs_and_attaches_to_one(app):
@@ -402,7 +410,7 @@ def test_a_plain_train_tab_lists_the_active_runs_and_attaches_to_one(app):
     watch = at.button(key=f"train.attach.{run_id}")
     watch.click().run()
     assert at.query_params["run"] == run_id
-    assert any(run_id[:8] in h.value for h in at.subheader)
+    assert [p["run_id"] for p in panels(at)] == [run_id]
     manager.stop(run_id)
 
 
@@ -433,7 +441,12 @@ def test_a_run_name_and_error_with_markdown_show_as_typed_on_runs_and_train(app)
     for page in ("pages/runs.py", "pages/train.py"):
         at.query_params["run"] = run_id
         open_page(at, page)
-        assert label in [h.value for h in at.subheader], page
+        if page == "pages/runs.py":
+            assert label in [h.value for h in at.subheader], page
+        else:  # the run panel's title, set as text in the browser (ui/js/run_panel.js)
+            assert [p["run_id"] for p in panels(at)] == [run_id]
+            title = live_feed.run_state(manager, run_id)["label"]
+            assert title == f"{run_view.STATUS_ICONS['failed']} {NAME} · {run_id[:8]}"
         assert any(plain(f"RuntimeError: {IMAGE}") in e.value for e in at.error), page
         assert_no_raw_markup(at)
 

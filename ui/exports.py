@@ -16,8 +16,9 @@ from core.runtime import export
 from core.runtime.checkpoint import CheckpointError
 from core.runtime.store import RunStore
 from core.runtime.store_schema import StoreError
-from ui import run_view
+from ui import live_feed
 from ui.charts.style import EXPORT_TEMPLATE
+from ui.run_data import RunData
 from ui.text import plain
 
 PNG_HELP = (
@@ -67,9 +68,7 @@ def figure_png(fig: go.Figure | dict) -> bytes:
     return styled.to_image(format="png", width=1200, height=height, scale=2)
 
 
-def export_buttons(
-    store: RunStore, row: dict[str, Any], data: run_view.RunData, *, large: bool
-) -> None:
+def export_buttons(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> None:
     """Download buttons; files are generated only when clicked (deferred ``data`` callables)."""
     run_id = row["run_id"]
     stem = (row["name"] or row["algo"]).replace(" ", "_")[:40] + f"-{run_id[:8]}"
@@ -99,7 +98,7 @@ def export_buttons(
             )
             st.caption("Unzip, then `tensorboard --logdir <folder>`.")
     st.markdown("**Figures**")
-    figs = run_view.figures(store, row, data, large=large)
+    figs = live_feed.figures(store, row, data, large=large)
     name = st.selectbox("Figure", list(figs), key="runs.fig")
     fig = figs[name]
     f = st.columns(3)

@@ -31,104 +31,16 @@ STATIC_DIR = REPO_ROOT / "static"
 SCRIPT_NAME = f"plotly-{plotly.__version__}.min.js"
 SCRIPT_URL = f"app/static/{SCRIPT_NAME}"  # relative: works under a base URL path too
 
-JS = """
-const CONFIG = {
-  responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"],
-};
-let loading = null;
-
-function loadPlotly(src) {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!loading) {
-    loading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = src;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => { loading = null; reject(new Error(`cannot load ${src}`)); };
-      document.head.appendChild(script);
-    });
-  }
-  return loading;
-}
-
-function chartDiv(parent, name) {
-  let el = parent.querySelector(":scope > div.live-chart");
-  if (!el) {
-    el = document.createElement("div");
-    el.className = "live-chart";
-    el.dataset.chart = name;
-    el.dataset.draws = "0";
-    el.addEventListener("pointerdown", () => { el.held = true; });
-    visibility.observe(el);
-    window.addEventListener("pointerup", () => {
-      if (el.held) { el.held = false; draw(el); }
-    });
-    parent.appendChild(el);
-  }
-  return el;
-}
-
-// Charts scrolled out of view wait: drawing them costs the browser CPU that training needs.
-const visibility = new IntersectionObserver((entries) => {
-  for (const entry of entries) {
-    entry.target.visible = entry.isIntersecting;
-    if (entry.isIntersecting) draw(entry.target);
-  }
-});
-
-// One chart is drawn at a time, and the browser gets a turn between two charts: a refresh with
-// four new figures is four short tasks instead of one long one, so a click (Pause, Stop) or the
-// status line's new text is handled between them instead of after all four.
-window.__liveChartDrawing = window.__liveChartDrawing || { queue: [], busy: false };
-const drawing = window.__liveChartDrawing;
-
-function draw(el) {
-  if (!drawing.queue.includes(el)) drawing.queue.push(el);
-  pump();
-}
-
-function ready(el) {
-  const hidden = el.visible === false && el.dataset.draws !== "0";  // always draw once
-  return window.Plotly && !el.held && el.next && !hidden && el.isConnected;
-}
-
-function pump() {
-  if (drawing.busy) return;
-  let el = drawing.queue.shift();
-  while (el && !ready(el)) el = drawing.queue.shift();  // held or hidden: their events re-queue
-  if (!el) return;
-  drawing.busy = true;
-  const fig = el.next;
-  el.next = null;
-  const lastX = el.pendingLastX;
-  window.Plotly.react(el, fig.data, fig.layout, CONFIG).then(() => {
-    el.dataset.draws = String(Number(el.dataset.draws) + 1);
-    el.dataset.lastX = lastX == null ? "" : String(lastX);
-  }).catch((err) => console.error("live chart:", err)).finally(() => {
-    setTimeout(() => {
-      drawing.busy = false;
-      if (el.next) drawing.queue.push(el);
-      pump();
-    }, 0);
-  });
-}
-
-export default function (component) {
-  const { data, parentElement } = component;
-  const el = chartDiv(parentElement, data.name);
-  if (el.version === data.version) return;  // the same figure again: nothing to redraw
-  el.version = data.version;
-  el.next = data.figure;
-  el.pendingLastX = data.last_x;
-  loadPlotly(data.src).then(() => draw(el)).catch((err) => {
-    el.textContent = `The chart library could not be loaded (${err.message}).`;
-  });
-}
-"""
-
+JS_DIR = Path(__file__).resolve().parent / "js"
 CSS = """
 div.live-chart { width: 100%; }
 """
+
+
+def component_js(name: str) -> str:
+    """A component's script: the shared Plotly loader and drawing queue
+    (``ui/js/plotly_queue.js``) followed by ``ui/js/<name>.js`` (one ES module)."""
+    return (JS_DIR / "plotly_queue.js").read_text() + (JS_DIR / f"{name}.js").read_text()
 
 
 def ensure_plotly_js() -> Path:
@@ -143,7 +55,9 @@ def ensure_plotly_js() -> Path:
 
 
 ensure_plotly_js()
-_mount = st.components.v2.component("live_plotly_chart", js=JS, css=CSS, isolate_styles=False)
+_mount = st.components.v2.component(
+    "live_plotly_chart", js=component_js("live_chart"), css=CSS, isolate_styles=False
+)
 
 
 def live_chart(

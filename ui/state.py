@@ -8,6 +8,8 @@ from core.runtime.runner import RunManager
 from core.runtime.store_schema import StoreError
 from ui.text import plain
 
+_current: list[RunManager] = []  # the manager get_manager made last, for current_manager()
+
 
 @st.cache_resource
 def get_manager() -> RunManager:
@@ -18,7 +20,16 @@ def get_manager() -> RunManager:
     (``PLAYGROUND_WORKERS=thread`` keeps them in this process), forked by a fork server that is
     started now, so a run starts training as soon as Start is pressed.
     """
-    return RunManager(warm=True)
+    manager = RunManager(warm=True)
+    _current[:] = [manager]
+    return manager
+
+
+def current_manager() -> RunManager:
+    """The manager for code that runs outside a page script: the live feed's HTTP handlers
+    (``ui/live_api.py``), on the web server's threads. A page made it already (the feed is only
+    asked by a page's component); if not, it is made now."""
+    return _current[0] if _current else get_manager()
 
 
 def ensure_app_navigation() -> None:

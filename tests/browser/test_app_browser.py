@@ -176,6 +176,12 @@ def test_live_charts_keep_their_node_and_zoom_and_raise_no_errors_while_training
     page.get_by_role("button", name="⏹ Stop").click()  # Pause and Stop: the test below
 
 
+MARKERS_JS = """() => (document.querySelector('div.live-chart[data-chart="kl"]')?.layout?.shapes
+  || []).length"""
+STATUS_IS = """(word) => (document.querySelector('.run-panel .rp-status-text')?.innerText || '')
+  .includes(word)"""
+
+
 def test_a_pause_in_one_tab_shows_in_another_watching_the_same_run(browser, app_url):
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     first, second = context.new_page(), context.new_page()
@@ -188,20 +194,10 @@ def test_a_pause_in_one_tab_shows_in_another_watching_the_same_run(browser, app_
     second.get_by_text(re.compile(r"\brunning\b")).first.wait_for()
     first.get_by_role("button", name="⏸ Pause").click()
     first.get_by_text(re.compile(r"\bpaus(ing…|ed)\b")).first.wait_for()  # the click landed
-    second.wait_for_function(
-        "() => document.querySelector('[data-testid=\"stProgress\"]')"
-        "?.innerText.includes('paused')",
-        timeout=30_000,
-    )
+    second.wait_for_function(STATUS_IS, arg="paused", timeout=30_000)
     first.get_by_role("button", name="⏹ Stop").click()
     first.get_by_text(re.compile(r"\bstopped\b")).first.wait_for(timeout=60_000)
     context.close()
-
-
-MARKERS_JS = """() => (document.querySelector('div.live-chart[data-chart="kl"]')?.layout?.shapes
-  || []).length"""
-STATUS_IS = """(word) => (document.querySelector('[data-testid="stProgress"]')?.innerText || '')
-  .includes(word)"""
 
 
 def test_live_changes_pauses_resumes_and_a_stop_leave_the_page_working(page, app_url):

@@ -1,11 +1,11 @@
-"""The status line of one run (ui.run_view.progress): progress, speed and ETA."""
+"""The status line of one run (ui.run_data.progress): progress, speed and ETA."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from ui.run_view import format_seconds, progress
+from ui.run_data import format_seconds, progress
 
 
 def metrics(env_steps: int, wall_time: float) -> pd.DataFrame:

@@ -1,0 +1,217 @@
+// One run on screen (ui/run_panel.py): title, Pause / Resume / Stop, status and progress, and
+// the run's charts. It asks the live feed (ui/live_api.py) for news over HTTP instead of having
+// Streamlit re-run a script every second: a status poll is a few hundred bytes, and the charts
+// come only when they changed, at most about once a second, and are drawn in place.
+const POLL_MS = 500;            // status and progress while the run is active
+const FIGURES_MS = 900;         // charts at most this often (sooner when a live change lands)
+const HIDDEN_POLL_MS = 5000;    // the tab is in the background
+const RETRY_MS = 2000;          // the server did not answer (restarting?)
+const CONFIRM_WAIT_S = 2;       // a poll after a command waits this long for its confirmation
+const BUTTONS = [
+  ["pause", "⏸ Pause"], ["resume", "⏯️ Resume"], ["stop", "⏹ Stop"],
+];
+
+function element(tag, className, parent) {
+  const el = document.createElement(tag);
+  if (className) el.className = className;
+  if (parent) parent.appendChild(el);
+  return el;
+}
+
+class RunPanel {
+  constructor(root) {
+    this.root = element("div", "run-panel", root);
+    this.title = element("h3", "rp-title", this.root);
+    this.controls = element("div", "rp-controls", this.root);
+    this.buttons = {};
+    for (const [action, label] of BUTTONS) {
+      const button = element("button", "rp-button", this.controls);
+      button.type = "button";
+      button.textContent = label;
+      button.dataset.action = action;
+      button.addEventListener("click", () => this.command(action));
+      this.buttons[action] = button;
+    }
+    this.message = element("span", "rp-message", this.controls);
+    const status = element("div", "rp-status", this.root);
+    this.statusText = element("div", "rp-status-text", status);
+    const bar = element("div", "rp-bar", status);
+    this.barFill = element("div", "rp-bar-fill", bar);
+    this.grid = element("div", "rp-charts", this.root);
+    this.charts = {};
+    this.timer = null;
+    this.state = null;
+    this.pending = null;     // a command clicked here and not yet confirmed
+    this.pendingSince = 0;   // polls started before the command was sent cannot confirm it
+    this.lastFigures = 0;    // when the charts were last fetched
+    this.drawnEvents = -1;   // how many events the drawn charts show
+    this.drawnUpdates = -1;  // how many updates they show
+    this.sawActive = false;
+  }
+
+  configure(data, trigger) {
+    if (this.runId !== data.run_id || this.large !== data.large) {
+      this.have = null;  // another run, or another size: fetch the charts again
+      this.lastFigures = 0;
+    }
+    this.runId = data.run_id;
+    this.large = data.large;
+    this.src = data.src;
+    this.trigger = trigger;
+    this.controls.hidden = !data.controls;
+    this.title.hidden = !data.title;
+    this.root.classList.toggle("rp-large", Boolean(data.large));
+    this.sawActive = this.sawActive || Boolean(data.active);
+  }
+
+  start() {
+    this.stopped = false;
+    if (this.timer === null) this.schedule(0);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  schedule(ms) {
+    clearTimeout(this.timer);
+    if (this.stopped) return;
+    this.timer = setTimeout(() => { this.timer = null; this.poll(); }, ms);
+  }
+
+  url(path) {
+    return new URL(`api/runs/${encodeURIComponent(this.runId)}/${path}`, document.baseURI);
+  }
+
+  async poll(wait = 0) {
+    const now = performance.now();
+    const started = now;
+    const figures = this.have === null || now - this.lastFigures >= FIGURES_MS;
+    const url = this.url("live");
+    url.search = new URLSearchParams({
+      figures: figures ? "1" : "0", have: this.have || "", large: this.large ? "1" : "0",
+      wait: String(wait),
+    }).toString();
+    let state;
+    try {
+      const response = await fetch(url, { cache: "no-store" });
+      state = await response.json();
+    } catch (err) {
+      this.showMessage("The server does not answer; trying again…", true);
+      this.schedule(RETRY_MS);
+      return;
+    }
+    if (this.stopped) return;
+    if (figures) this.lastFigures = now;
+    this.show(state, started);
+    this.schedule(this.nextPoll(state));
+  }
+
+  nextPoll(state) {
+    if (!state.found) return null;
+    const ended = !state.active;
+    if (ended && this.state && this.state.version === this.have) return null;  // all drawn
+    const first = this.drawnUpdates === 0 && state.updates > 0;
+    if (state.figures === null && (ended || first || state.events !== this.drawnEvents)) {
+      this.lastFigures = 0;  // the first update, a live change or the end: their charts now
+      return 0;
+    }
+    if (ended) return null;
+    return document.hidden ? HIDDEN_POLL_MS : POLL_MS;
+  }
+
+  show(state, started = 0) {
+    this.state = state;
+    this.root.dataset.status = state.status || "deleted";
+    if (!state.found) {
+      this.showMessage(state.message, true);
+      this.stop();
+      return;
+    }
+    const confirmed = started >= this.pendingSince && !state.shown.endsWith("…");
+    if (this.pending && confirmed) this.pending = null;
+    const shown = this.pending ? `${this.pending}…` : state.shown;
+    this.root.dataset.shown = shown;
+    this.title.textContent = state.label;
+    this.statusText.replaceChildren(
+      `${state.icon} `, Object.assign(document.createElement("strong"), { textContent: shown }),
+      ` · ${state.progress}`,
+    );
+    this.barFill.style.width = `${(100 * state.fraction).toFixed(1)}%`;
+    const busy = this.pending !== null;
+    this.buttons.pause.disabled = busy || state.status !== "running";
+    this.buttons.resume.disabled = busy || state.status !== "paused";
+    this.buttons.stop.disabled = busy || !state.active;
+    if (state.figures) this.showFigures(state);
+    if (state.active) this.sawActive = true;
+    else if (this.sawActive && this.trigger) {
+      this.sawActive = false;
+      this.trigger("ended", state.status);  // the page redraws around the finished run
+    }
+  }
+
+  showFigures(state) {
+    this.have = state.version;
+    this.drawnEvents = state.events;
+    this.drawnUpdates = state.updates;
+    const names = Object.keys(state.figures);
+    for (const name of Object.keys(this.charts)) {
+      if (!names.includes(name)) { this.charts[name].remove(); delete this.charts[name]; }
+    }
+    for (const name of names) {
+      let el = this.charts[name];
+      if (!el) {
+        el = chartElement(name);
+        this.charts[name] = el;
+      }
+      this.grid.appendChild(el);  // keeps the order; an element already there only moves
+      const figure = state.figures[name];
+      el.style.minHeight = `${figure.layout.height || 360}px`;
+      showFigure(el, figure, state.last_x, this.src);
+    }
+  }
+
+  showMessage(text, error) {
+    this.message.textContent = text || "";
+    this.message.classList.toggle("rp-error", Boolean(error));
+  }
+
+  async command(action) {
+    const labels = { pause: "pausing", resume: "resuming", stop: "stopping" };
+    this.pending = labels[action];
+    this.pendingSince = Infinity;
+    this.showMessage("");
+    if (this.state) this.show({ ...this.state, figures: null });
+    let answer;
+    try {
+      const response = await fetch(this.url(action), {
+        method: "POST", headers: { "X-Playground-Command": "1" },
+      });
+      answer = await response.json();
+    } catch (err) {
+      answer = { ok: false, message: `Could not ${action}: the server does not answer.` };
+    }
+    this.pendingSince = performance.now();
+    if (!answer.ok) {
+      this.pending = null;
+      this.showMessage(answer.message, true);
+    }
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.poll(answer.ok ? CONFIRM_WAIT_S : 0);
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  let panel = parentElement.runPanel;
+  if (!panel) {
+    panel = new RunPanel(parentElement);
+    parentElement.runPanel = panel;
+  }
+  panel.configure(data, setTriggerValue);
+  panel.start();
+  return () => panel.stop();
+}
