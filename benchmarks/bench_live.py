@@ -64,7 +64,7 @@ POINTS_JS = """(title) => {
 }"""
 
 SAMPLER_JS = """(ms) => new Promise((resolve) => {
-  const out = [];
+  const out = [], draws = {}, seen = {};
   const steps = () => {
     const bar = document.querySelector('.run-panel .rp-status-text');
     const m = bar && bar.innerText.match(/([\\d,]+) \\/ [\\d,]+ env steps/);
@@ -74,10 +74,20 @@ SAMPLER_JS = """(ms) => new Promise((resolve) => {
     const el = document.querySelector('div.live-chart[data-chart="kl"]');
     return el && el.dataset.lastX ? Number(el.dataset.lastX) : null;
   };
+  const drawTimes = () => {  // each chart's Plotly.react time, once per new drawing
+    for (const el of document.querySelectorAll('div.live-chart')) {
+      const name = el.dataset.chart;
+      if (el.dataset.draws !== seen[name] && el.dataset.drawMs) {
+        seen[name] = el.dataset.draws;
+        (draws[name] = draws[name] || []).push(Number(el.dataset.drawMs));
+      }
+    }
+  };
   const t0 = performance.now();
   const timer = setInterval(() => {
     out.push([performance.now() / 1000, steps(), chart()]);
-    if (performance.now() - t0 > ms) { clearInterval(timer); resolve(out); }
+    drawTimes();
+    if (performance.now() - t0 > ms) { clearInterval(timer); resolve({ samples: out, draws }); }
   }, 50);
 })"""
 
@@ -241,8 +251,8 @@ def one_run(page, url: str, db: Path, algo: str, watch: float) -> dict[str, floa
     open_train(page, url, algo)
     stored, drawn = start(page, db)
     rate = store_rate(db, watch)  # first, at the same stage of training as the headless run
-    samples = page.evaluate(SAMPLER_JS, watch * 1000)
-    lag = lags(samples)
+    sampled = page.evaluate(SAMPLER_JS, watch * 1000)
+    lag = lags(sampled["samples"])
     result = {
         "start → first commit (s)": stored,
         "start → first point (s)": drawn,
@@ -251,6 +261,8 @@ def one_run(page, url: str, db: Path, algo: str, watch: float) -> dict[str, floa
         "status → chart lag p50 (s)": statistics.median(lag) if lag else float("nan"),
         "live change → marker (s)": live_change(page, algo),
     }
+    for name, ms in sorted(sampled["draws"].items()):  # the browser's main-thread cost per chart
+        result[f"{name} chart: one drawing, median (ms)"] = statistics.median(ms)
     idle(page)
     result["pause → pausing… (s)"], result["pause → paused (s)"] = press(
         page, "⏸ Pause", "pausing", "paused"
@@ -306,7 +318,7 @@ def report(results: dict[str, list[dict[str, float]]], args: argparse.Namespace)
     rows = []
     for algo, runs in results.items():
         for key in runs[0]:
-            vals = [r[key] for r in runs]
+            vals = [r[key] for r in runs if key in r]
             target = TARGETS.get(key)
             rows.append(
                 [

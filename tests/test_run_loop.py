@@ -114,6 +114,46 @@ def test_a_stop_while_paused_inside_an_update_ends_the_run(tmp_path):
     assert messages[-1] == ("ended", "stopped", BATCH)
 
 
+@pytest.mark.parametrize("algo", ["trpo", "ppo"])
+def test_a_pause_in_the_learning_phase_lands_there_and_changes_nothing(tmp_path, algo):
+    """Released once the 2nd rollout is complete (its last rollout poll comes 2 env steps
+    before), the pause can only land between two epochs of learning (TRPO's critic, PPO's)."""
+    plain = _run_algo(tmp_path / "plain", algo, Scripted(after=0, commands=[]))
+    script = Scripted(after=2 * BATCH, commands=[("pause",)], then=[("resume",)])
+    paused = _run_algo(tmp_path / "paused", algo, script)
+    kinds = _kinds(paused)
+    assert kinds[:6] == ["started", "update", "paused", "resumed", "update", "update"]
+    assert [m[1] for m in paused if m[0] == "paused"] == [2 * BATCH]
+    updates = [m[1] for m in paused if m[0] == "update"]
+    expected = [m[1] for m in plain if m[0] == "update"]
+    for got, want in zip(updates, expected, strict=True):
+        assert {k: v for k, v in got.items() if k not in TIMING} == pytest.approx(
+            {k: v for k, v in want.items() if k not in TIMING}, nan_ok=True
+        )
+
+
+def test_a_stop_in_the_learning_phase_lets_the_update_finish(tmp_path):
+    """No checkpoint may hold half-trained weights: the 2nd update ends, then the run."""
+    script = Scripted(after=2 * BATCH, commands=[("stop", "stopped")])
+    messages = _run_algo(tmp_path, "trpo", script)
+    assert _kinds(messages) == ["started", "update", "update", "ended"]
+    assert messages[-1] == ("ended", "stopped", 2 * BATCH)
+    assert [m[1:3] for m in messages if m[0] == "checkpoint"][-1] == (2, 2 * BATCH)
+
+
+def _run_algo(tmp_path, algo: str, script: Scripted, updates: int = 3) -> list[tuple]:
+    """Run ``updates`` updates of ``algo``; return the loop's messages."""
+    messages: list[tuple] = []
+
+    def factory(config: RunConfig):
+        script.trainer = make_trainer(config)
+        return script.trainer
+
+    spec = LoopSpec("r", _config(updates, algo).to_json(), str(tmp_path), checkpoint_every=100)
+    RunLoop(spec, factory, script, messages.append).run()
+    return messages
+
+
 def test_a_live_change_inside_an_update_takes_effect_at_the_next_one(tmp_path):
     script = Scripted(after=BATCH + 1, commands=[("set", {"delta": 0.02})])
     messages, deltas = _run(tmp_path, 4, script)

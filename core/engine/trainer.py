@@ -99,9 +99,11 @@ class Bookkeeper:
     Reports ``episode_return_mean``/``episode_length_mean`` over the last 20 finished episodes
     (as the RL-Zoo and SB3 logs do), NaN until the first episode ends.
 
-    ``on_poll``, when set, is called every ``POLL_EVERY`` vector steps: the run loop looks at its
-    commands there, so a pause or a stop lands within a few milliseconds of the rollout instead of
-    at the end of the update (``core/runtime/run_loop.py``).
+    ``on_poll(stoppable)``, when set, is called every ``POLL_EVERY`` vector steps of the rollout
+    (stoppable: a stop drops the unfinished update) and from :meth:`poll` between learning steps
+    (not stoppable): the run loop looks at its commands there, so a pause, a live change or a stop
+    lands within a few milliseconds instead of at the end of the update
+    (``core/runtime/run_loop.py``).
     """
 
     def __init__(self, config: RunConfig) -> None:
@@ -116,7 +118,7 @@ class Bookkeeper:
         self._finished: list[Episode] = []
         self._t0 = 0.0
         self._steps0 = 0
-        self.on_poll: Callable[[], None] | None = None
+        self.on_poll: Callable[[bool], None] | None = None
         self._until_poll = POLL_EVERY
 
     def start(self) -> None:
@@ -139,13 +141,21 @@ class Bookkeeper:
         self.env_steps = self._steps0
         self._finished = []
 
+    def poll(self) -> None:
+        """Let the run loop look at its commands between two learning steps (each epoch of PPO,
+        each critic epoch of TRPO): a pause or a live change lands there; a stop waits for the
+        update's end (a few hundred ms at most), so saved weights always belong to a finished
+        update."""
+        if self.on_poll is not None:
+            self.on_poll(False)
+
     def on_step(self, rewards: np.ndarray, dones: np.ndarray) -> None:
         """Account one vector-env step: ``rewards`` and ``dones`` (terminated | truncated)."""
         if self.on_poll is not None:
             self._until_poll -= 1
             if self._until_poll <= 0:
                 self._until_poll = POLL_EVERY
-                self.on_poll()
+                self.on_poll(True)
         self.env_steps += len(rewards)
         self._ret += rewards
         self._len += 1

@@ -15,13 +15,16 @@ Messages (loop → supervisor):
 ``("ended", outcome, env_steps)`` and ``("failed", traceback, one_line, env_steps)``.
 
 The loop looks at its commands between two updates and, through ``Bookkeeper.on_poll``, every
-few dozen env steps inside one (``core/engine/trainer.py``), so commands land within milliseconds:
+few dozen env steps of a rollout and between two learning epochs (``core/engine/trainer.py``),
+so commands land within milliseconds:
 
 - pause: between updates the loop checkpoints, says so and blocks on the queue (no CPU) until
-  ``resume`` or ``stop``; inside an update it blocks right there (the rollout goes on after
-  resume; the pause is left out of the update's time);
-- stop: inside an update the unfinished update is dropped (its env steps and episodes are
-  forgotten: the run ends at its last finished update, which the final checkpoint holds);
+  ``resume`` or ``stop``; inside an update it blocks right there (the rollout or the learning
+  goes on after resume; the pause is left out of the update's time);
+- stop: inside a rollout the unfinished update is dropped (its env steps and episodes are
+  forgotten: the run ends at its last finished update, which the final checkpoint holds); in the
+  learning phase the update finishes first (at most a few hundred ms), so no checkpoint holds
+  half-trained weights;
 - live changes are validated at once (paused or not) against the newest config
   (``apply_changes`` in ``core/engine/trainer.py``) and reported; the loop keeps the new config and
   hands it to the trainer (``reconfigure``) right before the next update, so they take effect at
@@ -107,7 +110,7 @@ class RunLoop:
 
     def _loop(self, trainer: Trainer) -> str:
         """Train until the budget is spent or a stop arrives; return the outcome status."""
-        trainer.book.on_poll = lambda: self._in_update(trainer)
+        trainer.book.on_poll = lambda stoppable: self._in_update(trainer, stoppable)
         while not trainer.done:
             self._drain(block=False)
             if self.stop_reason is not None:
@@ -174,11 +177,14 @@ class RunLoop:
         if self.stop_reason is None:
             self.emit(("resumed", trainer.book.env_steps))
 
-    def _in_update(self, trainer: Trainer) -> None:
-        """Commands in the middle of an update (called from the rollout by the bookkeeper)."""
+    def _in_update(self, trainer: Trainer, stoppable: bool = True) -> None:
+        """Commands in the middle of an update (called by the bookkeeper: from the rollout,
+        ``stoppable``, and between learning steps, where a stop waits for the update's end)."""
         self._drain(block=False)
         if self.stop_reason is not None:
-            raise StopRequestedError
+            if stoppable:
+                raise StopRequestedError
+            return  # the loop stops right after this update
         if not (self.pending or self.paused):
             return  # the common case, every 32 vector steps: nothing to do
         book = trainer.book
@@ -192,7 +198,9 @@ class RunLoop:
                 self._take_changes(trainer, next_update)
             book.exclude(time.perf_counter() - t0)
             if self.stop_reason is not None:
-                raise StopRequestedError
+                if stoppable:
+                    raise StopRequestedError
+                return
             self.emit(("resumed", book.env_steps))
 
     def _take_changes(self, trainer: Trainer, effective_at: int) -> None:

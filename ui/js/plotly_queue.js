@@ -69,7 +69,9 @@ function pump() {
   const fig = el.next;
   el.next = null;
   const lastX = el.pendingLastX;
+  const t0 = performance.now();
   window.Plotly.react(el, fig.data, fig.layout, CONFIG).then(() => {
+    el.dataset.drawMs = (performance.now() - t0).toFixed(1);  // read by benchmarks/bench_live.py
     el.dataset.draws = String(Number(el.dataset.draws) + 1);
     el.dataset.lastX = lastX == null ? "" : String(lastX);
     if (el.onDrawn) el.onDrawn();

@@ -316,6 +316,7 @@ class PPO(ActorCriticTrainer):
             batch = dataclasses.replace(batch, advantages=normalized(batch.advantages))
         stats: list[StepStats] = []
         for _ in range(p.epochs):
+            self.book.poll()  # a pause or a live change lands between two epochs
             for mb, mb_old in minibatches(batch, old, p.minibatch_size, self.generator):
                 adv = normalized(mb.advantages) if normalize_each else mb.advantages
                 step = self.ac.loss_grad(

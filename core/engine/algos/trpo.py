@@ -344,6 +344,7 @@ class TRPO(OnPolicyTrainer):
         n = len(batch)
         total, count = torch.zeros(()), 0
         for _ in range(p.critic_iters):
+            self.book.poll()  # a pause or a live change lands between two critic epochs
             perm = torch.randperm(n)
             for start in range(0, n, p.critic_minibatch):
                 idx = perm[start : start + p.critic_minibatch]
