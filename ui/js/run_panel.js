@@ -2,11 +2,14 @@
 // the run's charts. It asks the live feed (ui/live_api.py) for news over HTTP instead of having
 // Streamlit re-run a script every second: a status poll is a few hundred bytes, and the charts
 // come only when they changed, at most about once a second, and are drawn in place.
-const POLL_MS = 500;            // status and progress while the run is active
+const POLL_MS = 300;            // status and progress while the run is active
 const FIGURES_MS = 900;         // charts at most this often (sooner when a live change lands)
 const HIDDEN_POLL_MS = 5000;    // the tab is in the background
 const RETRY_MS = 2000;          // the server did not answer (restarting?)
 const CONFIRM_WAIT_S = 2;       // a poll after a command waits this long for its confirmation
+// While a run trains, these charts are redrawn every third time the charts come (~2.7 s): each
+// of them costs the browser 70–170 ms a drawing (several subplots), the time a click waits.
+const SLOW_CHARTS = { line_search: 3, diagnostics: 3 };
 const BUTTONS = [
   ["pause", "⏸ Pause"], ["resume", "⏯️ Resume"], ["stop", "⏹ Stop"],
 ];
@@ -47,6 +50,7 @@ class RunPanel {
     this.drawnEvents = -1;   // how many events the drawn charts show
     this.drawnUpdates = -1;  // how many updates they show
     this.sawActive = false;
+    this.rounds = 0;         // how many times the charts came
   }
 
   configure(data, trigger) {
@@ -111,6 +115,11 @@ class RunPanel {
 
   nextPoll(state) {
     if (!state.found) return null;
+    if (this.stale && state.status !== "running") {
+      this.have = null;  // paused or ended with a chart a round behind: all of them again now
+      this.lastFigures = 0;
+      return 0;
+    }
     const ended = !state.active;
     if (ended && this.state && this.state.version === this.have) return null;  // all drawn
     const first = this.drawnUpdates === 0 && state.updates > 0;
@@ -153,6 +162,11 @@ class RunPanel {
   }
 
   showFigures(state) {
+    // Every chart is drawn when a live change, the first update or the end came with it.
+    const all = state.status !== "running" || state.events !== this.drawnEvents
+      || this.drawnUpdates <= 0;
+    this.rounds += 1;
+    this.stale = false;
     this.have = state.version;
     this.drawnEvents = state.events;
     this.drawnUpdates = state.updates;
@@ -167,6 +181,11 @@ class RunPanel {
         this.charts[name] = el;
       }
       this.grid.appendChild(el);  // keeps the order; an element already there only moves
+      const every = SLOW_CHARTS[name] || 1;
+      if (!all && el.dataset.draws !== "0" && this.rounds % every !== 0) {
+        this.stale = true;  // drawn on a later round, or at once if the run stops training
+        continue;
+      }
       const figure = state.figures[name];
       el.style.minHeight = `${figure.layout.height || 360}px`;
       showFigure(el, figure, state.last_x, this.src);
