@@ -28,6 +28,16 @@ GRID_GAMMAS = np.round(np.linspace(0.80, 1.0, 21), 3)
 SWEEP_PREFIX = "gae-"
 SWEEP_LAMS = [0.0, 0.5, 0.9, 0.95, 1.0]
 MAX_BARS = 20
+# Presentation mode: the metric row and the text grow with the charts (a style-only st.html).
+LARGE_TEXT_CSS = """<style>
+[data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 3rem; }
+[data-testid="stMain"] [data-testid="stMetricLabel"] p { font-size: 1.3rem; }
+[data-testid="stMain"] [data-testid="stMetricDelta"] { font-size: 1.2rem; }
+[data-testid="stMain"] :is([data-testid="stMetricLabel"], [data-testid="stMetricDelta"]) * {
+  white-space: normal; overflow: visible; text-overflow: clip; }
+[data-testid="stMain"] [data-testid="stMarkdown"] :is(p, li) { font-size: 1.35rem; }
+[data-testid="stMain"] [data-testid="stCaptionContainer"] :is(p, li) { font-size: 1.1rem; }
+</style>"""
 
 ensure_app_navigation()
 manager = require_manager()
@@ -98,6 +108,11 @@ st.markdown(
     "estimates. Move λ: the centred bias (what biases the policy gradient) falls and the "
     "variance rises."
 )
+url_warnings = st.container()
+if pending := [n for n, f in gae_url.FIELDS.items() if not widgets.is_kept(f.key)]:
+    # The URL gives these widgets their first values now: note what it could not give.
+    st.session_state["gae.url_notes"] = gae_url.url_notes(st.query_params, pending)
+    st.session_state.pop("gae.url_query", None)
 
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 1, 1])
@@ -165,24 +180,31 @@ with st.container(border=True):
     log_y = url_widget(o2.toggle, "Log scale", "log")
     with o3:
         large = widgets.presentation_toggle()
+if large:
+    st.html(LARGE_TEXT_CSS)
 
-st.query_params.from_dict(
-    gae_url.to_query(
-        {
-            "mdp": mdp_name,
-            "err": err,
-            "size": size,
-            "seed": seed,
-            "gamma": gamma,
-            "lam": lam,
-            "n": n_batch,
-            "mse": mse_column,
-            "longer": longer,
-            "gtrue": gamma_true,
-            "log": log_y,
-        }
-    )
+url_state = gae_url.to_query(
+    {
+        "mdp": mdp_name,
+        "err": err,
+        "size": size,
+        "seed": seed,
+        "gamma": gamma,
+        "lam": lam,
+        "n": n_batch,
+        "mse": mse_column,
+        "longer": longer,
+        "gtrue": gamma_true,
+        "log": log_y,
+    }
 )
+st.query_params.from_dict(url_state)
+if st.session_state.get("gae.url_notes"):  # shown until the lab's state changes
+    if st.session_state.setdefault("gae.url_query", url_state) == url_state:
+        for note in st.session_state["gae.url_notes"]:
+            url_warnings.warning(note, icon="⚠️")
+    else:
+        st.session_state["gae.url_notes"] = []
 
 scenario = lab.Scenario(
     mdp=mdp_name,
@@ -203,7 +225,7 @@ best = lab.best_lambda(curve, mse_column)
 at = curve.iloc[int(np.argmin(np.abs(curve["lam"].to_numpy() - lam)))]
 at_best = curve.loc[curve["lam"] == best].iloc[0]
 
-m = st.columns(5)
+m = [*st.columns(3), *st.columns(2)] if large else st.columns(5)  # large: room for big numbers
 m[0].metric("centred bias² at λ", f"{at['bias2_centred']:.2e}")
 m[1].metric("raw bias² at λ", f"{at['bias2']:.2e}")
 m[2].metric("variance / N at λ", f"{at['variance_n']:.2e}")

@@ -2,13 +2,16 @@
 
 The page is widgets + calls: the problems and the step are in ``core.labs.toy_problems`` and
 ``core.labs.toy_step`` (which runs the engine's own ``core.engine.trust_region`` solver), the plot
-geometry in ``ui.toy_geometry``, the figures in ``ui.toy_figures``. The scenario lives in the URL
-(``ui.toy_scenario``); every control keeps its value across page changes (``ui.widgets``).
+geometry in ``ui.toy_geometry``, the figures in ``ui.toy_figures``, the step-through stages in
+``ui.toy_stages`` (moved through by ``ui.stepper``: buttons and → / ← / space). The scenario,
+stage included, lives in the URL (``ui.toy_scenario``); every control keeps its value across page
+changes (``ui.widgets``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -17,16 +20,10 @@ import torch
 
 from core.labs.toy_problems import PROBLEMS, ToyProblem
 from core.labs.toy_step import METHODS, escape_iteration, lab_step, run_updates, solvable
-from ui import widgets
+from ui import stepper, widgets
 from ui.state import ensure_app_navigation
-from ui.toy_figures import (
-    METHOD_NAMES,
-    objective_figure,
-    paths_figure,
-    slice_figure,
-    step_figure,
-)
-from ui.toy_geometry import grid_values, paths_bounds, quadratic_ellipse, slice_along, step_bounds
+from ui.toy_figures import METHOD_NAMES, objective_figure, paths_figure, slice_figure, step_figure
+from ui.toy_geometry import fit_bounds, grid_values, quadratic_ellipse, slice_along, step_bounds
 from ui.toy_scenario import (
     DEFAULT,
     PRESETS,
@@ -35,7 +32,10 @@ from ui.toy_scenario import (
     START_LIMIT,
     ParamSpec,
     Scenario,
+    UrlNote,
 )
+from ui.toy_stages import clamp_stage, path_stages, step_stages
+from ui.toy_text import DERIVATION, PATHS_TEXT, VANILLA_KL_TEXT
 
 ensure_app_navigation()
 
@@ -43,9 +43,11 @@ SOLVER = {p.name: p for p in SOLVER_PARAMS}
 TITLES = {key: cls().title for key, cls in PROBLEMS.items()}
 VIEW_LABELS = {"surrogate": "surrogate ΔL", "objective": "true objective J"}
 MODE_LABELS = {"step": "one TRPO step", "updates": "run N updates"}
-VANILLA_LABELS = {"kl": "same KL as TRPO (½dᵀFd = δ)", "lr": "fixed learning rate η"}
+VANILLA_LABELS = {"lr": "fixed learning rate η", "kl": "same KL as TRPO (½dᵀFd = δ)"}
 WINDOW_LABELS = {"trust": "zoom to the trust region", "landscape": "whole landscape"}
 WINDOW = "trust"  # the window a scenario opens with
+PATH_WINDOW_LABELS = {"fit": "fit the paths", "fixed": "fixed (the problem's window)"}
+STAGE_KEYS = {"step": "trl_stage_step", "updates": "trl_stage_updates"}  # None: whole picture
 # The page-wide controls' defaults (each problem's own controls default to its knobs and start).
 DEFAULTS: dict[str, object] = {f"trl_{p.name}": p.default for p in SOLVER_PARAMS} | {
     "trl_problem": DEFAULT.problem,
@@ -53,6 +55,7 @@ DEFAULTS: dict[str, object] = {f"trl_{p.name}": p.default for p in SOLVER_PARAMS
     "trl_mode": DEFAULT.mode,
     "trl_vanilla": DEFAULT.vanilla,
     "trl_window": WINDOW,
+    "trl_path_window": "fit",
 }
 
 
@@ -78,16 +81,44 @@ def _set(values: dict[str, object]) -> None:
 
 def _apply_preset(name: str) -> None:
     _set(_scenario_values(PRESETS[name]) | {"trl_window": WINDOW})
+    for key in STAGE_KEYS.values():
+        st.session_state[key] = None
 
 
 def _first_visit() -> None:
-    """Load the scenario from the URL (or the first preset) once per session."""
+    """Load the scenario from the URL (or the first preset) once per session; the values the
+    URL could not give as they were are kept as notes for :func:`_url_warnings`."""
     if "trl_loaded" in st.session_state:
         return
     st.session_state["trl_loaded"] = True
     query = st.query_params.to_dict()
-    scenario = Scenario.from_query(query) if query else next(iter(PRESETS.values()))
+    scenario, notes = Scenario.read_query(query) if query else (next(iter(PRESETS.values())), [])
     _set(_scenario_values(scenario) | {"trl_window": WINDOW})
+    st.session_state[STAGE_KEYS[scenario.mode]] = scenario.stage
+    st.session_state["trl_url_notes"] = [n.message() for n in notes]
+    st.session_state["trl_url_stage"] = scenario.stage  # checked against the step's stages
+
+
+def _url_warnings(query: dict[str, str]) -> None:
+    """The link's corrected values, shown until the scenario changes (one warning each)."""
+    notes = st.session_state.get("trl_url_notes")
+    if not notes:
+        return
+    first = st.session_state.setdefault("trl_url_query", query)
+    if first != query:
+        st.session_state["trl_url_notes"] = []
+        return
+    for note in notes:
+        st.warning(note, icon="⚠️")
+
+
+def _check_url_stage(n_stages: int) -> None:
+    """A stage that came with the link beyond this scenario's last one is noted."""
+    given = st.session_state.pop("trl_url_stage", None)
+    if given is not None and given > n_stages - 1:
+        allowed, used = f"an integer in [0, {n_stages - 1}] here", f"{n_stages - 1} (all)"
+        note = UrlNote("stage", str(given), allowed, used, "step-through stage").message()
+        st.session_state.setdefault("trl_url_notes", []).append(note)
 
 
 def _set_start(x: float, y: float) -> None:
@@ -197,12 +228,14 @@ def _controls() -> Scenario:
     sb.header("Display")
     for key in ("trl_view", "trl_window", "trl_vanilla", "trl_n_updates", "trl_lr"):
         widgets.kept(key, DEFAULTS[key])  # the value of a control this mode does not draw
+    widgets.kept("trl_path_window", DEFAULTS["trl_path_window"])
     mode = _radio("Mode", MODE_LABELS, "trl_mode", horizontal=True)
     if mode == "step":
         _radio("Contours", VIEW_LABELS, "trl_view", horizontal=True)
         _radio("Window", WINDOW_LABELS, "trl_window", horizontal=True)
     else:
         _solver_input(sb.slider, "n_updates")
+        _radio("Window", PATH_WINDOW_LABELS, "trl_path_window", horizontal=True)
         _radio("Vanilla step size", VANILLA_LABELS, "trl_vanilla")
         if st.session_state["trl_vanilla"] == "lr":
             _solver_input(sb.number_input, "lr", step=0.5)
@@ -221,45 +254,11 @@ def _controls() -> Scenario:
         n_updates=int(ss["trl_n_updates"]),
         vanilla=ss["trl_vanilla"],
         lr=float(ss["trl_lr"]),
+        stage=ss.get(STAGE_KEYS[mode]),
     )
 
 
-# --- explanations ------------------------------------------------------------------------------
-
-DERIVATION = r"""
-**What TRPO solves.** $\max_\theta L_{\theta_{old}}(\theta)$ subject to
-$\bar D_{KL}(\theta_{old}, \theta) \le \delta$.
-
-**Its local model.** With $d = \theta - \theta_{old}$: $L \approx g^\top d$ and
-$\bar D_{KL} \approx \tfrac12 d^\top F d$, $F$ the Fisher matrix (the Hessian of the KL at
-$\theta_{old}$). The maximiser of the model is
-$$s = \sqrt{\frac{2\delta}{g^\top F^{-1} g}}\; F^{-1} g,$$
-the **purple** arrow, which ends on the **pink** ellipse $\tfrac12 d^\top F d = \delta$.
-The **orange** arrow is the plain gradient scaled to the same ellipse: steepest in Euclidean
-distance, so it depends on how θ is parametrised (try the scaling k).
-
-**Conjugate gradient** finds $x \approx (F + cI)^{-1} g$ from products $Fv$ only. It starts
-from $x_0 = 0$, so $x_1 \parallel g$; in 2-D, $x_2 = F^{-1}g$ exactly (for $c = 0$).
-
-**Why the line search can reject.** $\tfrac12 d^\top F d$ is only the second-order Taylor
-expansion of the KL; the exact KL (**black** curve) differs at third order, so the full step can
-land outside the ball. TRPO tries $\theta_{old} + \alpha^j s$, $j = 0, 1, \dots$ and keeps the
-first trial with exact $\bar D_{KL} \le \delta$ **and** $\Delta L > 0$ (**green**); failures are
-**red**.
-"""
-
-PATHS_TEXT = r"""
-**Three update rules from the same θ₀.**
-- **Vanilla gradient**: $\theta \leftarrow \theta + \eta\, g$, with η fixed or chosen so that
-  $\tfrac12 \Delta\theta^\top F \Delta\theta = \delta$.
-- **NPG**: $\theta \leftarrow \theta + s$ with the natural step $s$ above, no line search.
-- **TRPO**: the same $s$, then the backtracking line search on the exact KL and $\Delta L$.
-
-The natural gradient $F^{-1}g$ divides out how much each parameter changes the policy (in
-Kakade's MDP: the visitation $d^\pi(s)$ and the sigmoid's slope), so it does not stall where the
-policy is almost deterministic. Without the line search NPG can overshoot: its step is exact only
-for the quadratic model.
-"""
+# --- numbers and tables ------------------------------------------------------------------------
 
 
 def _fmt_vec(v: torch.Tensor) -> str:
@@ -294,25 +293,43 @@ def _step_numbers(step, delta: float) -> None:
 
 
 def _trials_table(step) -> None:
-    st.dataframe(
+    """The line-search trials as a static table (columns wrap; none is cut)."""
+    st.table(
         pd.DataFrame(
             [
                 {
                     "j": t.j,
-                    "αʲ": t.frac,
-                    "exact KL": t.kl,
-                    "ΔL": t.surrogate_change,
-                    "ΔJ": t.objective_change,
+                    "αʲ": f"{t.frac:.4g}",
+                    "exact KL": f"{t.kl:.5f}",
+                    "ΔL": f"{t.surrogate_change:.5f}",
+                    "ΔJ": f"{t.objective_change:.5f}",
                     "verdict": "accepted" if t.accepted else f"rejected: {t.reason}",
                 }
                 for t in step.trials
             ]
-        ),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            c: st.column_config.NumberColumn(format="%.5f") for c in ("exact KL", "ΔL", "ΔJ")
-        },
+        ).set_index("j")
+    )
+
+
+def _paths_table(paths, best: float) -> None:
+    """Final J, updates to 90 % of the way to sup J and updates without a step, per method."""
+    J0 = float(paths[0].objectives[0])
+    level = J0 + 0.9 * (best - J0)
+    rows = []
+    for p in paths:
+        reached = escape_iteration(p, level)
+        rows.append(
+            {
+                "method": METHOD_NAMES[p.method],
+                "final J": f"{float(p.objectives[-1]):.4f}",
+                f"updates to J ≥ {level:.3g}": "not reached" if reached is None else str(reached),
+                "no step": str(sum(not a for a in p.accepted)),
+            }
+        )
+    st.table(pd.DataFrame(rows).set_index("method"))
+    st.caption(
+        f"sup J = {best:.4g}; the level is 90 % of the way from J(θ₀) to it. No step: TRPO's "
+        "line search rejected every trial, or the policy is deterministic to float64 precision."
     )
 
 
@@ -333,23 +350,32 @@ def _main_chart(fig: go.Figure) -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _step_view(scenario: Scenario, window: str):
-    """The traced step and both figures for a scenario (pure; cached per scenario)."""
+    """The traced step, its stages and what the figures need (pure; cached per scenario)."""
     problem, theta0 = scenario.build(), scenario.theta0()
     step = lab_step(problem, theta0, scenario.settings())
     bounds = step_bounds(problem, step, scenario.delta) if window == "trust" else problem.bounds
     grid = grid_values(problem, theta0, bounds, n=101)
     ellipse = quadratic_ellipse(step.fisher, scenario.delta)
-    fig = step_figure(
-        step, grid, ellipse, scenario.delta, problem.param_labels, bounds, scenario.view
-    )
     cut = slice_along(problem, theta0, step.step, torch.linspace(0, 1.25, 121, dtype=torch.float64))
-    return step, fig, slice_figure(cut, step, scenario.delta)
+    stages = step_stages(step, scenario.delta, scenario.damping)
+    return step, stages, (grid, ellipse, bounds), slice_figure(cut, step, scenario.delta)
 
 
-def _show_step(scenario: Scenario, problem) -> None:
-    step, fig, cut_fig = _step_view(scenario, st.session_state["trl_window"])
+def _show_step(scenario: Scenario, problem, view) -> None:
+    step, stages, (grid, ellipse, bounds), cut_fig = view
     left, right = st.columns([2.5, 1], gap="medium")
     with left:
+        stage = stepper.stage_controls(STAGE_KEYS["step"], stages, keyboard_key="trl_keys")
+        fig = step_figure(
+            step,
+            grid,
+            ellipse,
+            scenario.delta,
+            problem.param_labels,
+            bounds,
+            scenario.view,
+            stage=None if stage is stages[-1] else stage,
+        )
         _main_chart(fig)
     with right:
         _step_numbers(step, scenario.delta)
@@ -372,46 +398,49 @@ def _show_step(scenario: Scenario, problem) -> None:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _paths_view(scenario: Scenario):
-    """N updates of each method from θ₀ and both figures (pure; cached per scenario)."""
+    """N updates of each method from θ₀ and their stages (pure; cached per scenario)."""
     problem, theta0 = scenario.build(), scenario.theta0()
     lr = scenario.lr if scenario.vanilla == "lr" else None
     paths = [
         run_updates(problem, theta0, m, scenario.settings(), scenario.n_updates, lr)
         for m in METHODS
     ]
-    bounds = paths_bounds(paths, problem.bounds)
-    grid = grid_values(problem, theta0, bounds, n=101)
-    fig = paths_figure(paths, grid, problem.param_labels, bounds, theta0.numpy())
-    return paths, fig, objective_figure(paths, problem.best_value())
+    return paths, path_stages(paths)
 
 
-def _show_updates(scenario: Scenario, problem) -> None:
-    paths, fig, objective_fig = _paths_view(scenario)
+@st.cache_data(max_entries=64, show_spinner=False)
+def _paths_grid(scenario: Scenario, window: str):
+    """The window (fitted to the paths, or the problem's own) and J on a grid over it."""
+    problem, theta0 = scenario.build(), scenario.theta0()
+    paths, _ = _paths_view(scenario)
+    bounds = fit_bounds(paths) if window == "fit" else problem.bounds
+    return bounds, grid_values(problem, theta0, bounds, n=101)
+
+
+def _show_updates(scenario: Scenario, problem, view) -> None:
+    paths, stages = view
+    window = st.session_state["trl_path_window"]
+    bounds, grid = _paths_grid(replace(scenario, stage=None), window)
     left, right = st.columns([1.8, 1], gap="medium")
     with left:
+        stage = stepper.stage_controls(STAGE_KEYS["updates"], stages, keyboard_key="trl_keys")
+        upto = None if stage is stages[-1] else stage.updates_shown
+        fig = paths_figure(
+            paths,
+            grid,
+            problem.param_labels,
+            bounds,
+            scenario.theta0().numpy(),
+            equal_aspect=window == "fixed",
+            upto=upto,
+        )
         _main_chart(fig)
     with right:
         best = problem.best_value()
-        st.plotly_chart(objective_fig, key="trl_objective", theme=None)
-        J0 = float(paths[0].objectives[0])
-        level = J0 + 0.9 * (best - J0)
-        rows = []
-        for p in paths:
-            reached = escape_iteration(p, level)
-            rows.append(
-                {
-                    "method": METHOD_NAMES[p.method],
-                    "final J": f"{float(p.objectives[-1]):.4f}",
-                    f"updates to J ≥ {level:.3g}": "not reached" if reached is None else reached,
-                    "updates without a step": sum(not a for a in p.accepted),
-                }
-            )
-        st.dataframe(pd.DataFrame(rows).astype(str), hide_index=True, width="stretch")
-        st.caption(
-            f"sup J = {best:.4g}; the level is 90 % of the way from J(θ₀) to it. An update "
-            "without a step: TRPO's line search rejected every trial, or the policy is "
-            "deterministic to float64 precision."
-        )
+        st.plotly_chart(objective_figure(paths, best, upto=upto), key="trl_objective", theme=None)
+        _paths_table(paths, best)
+        if scenario.vanilla == "kl":
+            st.info(VANILLA_KL_TEXT)
         st.markdown(PATHS_TEXT)
 
 
@@ -421,27 +450,46 @@ def main() -> None:
     st.caption(
         "A policy with two parameters, so the whole trust region fits on one screen. Every "
         "number is exact (closed forms), and the step is computed by the engine's own TRPO "
-        "solver: conjugate gradient, max step, backtracking line search."
+        "solver: conjugate gradient, max step, backtracking line search. Step through it with "
+        "◀ / ▶ or the keyboard (→ or space: next, ←: back)."
     )
     cols = st.columns(len(PRESETS))
     for col, name in zip(cols, PRESETS):
         col.button(name, on_click=_apply_preset, args=(name,), width="stretch")
+    notes = st.container()
     scenario = _controls()
-    query = scenario.to_query()
-    if st.query_params.to_dict() != query:
-        st.query_params.from_dict(query)
     problem, theta0 = scenario.build(), scenario.theta0()
     if not solvable(problem, theta0):
+        _write_url(scenario, notes)
         st.warning(
             "At this θ₀ the gradient is zero or the Fisher matrix is singular (equal rewards, a "
             "policy that is deterministic to float64 precision, or a state that is never "
             "visited): no trust-region step is defined. Move θ₀ or change the rewards."
         )
         return
+    base = replace(scenario, stage=None)  # the stage does not change what is computed
     if scenario.mode == "step":
-        _show_step(scenario, problem)
+        view = _step_view(base, st.session_state["trl_window"])
     else:
-        _show_updates(scenario, problem)
+        view = _paths_view(base)
+    key = STAGE_KEYS[scenario.mode]
+    n_stages = len(view[1])
+    _check_url_stage(n_stages)
+    st.session_state[key] = clamp_stage(st.session_state.get(key), n_stages)
+    if scenario.mode == "step":
+        _show_step(scenario, problem, view)
+    else:
+        _show_updates(scenario, problem, view)
+    _write_url(replace(scenario, stage=st.session_state[key]), notes)
+
+
+def _write_url(scenario: Scenario, notes) -> None:
+    """Put the scenario in the URL, and show the link's corrected values in ``notes``."""
+    query = scenario.to_query()
+    if st.query_params.to_dict() != query:
+        st.query_params.from_dict(query)
+    with notes:
+        _url_warnings(query)
 
 
 main()

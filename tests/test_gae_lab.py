@@ -215,3 +215,23 @@ def test_td_errors_use_zero_value_at_terminals():
     delta = td_errors(mdp, V_hat, 1.0)
     assert delta[1, 0, 0] == pytest.approx(mdp.R[1, 0, 0] - 5.0)
     assert delta[2, 1, 3] == pytest.approx(mdp.R[2, 1, 3])
+
+
+def _luminance(hex_color: str) -> float:
+    """WCAG relative luminance of ``#rrggbb``."""
+    rgb = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_best_lambda_path_has_a_visible_legend_swatch_on_the_white_legend():
+    from ui.gae_figures import gamma_lambda_heatmap
+
+    gammas = np.round(np.linspace(0.8, 1.0, 5), 3)
+    grid = gamma_lambda_grid(Scenario(), gammas, np.round(np.linspace(0, 1, 11), 3), "mse_centred")
+    fig = gamma_lambda_heatmap(grid, gamma=0.99, lam=0.95, gamma_true=0.99)
+    (path,) = [t for t in fig.data if t.name == "best λ for each γ"]
+    assert path.showlegend is not False
+    white = _luminance("#ffffff")
+    for color in (path.line.color, path.marker.line.color):  # the swatch: line and dot rim
+        assert (white + 0.05) / (_luminance(color) + 0.05) >= 7  # WCAG AAA against white

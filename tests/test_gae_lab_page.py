@@ -78,6 +78,34 @@ def test_bad_url_values_fall_back_to_defaults(page):
     assert at.selectbox(key="gae.mdp").value == "chain"
     assert at.slider(key="gae.lam").value == pytest.approx(0.95)
     assert at.select_slider(key="gae.n").value == 16
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 3
+    (lam,) = [w for w in warnings if "`lam`" in w]
+    assert "`7`" in lam and "[0, 1]" in lam and "`0.95`" in lam  # given, allowed, used
+    assert any("`mdp`" in w and "`maze`" in w and "chain, grid" in w for w in warnings)
+    assert any("`n`" in w and "`abc`" in w and "`16`" in w for w in warnings)
+    at.slider(key="gae.lam").set_value(0.5)
+    run_ok(at)
+    assert not at.warning  # shown until the lab's state changes
+
+
+def test_a_valid_url_shows_no_warning(page):
+    at, _ = page
+    at.query_params.update({"mdp": "grid", "lam": "0.4", "n": "64"})
+    run_ok(at)
+    assert not at.warning
+
+
+def test_presentation_mode_enlarges_the_metric_row_and_the_text(page):
+    at, _ = page
+    run_ok(at)
+    assert not [h for h in at.get("html") if "stMetricValue" in h.proto.body]
+    assert len(at.columns) >= 5 and len(at.metric) == 5
+    at.toggle(key="ui.large").set_value(True)
+    run_ok(at)
+    (style,) = [h.proto.body for h in at.get("html") if "stMetricValue" in h.proto.body]
+    assert "stMarkdown" in style and "stMetricLabel" in style and "font-size" in style
+    assert len(at.metric) == 5
 
 
 def test_best_lambda_metric_matches_the_exact_curve(page):

@@ -182,3 +182,91 @@ def test_lab_state_survives_leaving_the_page_and_coming_back():
     assert not at.exception
     assert at.sidebar.number_input(key="trl_delta").value == 0.03
     _assert_step_figure(at, 0.03)
+
+
+# --- step-through, URL warnings, N-update paths (issue 17) ---------------------------------------
+
+
+def _visible(traces: dict[str, dict], name: str) -> bool:
+    return traces[name].get("visible", True) is True
+
+
+def test_next_and_back_step_through_the_trpo_step_and_keep_the_stage_in_the_url():
+    at = _run({"stage": "0"})  # the documented case, from its first stage
+    assert not at.exception
+    traces = _traces(_main_figure(at))
+    assert not _visible(traces, TRACE_VANILLA) and not _visible(traces, TRACE_KL)
+    assert any("1 / 10" in m.value for m in at.markdown)
+    at = _press(at, "Next ▶")
+    assert at.query_params["stage"] == "1"
+    traces = _traces(_main_figure(at))
+    assert _visible(traces, TRACE_VANILLA) and not _visible(traces, TRACE_ELLIPSE)
+    assert any(m.value.startswith("g = ∇L(θ_old)") for m in at.markdown)
+    at = _press(_press(at, "Next ▶"), "◀ Back")
+    assert at.query_params["stage"] == "1"
+    at = _press(at, "⏭")  # the whole picture: no stage in the URL
+    assert "stage" not in at.query_params
+    traces = _traces(_main_figure(at))
+    assert all(_visible(traces, name) for name in (TRACE_VANILLA, TRACE_KL, TRACE_ACCEPTED))
+    at = _press(at, "◀ Back")
+    assert at.query_params["stage"] == "8"  # the last trial, before the accepted step
+    assert len(_traces(_main_figure(at))[TRACE_ACCEPTED]["x"]) == 1
+
+
+def test_a_url_stage_beyond_the_last_shows_the_whole_picture_and_says_so():
+    at = _run({"stage": "40"})
+    assert not at.exception
+    (warning,) = at.warning
+    assert "`stage`" in warning.value and "`40`" in warning.value and "[0, 9]" in warning.value
+    assert "stage" not in at.query_params
+
+
+def test_out_of_range_url_values_are_named_in_a_warning_until_the_scenario_changes():
+    at = _run({"problem": "softmax", "delta": "-1", "n_updates": "500", "backtrack_coef": "x"})
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    (delta,) = [w for w in warnings if "`delta`" in w]
+    assert "`-1`" in delta and "[0.0001, 1]" in delta and "`0.0001`" in delta
+    assert any("`n_updates`" in w and "`500`" in w and "`100`" in w for w in warnings)
+    assert any("`backtrack_coef`" in w and "`x`" in w and "`0.5`" in w for w in warnings)
+    assert at.query_params["delta"] == "0.0001"
+    at = at.sidebar.number_input(key="trl_delta").set_value(0.02).run()
+    assert not at.warning
+
+
+def test_a_valid_url_shows_no_warning():
+    at = _run(PRESETS["Gaussian, small σ"].to_query())
+    assert not at.exception and not at.warning
+
+
+def _path_traces(at: AppTest) -> dict[str, dict]:
+    names = ("vanilla gradient", "NPG (no line search)", "TRPO")
+    return {k: v for k, v in _traces(_main_figure(at)).items() if k in names}
+
+
+def test_plateau_paths_fit_the_window_play_one_update_at_a_time_and_show_every_column():
+    at = _press(_run(), "Kakade's plateau")
+    assert not at.exception
+    figure = _main_figure(at)
+    (x0, x1), (y0, y1) = figure["layout"]["xaxis"]["range"], figure["layout"]["yaxis"]["range"]
+    for trace in _path_traces(at).values():
+        assert len(trace["x"]) == 31
+        assert all(x0 < x < x1 for x in trace["x"]) and all(y0 < y < y1 for y in trace["y"])
+    (table,) = at.table
+    assert list(table.value.columns) == ["final J", "updates to J ≥ 1.71", "no step"]
+    assert not any("same KL" in m.value for m in at.info)
+    at = _press(at, "⏮")
+    assert at.query_params["stage"] == "0"
+    assert all(len(t["x"]) == 1 for t in _path_traces(at).values())
+    at = _press(at, "Next ▶")
+    assert all(len(t["x"]) == 2 for t in _path_traces(at).values())
+    at = at.sidebar.radio(key="trl_path_window").set_value("fixed").run()
+    figure = _main_figure(at)
+    assert figure["layout"]["yaxis"]["range"] == [-6.0, 6.0]
+
+
+def test_same_kl_vanilla_comes_with_its_explanation():
+    query = PRESETS["Kakade's plateau"].to_query() | {"vanilla": "kl"}
+    at = _run(query)
+    assert not at.exception
+    assert any("same KL as TRPO" in m.value and "6000" in m.value for m in at.info)

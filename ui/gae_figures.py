@@ -19,6 +19,9 @@ CENTRED = "#ea580c"
 VARIANCE = "#2563eb"
 MSE = REFERENCE
 TRUE_A = "#9ca3af"
+# The best-λ path on the γ×λ heatmap: a dark line with white-filled, dark-rimmed dots, visible on
+# every Viridis colour and as a legend swatch on the white legend (a white line is not).
+BEST_PATH = "#111827"
 
 
 def _readable(fig: go.Figure, hovermode: str = "closest") -> go.Figure:
@@ -125,8 +128,8 @@ def gamma_lambda_heatmap(
     mse_column: str = "mse_centred",
     large: bool = False,
 ) -> go.Figure:
-    """log₁₀ MSE over (λ, γ_est) with the best λ of each γ (white line), the overall best (star)
-    and the chosen (γ, λ) (ring). ``grid`` is indexed by γ with one column per λ."""
+    """log₁₀ MSE over (λ, γ_est) with the best λ of each γ (dark line, white dots), the overall
+    best (star) and the chosen (γ, λ) (ring). ``grid`` is indexed by γ with one column per λ."""
     lams = np.array(grid.columns, dtype=float)
     gammas = np.array(grid.index, dtype=float)
     z = grid.to_numpy()
@@ -149,8 +152,8 @@ def gamma_lambda_heatmap(
             y=gammas,
             mode="lines+markers",
             name="best λ for each γ",
-            line={"color": "white", "width": 2.5},
-            marker={"size": 5, "color": "white"},
+            line={"color": BEST_PATH, "width": 3},
+            marker={"size": 8, "color": "white", "line": {"color": BEST_PATH, "width": 2}},
             hovertemplate="γ = %{y:.3f}: best λ %{x:.3f}<extra></extra>",
         )
     )

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 from core.labs.toy_problems import Bounds
 from core.labs.toy_step import LabStep, Path
 from ui.toy_geometry import Grid
+from ui.toy_stages import LAYERS, Stage
 
 FONT = 18
 COLORS = {
@@ -40,6 +41,16 @@ TRACE_CG = "CG iterates (scaled like s)"
 TRACE_ACCEPTED = "line search: accepted"
 TRACE_REJECTED = "line search: rejected"
 TRACE_CLICK = "click to set θ₀"
+TRACE_STEP = "max step s (on the ellipse)"
+TRACE_NEW = "θ_new"
+# N-update paths: each method its own line dash, width and marker, so paths that coincide (NPG
+# and TRPO while every line search accepts the full step) stay visible: NPG's wide dashed line
+# and large open diamonds lie under TRPO's thin line and small dots.
+PATH_STYLES = {
+    "vanilla": dict(dash="solid", width=4, symbol="square", size=9),
+    "npg": dict(dash="dash", width=7, symbol="diamond-open", size=17),
+    "trpo": dict(dash="solid", width=2.5, symbol="circle", size=7),
+}
 
 
 def _layout(fig: go.Figure, height: int) -> go.Figure:
@@ -59,9 +70,14 @@ def _np(x) -> np.ndarray:
 
 
 def _landscape(
-    grid: Grid, values: np.ndarray, title: str, labels: Sequence[str], bounds: Bounds
+    grid: Grid,
+    values: np.ndarray,
+    title: str,
+    labels: Sequence[str],
+    bounds: Bounds,
+    equal_aspect: bool = True,
 ) -> go.Figure:
-    """Filled contours of ``values`` over the grid, equal axis scales, fixed window."""
+    """Filled contours of ``values`` over the grid, fixed window (equal axis scales or not)."""
     fig = go.Figure(
         go.Contour(
             x=_np(grid.x),
@@ -76,14 +92,11 @@ def _landscape(
             name=title,
         )
     )
-    fig.update_xaxes(title_text=labels[0], range=list(bounds[0]), constrain="domain")
-    fig.update_yaxes(
-        title_text=labels[1],
-        range=list(bounds[1]),
-        scaleanchor="x",
-        scaleratio=1,
-        constrain="domain",
-    )
+    fig.update_xaxes(title_text=labels[0], range=list(bounds[0]))
+    fig.update_yaxes(title_text=labels[1], range=list(bounds[1]))
+    if equal_aspect:
+        fig.update_xaxes(constrain="domain")
+        fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
     return fig
 
 
@@ -151,14 +164,24 @@ def step_figure(
     labels: Sequence[str],
     bounds: Bounds,
     view: str = "surrogate",
+    stage: Stage | None = None,
 ) -> go.Figure:
     """The main picture of one TRPO step from θ_old.
 
     Contours of ΔL(θ) = L_{θ_old}(θ) − L_{θ_old}(θ_old) (``view="surrogate"``) or of J(θ)
     (``view="objective"``); the exact KL ball {θ : D̄_KL(θ_old, θ) = δ}; its quadratic model
     θ_old + {d : ½dᵀFd = δ} (``ellipse`` holds the displacements d); the vanilla and natural
-    directions, both scaled to the ellipse; the CG iterates; every line-search trial.
+    directions, both scaled to the ellipse; the CG iterates; the max step s; every line-search
+    trial. With a ``stage`` (``ui.toy_stages``) only what that stage reveals is drawn; the other
+    layers stay in the legend (greyed), so the window and the legend do not move between stages.
     """
+    shown = frozenset(LAYERS) if stage is None else stage.layers
+    n_cg = len(step.cg_points) if stage is None else stage.cg_shown
+    n_trials = len(step.trials) if stage is None else stage.trials_shown
+
+    def visible(layer: str) -> bool | str:
+        return True if layer in shown else "legendonly"
+
     theta0 = _np(step.theta_old)
     if view == "objective":
         values, title = _np(grid.objective), "J(θ)"
@@ -179,6 +202,7 @@ def step_figure(
             showlegend=True,
             hoverinfo="skip",
             name=TRACE_KL,
+            visible=visible("kl_ball"),
         )
     )
     ring = theta0 + _np(ellipse)
@@ -190,11 +214,14 @@ def step_figure(
             line=dict(color=COLORS["quadratic"], width=4, dash="dash"),
             name=TRACE_ELLIPSE,
             hoverinfo="skip",
+            visible=visible("ellipse"),
         )
     )
-    fig.add_trace(_arrow(theta0, theta0 + _np(step.vanilla_step), COLORS["vanilla"], TRACE_VANILLA))
-    fig.add_trace(_arrow(theta0, theta0 + _np(step.natural_step), COLORS["npg"], TRACE_NATURAL))
-    cg = np.array([theta0] + [theta0 + _np(p) for p in step.cg_points])
+    vanilla = _arrow(theta0, theta0 + _np(step.vanilla_step), COLORS["vanilla"], TRACE_VANILLA)
+    natural = _arrow(theta0, theta0 + _np(step.natural_step), COLORS["npg"], TRACE_NATURAL)
+    fig.add_trace(vanilla.update(visible=visible("gradient")))
+    fig.add_trace(natural.update(visible=visible("natural")))
+    cg = np.array([theta0] + [theta0 + _np(p) for p in step.cg_points[:n_cg]])
     fig.add_trace(
         go.Scatter(
             x=cg[:, 0],
@@ -203,17 +230,36 @@ def step_figure(
             line=dict(color=COLORS["cg"], width=2, dash="dot"),
             marker=dict(symbol="diamond", size=13, color=COLORS["cg"]),
             unselected=dict(marker=dict(opacity=1)),
-            text=[""] + [f"x{_sub(k + 1)}" for k in range(len(step.cg_points))],
+            text=[""] + [f"x{_sub(k + 1)}" for k in range(len(cg) - 1)],
             textposition="top left",
             textfont=dict(size=FONT, color=COLORS["cg"]),
             name=TRACE_CG,
             hovertemplate="CG iterate %{text}, scaled to the ellipse<extra></extra>",
+            visible=visible("cg"),
+        )
+    )
+    end = theta0 + _np(step.step)
+    fig.add_trace(
+        go.Scatter(
+            x=[end[0]],
+            y=[end[1]],
+            mode="markers",
+            marker=dict(symbol="circle-open", size=30, color=COLORS["npg"], line=dict(width=3)),
+            unselected=dict(marker=dict(opacity=1)),
+            name=TRACE_STEP,
+            hovertemplate="max step s: θ_old + s = (%{x:.3f}, %{y:.3f})<extra></extra>",
+            visible=visible("natural"),
         )
     )
     for accepted, name in ((False, TRACE_REJECTED), (True, TRACE_ACCEPTED)):
-        trials = [t for t in step.trials if t.accepted == accepted]
-        if trials:
-            fig.add_trace(_trial_markers(trials, name, accepted))
+        if not any(t.accepted == accepted for t in step.trials):
+            continue
+        trials = [t for t in step.trials[:n_trials] if t.accepted == accepted]
+        fig.add_trace(_trial_markers(trials, name, accepted).update(visible=visible("trials")))
+    if step.accepted:
+        new = _start_marker(_np(step.theta_new), TRACE_NEW)
+        new.update(marker=dict(color=COLORS["trpo"], size=26), textposition="top right")
+        fig.add_trace(new.update(visible=visible("accepted")))
     fig.add_trace(_start_marker(theta0))
     fig.update_layout(
         legend=dict(orientation="h", yanchor="top", y=-0.12, x=0),
@@ -229,8 +275,10 @@ def _sub(k: int) -> str:
 
 def _trial_markers(trials, name: str, accepted: bool) -> go.Scatter:
     color = COLORS["accepted" if accepted else "rejected"]
-    pts = np.array([_np(t.theta) for t in trials])
-    custom = np.array([[t.j, t.frac, t.kl, t.surrogate_change, t.objective_change] for t in trials])
+    pts = np.array([_np(t.theta) for t in trials]).reshape(-1, 2)
+    custom = np.array(
+        [[t.j, t.frac, t.kl, t.surrogate_change, t.objective_change] for t in trials]
+    ).reshape(-1, 5)
     return go.Scatter(
         x=pts[:, 0],
         y=pts[:, 1],
@@ -259,22 +307,46 @@ def paths_figure(
     labels: Sequence[str],
     bounds: Bounds,
     theta0: np.ndarray,
+    *,
+    equal_aspect: bool = True,
+    upto: int | None = None,
 ) -> go.Figure:
-    """Contours of the true objective J and the paths of N updates of each method."""
+    """Contours of the true objective J and the paths of N updates of each method.
+
+    Each method has its own dash, width and marker (:data:`PATH_STYLES`), so coinciding paths
+    stay visible. ``upto`` = k draws updates 0…k only (the window stays the same); with
+    ``equal_aspect`` one unit of θ₁ is as long as one of θ₂ (else each axis fills its range,
+    for a window fitted to paths that run far along one axis). Points outside the window are
+    counted in a note.
+    """
     values = _np(grid.objective)
-    fig = _landscape(grid, values, "J(θ)", labels, bounds)
+    fig = _landscape(grid, values, "J(θ)", labels, bounds, equal_aspect)
     _click_layer(fig, grid, values, None)
+    outside = 0
     for path in paths:
-        pts = _np(path.thetas)
-        J = _np(path.objectives)
+        pts = _np(path.thetas)[: None if upto is None else upto + 1]
+        J = _np(path.objectives)[: len(pts)]
+        style = PATH_STYLES.get(path.method, PATH_STYLES["vanilla"])
+        inside = (
+            (pts[:, 0] >= bounds[0][0])
+            & (pts[:, 0] <= bounds[0][1])
+            & (pts[:, 1] >= bounds[1][0])
+            & (pts[:, 1] <= bounds[1][1])
+        )
+        outside += int((~inside).sum())
         fig.add_trace(
             go.Scatter(
                 x=pts[:, 0],
                 y=pts[:, 1],
                 customdata=np.stack([np.arange(len(J)), J], -1),
                 mode="lines+markers",
-                line=dict(color=COLORS[path.method], width=4),
-                marker=dict(size=9, color=COLORS[path.method]),
+                line=dict(color=COLORS[path.method], width=style["width"], dash=style["dash"]),
+                marker=dict(
+                    size=style["size"],
+                    symbol=style["symbol"],
+                    color=COLORS[path.method],
+                    line=dict(width=2.5 if "open" in style["symbol"] else 0),
+                ),
                 unselected=dict(marker=dict(opacity=1)),
                 name=METHOD_NAMES[path.method],
                 hovertemplate=(
@@ -283,28 +355,47 @@ def paths_figure(
                 ),
             )
         )
+    if outside:
+        fig.add_annotation(
+            text=f"{outside} point{'s' if outside > 1 else ''} outside this window",
+            xref="paper",
+            yref="paper",
+            x=0.99,
+            y=0.99,
+            xanchor="right",
+            yanchor="top",
+            showarrow=False,
+            bgcolor="rgba(255,255,255,0.85)",
+            font=dict(size=FONT - 2),
+        )
     fig.add_trace(_start_marker(_np(theta0), "θ₀"))
     fig.update_layout(
         legend=dict(orientation="h", yanchor="top", y=-0.14, x=0),
         clickmode="event+select",
         hovermode="closest",
     )
+    if not equal_aspect:
+        return _layout(fig, height=700)
     aspect = (bounds[1][1] - bounds[1][0]) / (bounds[0][1] - bounds[0][0])
     return _layout(fig, height=int(min(max(700 * aspect + 170, 450), 870)))
 
 
-def objective_figure(paths: Sequence[Path], optimum: float | None = None) -> go.Figure:
-    """J after each update, one line per method."""
+def objective_figure(
+    paths: Sequence[Path], optimum: float | None = None, upto: int | None = None
+) -> go.Figure:
+    """J after each update, one line per method (``upto`` = k: updates 0…k, same axes)."""
     fig = go.Figure()
     for path in paths:
         J = _np(path.objectives)
+        shown = J[: None if upto is None else upto + 1]
+        style = PATH_STYLES.get(path.method, PATH_STYLES["vanilla"])
         fig.add_trace(
             go.Scatter(
-                x=np.arange(len(J)),
-                y=J,
+                x=np.arange(len(shown)),
+                y=shown,
                 mode="lines+markers",
-                line=dict(color=COLORS[path.method], width=4),
-                marker=dict(size=7),
+                line=dict(color=COLORS[path.method], width=style["width"], dash=style["dash"]),
+                marker=dict(size=max(style["size"] - 4, 5), symbol=style["symbol"]),
                 name=METHOD_NAMES[path.method],
             )
         )
@@ -315,8 +406,12 @@ def objective_figure(paths: Sequence[Path], optimum: float | None = None) -> go.
             annotation_text="optimum",
             annotation_font_size=FONT - 2,
         )
-    fig.update_xaxes(title_text="update")
-    fig.update_yaxes(title_text="J(θ)")
+    all_J = np.concatenate([_np(p.objectives) for p in paths])
+    top = max(float(all_J.max()), optimum if optimum is not None else -np.inf)
+    pad = 0.05 * max(top - float(all_J.min()), 1e-9)
+    n = max(len(p.objectives) for p in paths) - 1
+    fig.update_xaxes(title_text="update", range=[-0.5, n + 0.5])
+    fig.update_yaxes(title_text="J(θ)", range=[float(all_J.min()) - pad, top + pad])
     fig.update_layout(
         title=dict(text="Objective per update", font=dict(size=FONT + 2)),
         legend=dict(orientation="h", yanchor="top", y=-0.2, x=0),

@@ -107,3 +107,18 @@ def paths_bounds(paths: list[Path], bounds: Bounds, limit: float = 12.0) -> Boun
     hi = torch.maximum(pts.max(0).values, as_theta([bounds[0][1], bounds[1][1]]))
     pad = 0.05 * float((hi - lo).max())
     return (float(lo[0]) - pad, float(hi[0]) + pad), (float(lo[1]) - pad, float(hi[1]) + pad)
+
+
+def fit_bounds(paths: list[Path], pad: float = 0.06, min_span: float = 1.0) -> Bounds:
+    """The smallest window holding every point of every path (θ₀ included), each axis padded by
+    ``pad`` of its span and at least ``min_span`` wide (a path that does not move along an axis
+    still gets a window). The axes are fitted separately: draw it without equal aspect."""
+    pts = torch.cat([p.thetas for p in paths])
+    lo, hi = pts.min(0).values, pts.max(0).values
+    window = []
+    for a, b in zip(lo.tolist(), hi.tolist()):
+        span = max(b - a, min_span)
+        mid = 0.5 * (a + b)
+        half = 0.5 * span * (1 + 2 * pad)
+        window.append((mid - half, mid + half))
+    return window[0], window[1]

@@ -2,7 +2,9 @@
 
 A :class:`Scenario` names the problem and its rewards, the start θ₀, the solver's knobs and what
 the page shows; :meth:`Scenario.to_query` / :meth:`Scenario.from_query` make it a bookmarkable
-link (any URL gives a valid lab: unknown values fall back to the defaults, numbers are clipped).
+link (any URL gives a valid lab: unknown values fall back to the defaults, numbers are clipped,
+and :meth:`Scenario.read_query` lists each correction as a :class:`UrlNote` for the page to show).
+The step-through stage (``stage``, a step's stage or an update's index) is part of the scenario.
 Each default has one source: the problem's own dataclass for its rewards, ``StepSettings`` for
 the solver's knobs, :class:`Scenario` for what the page shows.
 """
@@ -38,6 +40,30 @@ class ParamSpec:
         value = min(max(float(value), self.low), self.high)
         return float(round(value)) if self.integer else value
 
+    def allowed(self) -> str:
+        """The allowed range as text: "[1e-04, 1]" or "an integer in [1, 20]"."""
+        text = f"[{self.low:g}, {self.high:g}]"
+        return f"an integer in {text}" if self.integer else text
+
+
+@dataclass(frozen=True)
+class UrlNote:
+    """A value of the URL that the lab could not use as given: the parameter, the value given,
+    what is allowed and the value used instead."""
+
+    field: str
+    given: str
+    allowed: str
+    used: str
+    label: str = ""
+
+    def message(self) -> str:
+        name = f"{self.label} (`{self.field}`)" if self.label else f"`{self.field}`"
+        return (
+            f"The link's {name} = `{self.given}` is not allowed (allowed: {self.allowed}); "
+            f"the lab uses `{self.used}`."
+        )
+
 
 # The problems as the dataclasses build them: their fields are the knobs' defaults.
 _SOFTMAX, _GAUSSIAN, _KAKADE = SoftmaxBandit(), GaussianBandit(), TwoStateMDP()
@@ -61,7 +87,7 @@ START_LIMIT = 50.0
 # What the page shows; the first of each is the default (see ``_choice``).
 VIEWS = ("surrogate", "objective")
 MODES = ("step", "updates")
-VANILLA_STEPS = ("kl", "lr")
+VANILLA_STEPS = ("lr", "kl")  # a fixed η shows the crawl across a plateau
 
 
 def build_problem(key: str, values: dict[str, float]) -> ToyProblem:
@@ -97,6 +123,7 @@ class Scenario:
     n_updates: int = 30
     vanilla: str = VANILLA_STEPS[0]
     lr: float = 5.0
+    stage: int | None = None  # the step-through stage; None: the whole picture
 
     def values(self) -> dict[str, float]:
         """The problem's knob values, defaults filled in."""
@@ -127,27 +154,37 @@ class Scenario:
         for p in SOLVER_PARAMS:
             query[p.name] = f"{getattr(self, p.name):g}"
         query.update(view=self.view, mode=self.mode, vanilla=self.vanilla)
+        if self.stage is not None:
+            query["stage"] = str(self.stage)
         return query
 
     @classmethod
     def from_query(cls, query: dict[str, str]) -> Scenario:
         """Read a scenario from URL parameters; unknown or malformed values fall back to the
         defaults and numbers are clipped to their allowed ranges, so any URL gives a valid lab."""
-        problem = query.get("problem", DEFAULT.problem)
-        if problem not in PROBLEM_PARAMS:
-            problem = DEFAULT.problem
-        params = tuple((p.name, _number(query.get(p.name), p)) for p in PROBLEM_PARAMS[problem])
-        solver = {p.name: _number(query.get(p.name), p) for p in SOLVER_PARAMS}
+        return cls.read_query(query)[0]
+
+    @classmethod
+    def read_query(cls, query: dict[str, str]) -> tuple[Scenario, list[UrlNote]]:
+        """:meth:`from_query`, and a :class:`UrlNote` for every value that was not used as
+        given (out of range, malformed, unknown)."""
+        notes: list[UrlNote] = []
+        problem = _choice(query.get("problem"), tuple(PROBLEM_PARAMS), "problem", notes)
+        params = tuple(
+            (p.name, _number(query.get(p.name), p, notes)) for p in PROBLEM_PARAMS[problem]
+        )
+        solver = {p.name: _number(query.get(p.name), p, notes) for p in SOLVER_PARAMS}
         solver["cg_iters"], solver["n_updates"] = int(solver["cg_iters"]), int(solver["n_updates"])
         return cls(
             problem=problem,
             params=params,
-            start=_start(query.get("start")),
-            view=_choice(query.get("view"), VIEWS),
-            mode=_choice(query.get("mode"), MODES),
-            vanilla=_choice(query.get("vanilla"), VANILLA_STEPS),
+            start=_start(query.get("start"), notes),
+            view=_choice(query.get("view"), VIEWS, "view", notes),
+            mode=_choice(query.get("mode"), MODES, "mode", notes),
+            vanilla=_choice(query.get("vanilla"), VANILLA_STEPS, "vanilla", notes),
+            stage=_stage(query.get("stage"), notes),
             **solver,
-        )
+        ), notes
 
 
 DEFAULT = Scenario()
@@ -163,26 +200,68 @@ SOLVER_PARAMS: tuple[ParamSpec, ...] = (
 )
 
 
-def _number(text: str | None, spec: ParamSpec) -> float:
-    try:
-        value = float(text)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+def _number(text: str | None, spec: ParamSpec, notes: list[UrlNote] | None = None) -> float:
+    """The knob's value in ``text``: clipped to its range, the default if malformed (each
+    correction noted)."""
+    if text is None:
         return spec.default
-    return spec.clip(value) if math.isfinite(value) else spec.default
-
-
-def _start(text: str | None) -> tuple[float, float] | None:
     try:
-        a, b = (float(part) for part in (text or "").split(","))
+        value = float(text)
     except ValueError:
+        value = math.nan
+    used = spec.clip(value) if math.isfinite(value) else spec.default
+    if notes is not None and used != value:
+        notes.append(UrlNote(spec.name, text, spec.allowed(), f"{used:g}", spec.label))
+    return used
+
+
+def _start(text: str | None, notes: list[UrlNote] | None = None) -> tuple[float, float] | None:
+    """θ₀ from "a,b", each clipped to ±START_LIMIT; None (the problem's start) if malformed."""
+    if text is None:
         return None
+    allowed = f"two numbers in [{-START_LIMIT:g}, {START_LIMIT:g}], e.g. 1.5,-2"
+    try:
+        a, b = (float(part) for part in text.split(","))
+    except ValueError:
+        a = b = math.nan
     if not (math.isfinite(a) and math.isfinite(b)):
+        if notes is not None:
+            notes.append(UrlNote("start", text, allowed, "the problem's own start"))
         return None
-    return (min(max(a, -START_LIMIT), START_LIMIT), min(max(b, -START_LIMIT), START_LIMIT))
+    used = (min(max(a, -START_LIMIT), START_LIMIT), min(max(b, -START_LIMIT), START_LIMIT))
+    if notes is not None and used != (a, b):
+        notes.append(UrlNote("start", text, allowed, f"{used[0]:g},{used[1]:g}"))
+    return used
 
 
-def _choice(text: str | None, choices: tuple[str, ...]) -> str:
-    return text if text in choices else choices[0]
+def _choice(
+    text: str | None,
+    choices: tuple[str, ...],
+    name: str = "",
+    notes: list[UrlNote] | None = None,
+) -> str:
+    """``text`` if it is one of ``choices``, else the first choice (noted)."""
+    if text is None or text in choices:
+        return text or choices[0]
+    if notes is not None:
+        notes.append(UrlNote(name, text, "one of " + ", ".join(choices), choices[0]))
+    return choices[0]
+
+
+def _stage(text: str | None, notes: list[UrlNote] | None = None) -> int | None:
+    """A step-through stage: an integer ≥ 0 (its upper end depends on the step: the page checks
+    it); anything else is the whole picture (noted)."""
+    if text is None:
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value >= 0:
+        return value
+    if notes is not None:
+        notes.append(UrlNote("stage", text, "an integer ≥ 0", "the whole picture"))
+    return None
 
 
 PRESETS: dict[str, Scenario] = {

@@ -1,0 +1,93 @@
+"""The Trust Region Lab in headless Chromium at 1280×720: the keyboard steps through a TRPO step
+and the stage follows in the URL. Its own server on an empty data directory (the lab needs no
+runs, so the session's trained ``demo`` data is not waited for)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, ROOT, free_port, wait_for_app, wait_healthy, wait_idle
+
+STAGE_JS = "() => new URLSearchParams(location.search).get('stage')"
+
+
+@pytest.fixture(scope="module")
+def lab_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``streamlit run app.py`` on a free port with an empty ``PLAYGROUND_DATA_DIR``."""
+    data_dir = tmp_path_factory.mktemp("lab-data")
+    port = free_port()
+    env = {**os.environ, "PLAYGROUND_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    log_path = data_dir / "streamlit.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", "app.py",
+                "--server.port", str(port), "--server.address", "127.0.0.1",
+                "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--server.fileWatcherType", "none",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, server, log_path)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+@pytest.fixture
+def small_page(browser):
+    """A 1280×720 page: a lecture-hall projector."""
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, device_scale_factor=1)
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    context.close()
+
+
+def _press(page, key: str, stage: str | None) -> None:
+    """Press ``key`` and wait until the URL's stage is ``stage`` and the page is idle."""
+    page.keyboard.press(key)
+    page.wait_for_function(f"() => ({STAGE_JS})() === {stage!r}".replace("None", "null"))
+    wait_idle(page)
+
+
+def _title(page) -> str:
+    return page.locator('[data-testid="stMain"] strong', has_text=" / ").first.inner_text()
+
+
+def test_the_keyboard_steps_through_a_trpo_step_and_the_url_follows(small_page, lab_url):
+    page = small_page
+    wait_for_app(page, lab_url)  # the app's first page, then the lab by its link
+    wait_for_app(page, lab_url + "/trust-region-lab?stage=0")
+    page.wait_for_function("() => typeof window.__stepperKeys === 'function'")
+    assert page.evaluate(STAGE_JS) == "0"
+    assert _title(page).startswith("1 / 10")
+    _press(page, "ArrowRight", "1")
+    assert _title(page).startswith("2 / 10 · The gradient g")
+    _press(page, " ", "2")
+    assert _title(page).startswith("3 / 10")
+    _press(page, "ArrowLeft", "1")
+    _press(page, "End", None)  # the whole picture: no stage in the URL
+    assert _title(page).startswith("10 / 10 · The update")
+    _press(page, "Home", "0")
+    page.locator('[data-testid="stSidebar"] input[type="number"]').first.focus()
+    page.keyboard.press("ArrowRight")  # typing in a box moves the caret, not the stage
+    wait_idle(page)
+    assert page.evaluate(STAGE_JS) == "0"
+    page.locator('[data-testid="stMain"] h1').click()
+    _press(page, "ArrowRight", "1")
+    assert page.locator('[data-testid="stException"]').count() == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(Path(ARTIFACTS) / "trust-region-lab-stage.png"))
