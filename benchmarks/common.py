@@ -1,4 +1,4 @@
-"""Shared by the learning benchmarks (bench_ppo, bench_trpo, bench_dqn).
+"""Shared by the learning benchmarks (bench_ppo, bench_trpo, bench_dqn, bench_mujoco).
 
 A training run's record (wall and CPU seconds, env steps, steps to the CartPole threshold), a
 wall + CPU clock, the first env step at which a return curve reaches the threshold, the
@@ -138,15 +138,28 @@ def best_time(fn: Callable[[], None], repeats: int) -> float:
     return best
 
 
-def raw_env_fps(n_envs: int = 8, vector_steps: int = 5000) -> float:
-    """Env steps per second of bare CartPole stepping (action 0) in our vector env: the ceiling."""
-    env = make_vec_env("CartPole-v1", n_envs, 0)
-    actions = np.zeros(n_envs, dtype=np.int64)
-    env.step(actions)
+def raw_env_fps(
+    n_envs: int = 8,
+    vector_steps: int = 5000,
+    env_id: str = "CartPole-v1",
+    random_actions: bool = False,
+) -> float:
+    """Env steps per second of bare stepping in our vector env (same-step autoreset): the
+    ceiling. Action 0 in every sub-env, or with ``random_actions`` uniform random actions drawn
+    (seeded) before the clock starts, so that sampling them is not timed."""
+    env = make_vec_env(env_id, n_envs, 0)
+    space = env.action_space
+    if random_actions:
+        pool = [space.sample() for _ in range(min(vector_steps, 1000))]
+    else:
+        pool = [np.zeros(space.shape, dtype=space.dtype)]
+    env.step(pool[0])
     t0 = time.perf_counter()
-    for _ in range(vector_steps):
-        env.step(actions)
-    return n_envs * vector_steps / (time.perf_counter() - t0)
+    for i in range(vector_steps):
+        env.step(pool[i % len(pool)])
+    fps = n_envs * vector_steps / (time.perf_counter() - t0)
+    env.close()
+    return fps
 
 
 def machine() -> str:
