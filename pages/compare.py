@@ -22,11 +22,14 @@ from ui.charts.comparison import (
     compare_figure,
     group_summary,
     point_labels,
+    readable_summary,
     run_summary,
     seed_band,
     seed_group,
 )
+from ui.exports import comparison_file_name
 from ui.live_chart import live_chart
+from ui.run_data import ACTIVE, read_run, run_text
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain
 
@@ -76,7 +79,7 @@ def sweep_label(table: pd.DataFrame, names: dict[str, str], sweep_id: str) -> st
     name = names.get(sweep_id, sweep_id)
     return (
         f"{name} · {row['algos']} on {row['env_id']} · {row['trials']} trials, {row['status']}"
-        + (f" · {sweep_id}" if name != sweep_id else "")
+        + (f" · {sweep_id}" if sweep_id not in name else "")
     )
 
 
@@ -91,7 +94,7 @@ def show_progress(progress: SweepProgress, name: str) -> None:
         if s in progress.counts
     )
     title = f"**{plain(name)}**" + (
-        f" ({plain(progress.sweep_id)})" if name != progress.sweep_id else ""
+        f" ({plain(progress.sweep_id)})" if progress.sweep_id not in name else ""
     )
     tail = f" · {others}" if others else ""
     st.progress(
@@ -105,7 +108,9 @@ st.title("Compare")
 st.caption(
     "Sweep algorithms × a grid of hyperparameters × seeds on one environment and budget, or pick "
     "any stored sweep (from this page, the CLI or the GAE lab). Each grid point is one curve: the "
-    "mean across its seeds with a ± one standard deviation band."
+    "mean across its seeds with a ± one standard deviation band, solid where every seed "
+    "contributes and faint and dotted where fewer do (a seed ended or has not started); the strip "
+    "under each chart and the hover give the number of seeds n behind every point."
 )
 run_view.show_flash()
 
@@ -220,7 +225,7 @@ elif "group" in params:
 st.session_state["compare.group_in_url"] = params.get("group", "")
 progress = {s: sweep_progress(store, s) for s in chosen_sweeps}
 in_sweeps = [r for p in progress.values() for r in p.runs["run_id"]]
-labels_all = {r["run_id"]: run_view.run_text(r) for _, r in all_runs.iterrows()}
+labels_all = {r["run_id"]: run_text(r) for _, r in all_runs.iterrows()}
 extra_default = [r for r in params.get("runs", "").split(",") if r in labels_all]
 extra = st.multiselect(
     "Add stored runs to the comparison",
@@ -250,7 +255,7 @@ t = st.columns([1, 1, 2])
 threshold = t[0].number_input("Return threshold", value=float(solved), key="compare.threshold")
 with t[1]:
     large = widgets.presentation_toggle()
-active = chosen[chosen["status"].isin(run_view.ACTIVE)]["run_id"].tolist()
+active = chosen[chosen["status"].isin(ACTIVE)]["run_id"].tolist()
 active_sweeps = [s for s, p in progress.items() if not p.is_done]
 active_extra = [r for r in active if r in extra]
 if active:
@@ -272,8 +277,8 @@ def comparison() -> None:
     rows = store.runs(run_ids)
     fallback = {r["run_id"]: seed_group(r["name"], r["algo"]) for _, r in rows.iterrows()}
     labels = point_labels(sweep_points(rows), fallback)
-    metrics = pd.concat([run_view.read_run(store, r).metrics for r in run_ids], ignore_index=True)
-    if rows["run_id"][rows["status"].isin(run_view.ACTIVE)].tolist() != active:
+    metrics = pd.concat([read_run(store, r).metrics for r in run_ids], ignore_index=True)
+    if rows["run_id"][rows["status"].isin(ACTIVE)].tolist() != active:
         st.rerun()  # a run finished or left the queue: redraw the controls above
     if metrics.empty:
         st.info("Waiting for the first updates…")
@@ -293,25 +298,33 @@ def comparison() -> None:
     summary = run_summary(metrics, labels, threshold)
     st.subheader("Summary")
     st.dataframe(
-        group_summary(summary),
+        readable_summary(group_summary(summary), threshold),
         hide_index=True,
         width="stretch",
         column_config={
             "final return (mean)": st.column_config.NumberColumn(format="%.1f"),
             "final return (std)": st.column_config.NumberColumn(format="%.1f"),
-            "steps to threshold (median)": st.column_config.NumberColumn(format="%d"),
             "env steps / s": st.column_config.NumberColumn(format="%.0f"),
         },
     )
+    per_run = summary.merge(rows[["run_id", "status", "total_steps"]], on="run_id")
     with st.expander("Per run"):
-        per_run = summary.merge(rows[["run_id", "status", "total_steps"]], on="run_id")
-        st.dataframe(per_run, hide_index=True, width="stretch")
-    st.download_button(
+        st.dataframe(readable_summary(per_run, threshold), hide_index=True, width="stretch")
+    ids = chosen_sweeps or run_ids
+    d = st.columns(2)
+    d[0].download_button(
         "⬇ Export the comparison (CSV)",
         metrics.assign(group=metrics["run_id"].map(labels)).to_csv(index=False),
-        file_name=f"comparison-{revision[:20]}.csv",
+        file_name=comparison_file_name(ids),
         mime="text/csv",
         key="compare.csv",
+    )
+    d[1].download_button(  # numeric: a run that never reached the threshold is an empty cell
+        "⬇ Export the summary per run (CSV)",
+        per_run.assign(threshold=threshold).to_csv(index=False),
+        file_name=comparison_file_name(ids, "summary"),
+        mime="text/csv",
+        key="compare.summary_csv",
     )
 
 

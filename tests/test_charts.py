@@ -324,15 +324,16 @@ def test_seed_band_is_mean_and_std_across_seeds_on_a_common_grid():
     a = metrics_frame(10, "a", episode_return_mean=np.linspace(0, 90, 10))
     b = metrics_frame(10, "b", episode_return_mean=np.linspace(10, 100, 10))
     band = comparison.seed_band(pd.concat([a, b]), {"a": "ppo", "b": "ppo"}, grid_points=10)
-    # both runs are linear in env steps on [1000, 10000]: interpolate by hand
-    grid = np.linspace(0, 10_000, 10)
+    # both runs are linear in env steps on [1000, 10000]: interpolate by hand on the grid
+    # plus the runs' first and last env steps
+    grid = np.union1d(np.linspace(0, 10_000, 10), [1000, 10_000])
     inside = grid >= 1000
     ya = np.interp(grid, a["env_steps"], a["episode_return_mean"])
     yb = np.interp(grid, b["env_steps"], b["episode_return_mean"])
     np.testing.assert_allclose(band["x"], grid[inside])
     np.testing.assert_allclose(band["mean"], ((ya + yb) / 2)[inside])
     np.testing.assert_allclose(band["std"], (np.abs(ya - yb) / 2)[inside])
-    assert (band["n"] == 2).all()
+    assert (band["n"] == 2).all() and (band["runs"] == 2).all()
 
 
 def test_seed_band_never_extrapolates_a_shorter_run():
@@ -348,10 +349,13 @@ def test_compare_figure_has_a_band_and_a_mean_line_per_group():
     b = metrics_frame(10, "b", episode_return_mean=np.linspace(0, 50, 10))
     band = comparison.seed_band(pd.concat([a, b]), {"a": "trpo", "b": "ppo"})
     fig = comparison.compare_figure(band, threshold=150.0)
-    lines = [t for t in fig.data if t.fill != "toself"]
+    lines = [t for t in fig.data if t.fill != "toself" and t.showlegend is not False]
     fills = [t for t in fig.data if t.fill == "toself"]
+    counts = [t for t in fig.data if t.meta == "seeds"]
     assert [t.name for t in lines] == ["trpo", "ppo"]
-    assert len(fills) == 2
+    assert len(fills) == 2  # one seed each: every point has all its seeds, no faint part
+    assert [t.yaxis for t in counts] == ["y2", "y2"]
+    assert all(set(t.customdata) == {1} for t in counts)
     assert any(s.y0 == 150.0 for s in fig.layout.shapes)
 
 

@@ -17,8 +17,9 @@ from core.sweep.progress import sweep_progress, sweeps
 from core.sweep.spec import SweepSpec
 from tests.fake_trainer import FakeTrainer, exploding_trainer
 from tests.helpers import chart_specs, panels, values
-from ui import live_feed, run_view
+from ui import live_feed
 from ui.charts.trust_region import KL_NAMES
+from ui.run_data import STATUS_ICONS
 from ui.state import get_manager
 from ui.text import plain
 
@@ -175,7 +176,7 @@ def test_compare_launches_a_two_seed_sweep_and_shows_its_progress(app):
     assert at.multiselect(key="compare.sweeps").value == [sweep_id]
     members = manager.store.runs()
     assert set(members["sweep_id"]) == {sweep_id}
-    assert sorted(members["name"]) == ["trpo · seed=0", "trpo · seed=1"]
+    assert sorted(members["name"]) == [f"trpo sweep {sweep_id} · seed={s}" for s in (0, 1)]
     assert sorted(manager.store.config(r).seed for r in members["run_id"]) == [0, 1]
     assert plain(sweep_id) in at.get("progress")[0].proto.text
     for run_id in members["run_id"]:
@@ -183,7 +184,7 @@ def test_compare_launches_a_two_seed_sweep_and_shows_its_progress(app):
     rerun_until(at, lambda: len(chart_specs(at)) == 2, "the two comparison charts")
     assert "2/2 trials done" in at.get("progress")[0].proto.text
     assert "2 finished · 0 failed" in at.get("progress")[0].proto.text
-    mean = trace(chart_specs(at), "trpo")
+    mean = trace(chart_specs(at), f"trpo sweep {sweep_id}")
     assert len(values(mean["x"])) > 0
     assert at.dataframe[0].value.iloc[0]["runs"] == 2
 
@@ -437,7 +438,7 @@ def test_a_run_name_and_error_with_markdown_show_as_typed_on_runs_and_train(app)
     run_id = manager.store.create_run(tiny_trpo(), name=NAME, status="failed")
     manager.store.set_status(run_id, "failed", error=f"Traceback …\nRuntimeError: {IMAGE}")
     manager.store.flush()
-    label = f"{run_view.STATUS_ICONS['failed']} {plain(NAME)} · {run_id[:8]}"
+    label = f"{STATUS_ICONS['failed']} {plain(NAME)} · {run_id[:8]}"
     for page in ("pages/runs.py", "pages/train.py"):
         at.query_params["run"] = run_id
         open_page(at, page)
@@ -446,7 +447,7 @@ def test_a_run_name_and_error_with_markdown_show_as_typed_on_runs_and_train(app)
         else:  # the run panel's title, set as text in the browser (ui/js/run_panel.js)
             assert [p["run_id"] for p in panels(at)] == [run_id]
             title = live_feed.run_state(manager, run_id)["label"]
-            assert title == f"{run_view.STATUS_ICONS['failed']} {NAME} · {run_id[:8]}"
+            assert title == f"{STATUS_ICONS['failed']} {NAME} · {run_id[:8]}"
         assert any(plain(f"RuntimeError: {IMAGE}") in e.value for e in at.error), page
         assert_no_raw_markup(at)
 

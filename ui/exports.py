@@ -68,10 +68,24 @@ def figure_png(fig: go.Figure | dict) -> bytes:
     return styled.to_image(format="png", width=1200, height=height, scale=2)
 
 
+def run_file_stem(row: dict[str, Any]) -> str:
+    """The plain-ASCII start of a run's download names: its name (or algorithm), at most 40
+    characters (``core.runtime.export.ascii_file_stem``), and the first 8 characters of its id:
+    ``ppo_seed_1-0a1b2c3d``."""
+    name = export.ascii_file_stem(str(row.get("name") or row["algo"]), 40, str(row["algo"]))
+    return f"{name}-{export.ascii_file_stem(str(row['run_id'])[:8])}"
+
+
+def comparison_file_name(ids: list[str], what: str = "comparison") -> str:
+    """The plain-ASCII CSV name of a comparison of the sweeps or runs ``ids``:
+    ``comparison-sw-1a2b3c4d5e_sw-...csv`` (the ids' first 40 characters)."""
+    return f"{what}-{export.ascii_file_stem('_'.join(ids), 40, 'runs')}.csv"
+
+
 def export_buttons(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool) -> None:
     """Download buttons; files are generated only when clicked (deferred ``data`` callables)."""
     run_id = row["run_id"]
-    stem = (row["name"] or row["algo"]).replace(" ", "_")[:40] + f"-{run_id[:8]}"
+    stem = run_file_stem(row)
     st.markdown("**Data**")
     c = st.columns(4)
     for col, (table, make_csv) in zip(c, CSV_TABLES.items()):
@@ -105,7 +119,7 @@ def export_buttons(store: RunStore, row: dict[str, Any], data: RunData, *, large
     f[0].download_button(
         "Interactive HTML",
         lambda: figure_html(fig),
-        file_name=f"{stem}-{name}.html",
+        file_name=f"{stem}-{export.ascii_file_stem(name)}.html",
         mime="text/html",
         on_click="ignore",
     )
@@ -123,7 +137,7 @@ def export_buttons(store: RunStore, row: dict[str, Any], data: RunData, *, large
             st.download_button(
                 "Download PNG",
                 png,
-                file_name=f"{stem}-{name}.png",
+                file_name=f"{stem}-{export.ascii_file_stem(name)}.png",
                 mime="image/png",
                 on_click="ignore",
             )

@@ -14,7 +14,7 @@ import streamlit as st
 from core.config import ConfigError
 from core.runtime.runner import RunError
 from core.runtime.store_schema import StoreError
-from ui.run_data import ACTIVE, STATUS_ICONS, read_run, run_text  # noqa: F401  (compare.py)
+from ui.run_data import run_text
 from ui.text import plain
 
 

@@ -12,12 +12,16 @@ TensorBoard: ``<out>/<run_id>/events.out.tfevents.*`` with every metric as a sca
 ``train/<name>`` against env steps, the training episodes as ``episodes/return`` and
 ``episodes/length``, events (pauses, hyperparameter changes, ...) as text, and the run's
 hyperparameters in the HParams tab with the final mean return as its metric.
+
+Every file name is plain ASCII (:func:`ascii_file_stem`; run ids are hex already).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +38,34 @@ FORMATS = ("csv", "tensorboard")
 
 class ExportError(RuntimeError):
     """An export cannot be written; ``str()`` is one user-readable line."""
+
+
+# Letters the names of runs and sweeps use that have no ASCII decomposition.
+_SPELLED = {
+    "λ": "lambda",
+    "γ": "gamma",
+    "δ": "delta",
+    "ε": "eps",
+    "θ": "theta",
+    "π": "pi",
+    "σ": "sigma",
+    "μ": "mu",
+    "β": "beta",
+    "α": "alpha",
+    "×": "x",
+    "±": "pm",
+}
+
+
+def ascii_file_stem(text: str, max_len: int = 60, fallback: str = "export") -> str:
+    """``text`` as a plain-ASCII file name part: Greek letters spelled out (λ → lambda), accents
+    dropped (NFKD), every run of other characters (spaces, ``·``, ``=``, ``/``, ``,`` …) one
+    ``_``, no leading or trailing ``_.-``, at most ``max_len`` characters; ``fallback`` if
+    nothing is left. ``ppo · seed=1`` → ``ppo_seed_1``."""
+    spelled = "".join(_SPELLED.get(c, c) for c in text)
+    plain = unicodedata.normalize("NFKD", spelled).encode("ascii", "ignore").decode("ascii")
+    stem = re.sub(r"[^A-Za-z0-9.-]+", "_", plain).strip("_.-")[:max_len].strip("_.-")
+    return stem or fallback
 
 
 def _run_row(store: RunStore, run_id: str) -> dict:
@@ -70,7 +102,7 @@ def export_csv(store: RunStore, run_id: str, out_dir: str | Path) -> list[Path]:
     }
     paths = []
     for kind, df in frames.items():
-        path = out / f"{run_id}_{kind}.csv"
+        path = out / f"{ascii_file_stem(run_id)}_{kind}.csv"
         try:
             df.to_csv(path, index=False)
         except OSError as e:
@@ -95,7 +127,7 @@ def export_normalization(store: RunStore, run_id: str, out_dir: str | Path) -> P
             continue
         normalizer = Normalizer.for_run(config, tuple(state["obs"]["mean"].shape))
         normalizer.load_state_dict(state)
-        path = _out_dir(out_dir) / f"{run_id}_normalization.json"
+        path = _out_dir(out_dir) / f"{ascii_file_stem(run_id)}_normalization.json"
         try:
             path.write_text(json.dumps(normalizer.to_json(), indent=1))
         except OSError as e:
@@ -117,7 +149,7 @@ def export_tensorboard(store: RunStore, run_id: str, out_dir: str | Path) -> Pat
     from torch.utils.tensorboard.summary import hparams
 
     row = _run_row(store, run_id)
-    log_dir = _out_dir(out_dir) / run_id
+    log_dir = _out_dir(out_dir) / ascii_file_stem(run_id)
     metrics = store.metrics(run_id)
     episodes = store.episodes(run_id)
     config = store.config(run_id)

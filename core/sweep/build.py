@@ -27,7 +27,9 @@ def build_sweeps(
     """The sweeps to launch, every trial validated (raises ConfigError naming the bad field).
 
     ``grid`` maps a hyperparameter to its values as typed (strings, coerced by the spec); every
-    run starts from seed 0 and trains ``budget`` env steps.
+    run starts from seed 0 and trains ``budget`` env steps. ``name`` names the sweep (with
+    several tuned sweeps, ``<name> <algo>``); left empty, each sweep's runs are named after its
+    algorithms and sweep id at launch (``core.sweep.spec.sweep_name``).
     """
     if not algos:
         raise ConfigError("algo", "pick at least one algorithm")
@@ -41,13 +43,13 @@ def build_sweeps(
         return RunConfig(algo=algo, env_id=env_id).with_changes(**changes)
 
     if not tuned:
-        specs = [SweepSpec(base(algos[0], {}), grid, seeds, algos, name or " vs ".join(algos))]
+        specs = [SweepSpec(base(algos[0], {}), grid, seeds, algos, name)]
     else:
         specs = []
         for algo in algos:
             b = base(algo, next(iter(presets(algo, env_id).values()), {}))
             own = {k: v for k, v in grid.items() if k in set(b.keys())}
-            label = f"{name} {algo}" if name and len(algos) > 1 else name or algo
+            label = f"{name} {algo}" if name and len(algos) > 1 else name
             specs.append(SweepSpec(b, own, seeds, None, label))
     for spec in specs:
         spec.trials()

@@ -133,8 +133,9 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("max_concurrent", f"{args.max_concurrent} must be at least 1")
     if not args.cpus_per_trial > 0:
         raise ConfigError("cpus_per_trial", f"{args.cpus_per_trial} must be a positive number")
+    new_id = new_sweep_id()  # the runs of an unnamed sweep carry it in their names
     try:
-        jobs = [] if args.resume else jobs_of(spec_from_args(args))  # all validated up front
+        jobs = [] if args.resume else jobs_of(spec_from_args(args), new_id)  # validated up front
         if args.backend == "ray":
             load_ray_backend()
     except SweepError as e:
@@ -143,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
     store = RunStore(args.data_dir)
     manager = RunManager(store, max_concurrent=args.max_concurrent, workers=args.workers)
     try:
-        sweep_id = _start(manager, args, jobs)
+        sweep_id = _start(manager, args, jobs, new_id)
         print(sweep_id, flush=True)
         progress, interrupted = _watch(manager, sweep_id)
     except SweepError as e:
@@ -158,8 +159,9 @@ def main(args: argparse.Namespace) -> int:
     return 0 if progress.status == "finished" and not progress.counts.get("failed") else 1
 
 
-def _start(manager: RunManager, args: argparse.Namespace, jobs: list[Job]) -> str:
-    """Start the new sweep's ``jobs``, or resume ``--resume``; returns the sweep id."""
+def _start(manager: RunManager, args: argparse.Namespace, jobs: list[Job], new_id: str) -> str:
+    """Start the new sweep's ``jobs`` as ``new_id``, or resume ``--resume``; returns the sweep
+    id."""
     backend = {
         "backend": args.backend,
         "cpus_per_trial": args.cpus_per_trial,
@@ -170,7 +172,7 @@ def _start(manager: RunManager, args: argparse.Namespace, jobs: list[Job]) -> st
         old = resume_sweep(manager, args.resume, **backend)
         print(f"sweep {args.resume}: re-launching {len(old)} trials", file=sys.stderr)
         return args.resume
-    sweep_id = new_sweep_id()
+    sweep_id = new_id
     start_jobs(manager, jobs, sweep_id, **backend)
     print(f"sweep {sweep_id}: {len(jobs)} trials on {args.backend}", file=sys.stderr)
     return sweep_id

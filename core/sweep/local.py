@@ -25,9 +25,11 @@ def launch_local(
 ) -> str:
     """Validate the whole sweep, then start every trial on the run manager; returns the sweep id.
 
-    Runs beyond the manager's concurrency cap wait in its queue (status ``queued``).
+    Runs beyond the manager's concurrency cap wait in its queue (status ``queued``); each run
+    is named after the sweep (``core.sweep.spec.jobs_of``).
     """
-    return start_local(manager, jobs_of(spec), sweep_id or new_sweep_id(), trainer_factory)
+    sweep_id = sweep_id or new_sweep_id()
+    return start_local(manager, jobs_of(spec, sweep_id), sweep_id, trainer_factory)
 
 
 def start_local(

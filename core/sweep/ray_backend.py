@@ -314,10 +314,11 @@ def launch_ray(
     max_in_flight: int | None = None,
 ) -> RaySweep:
     """Validate the whole sweep, then run it on Ray against the manager's store."""
+    sweep_id = new_sweep_id()
     return start_ray(
         manager,
-        jobs_of(spec),
-        new_sweep_id(),
+        jobs_of(spec, sweep_id),
+        sweep_id,
         cpus_per_trial=cpus_per_trial,
         trainer_factory=trainer_factory,
         max_in_flight=max_in_flight,

@@ -141,6 +141,16 @@ def new_sweep_id() -> str:
     return "sw-" + uuid.uuid4().hex[:10]
 
 
+def sweep_name(spec: SweepSpec, sweep_id: str | None = None) -> str:
+    """The name every run of the sweep carries: the spec's name when it has one, else its
+    algorithms, ``sweep`` and the sweep id (``ppo sweep sw-1a2b3c4d5e``), so that a run of an
+    unnamed sweep still says which sweep it belongs to."""
+    if spec.name:
+        return spec.name
+    algos = " vs ".join(spec.algos or [spec.base.algo])
+    return f"{algos} sweep" + (f" {sweep_id}" if sweep_id else "")
+
+
 def run_name(spec_name: str, trial: Trial) -> str:
     """The stored run name of a trial: the sweep's name (or ``sweep``) and the trial label."""
     return f"{spec_name or 'sweep'} · {trial.label}"
@@ -157,6 +167,9 @@ class Job:
     resume_from: str | None = None
 
 
-def jobs_of(spec: SweepSpec) -> list[Job]:
-    """The spec's trials as jobs (this validates the whole sweep)."""
-    return [Job(t.config, run_name(spec.name, t)) for t in spec.trials()]
+def jobs_of(spec: SweepSpec, sweep_id: str | None = None) -> list[Job]:
+    """The spec's trials as jobs (this validates the whole sweep), each named
+    ``<sweep name> · <trial label>`` (:func:`sweep_name`: an unnamed sweep's runs carry
+    ``sweep_id``)."""
+    name = sweep_name(spec, sweep_id)
+    return [Job(t.config, run_name(name, t)) for t in spec.trials()]
