@@ -34,7 +34,7 @@ CSS = (
 .run-panel .rp-status-text { margin-bottom: 0.35rem; }
 .run-panel .rp-bar { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 128, 128, 0.2);
   overflow: hidden; margin-bottom: 1rem; }
-.run-panel .rp-bar-fill { height: 100%; width: 0; background: #ff4b4b; transition: width 0.3s; }
+.run-panel .rp-bar-fill { height: 100%; width: 0; background: #ff4b4b; }
 .run-panel .rp-charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr));
   gap: 1rem; }
 .run-panel.rp-large .rp-title { font-size: 2rem; }

@@ -143,12 +143,18 @@ class RunPanel {
     if (this.pending && confirmed) this.pending = null;
     const shown = this.pending ? `${this.pending}…` : state.shown;
     this.root.dataset.shown = shown;
-    this.title.textContent = state.label;
-    this.statusText.replaceChildren(
-      `${state.icon} `, Object.assign(document.createElement("strong"), { textContent: shown }),
-      ` · ${state.progress}`,
-    );
-    this.barFill.style.width = `${(100 * state.fraction).toFixed(1)}%`;
+    // Only what changed is written: each write costs the browser a layout and a paint.
+    if (this.title.textContent !== state.label) this.title.textContent = state.label;
+    const line = `${state.icon}\u0000${shown}\u0000${state.progress}`;
+    if (this.line !== line) {
+      this.line = line;
+      this.statusText.replaceChildren(
+        `${state.icon} `, Object.assign(document.createElement("strong"), { textContent: shown }),
+        ` · ${state.progress}`,
+      );
+    }
+    const width = `${(100 * state.fraction).toFixed(1)}%`;
+    if (this.barFill.style.width !== width) this.barFill.style.width = width;
     const busy = this.pending !== null;
     this.buttons.pause.disabled = busy || state.status !== "running";
     this.buttons.resume.disabled = busy || state.status !== "paused";
