@@ -32,6 +32,9 @@ else:
                     url_path="trust-region-lab",
                 ),
                 st.Page("pages/gae_lab.py", title="GAE Lab", icon="⚖️", url_path="gae-lab"),
+                st.Page(
+                    "pages/inspector.py", title="Update Inspector", icon="🔬", url_path="inspector"
+                ),
             ],
         }
     )

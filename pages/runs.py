@@ -148,7 +148,7 @@ tabs = st.tabs(["📈 Charts", "⚙️ Hyperparameters", "🎬 Watch it play", "
 
 with tabs[0]:
     run_view.show_outcome(row)
-    run_panel(run_id, active=active, large=large, controls=False, title=False)
+    run_panel(run_id, active=active, large=large, algo=row["algo"], controls=False, title=False)
 
 with tabs[1]:
     try:

@@ -213,4 +213,4 @@ with st.container():  # always there, empty or not (see ``notices`` above)
     run_view.show_outcome(row)
 # Title, Pause / Resume / Stop, status, progress and charts: one component that polls the run's
 # live feed by itself (``ui/run_panel.py``); when the run ends it redraws this page once.
-run_panel(run_id, active=status in ACTIVE, large=large)
+run_panel(run_id, active=status in ACTIVE, large=large, algo=row["algo"])

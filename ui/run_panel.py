@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.labs.inspector import SUPPORTED as INSPECTED
+from ui.inspector_figures import inspector_url
 from ui.live_chart import CSS as CHART_CSS
 from ui.live_chart import SCRIPT_URL, component_js
 
@@ -35,6 +37,7 @@ CSS = (
 .run-panel .rp-bar { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 128, 128, 0.2);
   overflow: hidden; margin-bottom: 1rem; }
 .run-panel .rp-bar-fill { height: 100%; width: 0; background: #ff4b4b; }
+.run-panel .rp-hint { margin-top: 0.5rem; font-size: 0.85rem; opacity: 0.65; }
 .run-panel .rp-charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr));
   gap: 1rem; }
 .run-panel.rp-large .rp-title { font-size: 2rem; }
@@ -53,13 +56,16 @@ def run_panel(
     *,
     active: bool,
     large: bool,
+    algo: str,
     controls: bool = True,
     title: bool = True,
     on_end: object | None = None,
 ) -> None:
     """Show ``run_id`` live: title (``title``), Pause / Resume / Stop (``controls``), status and
-    progress, and its charts, polling the live feed while the run is ``active``. ``on_end`` is
-    called (and the page re-run) when a run this panel watched ends."""
+    progress, and its charts, polling the live feed while the run is ``active``. For an
+    algorithm the Update Inspector reads (``core.labs.inspector.SUPPORTED``), a click on a point
+    of the KL or line-search chart opens that update there. ``on_end`` is called (and the page
+    re-run) when a run this panel watched ends."""
     data = {
         "run_id": run_id,
         "active": active,
@@ -67,5 +73,6 @@ def run_panel(
         "controls": controls,
         "title": title,
         "src": SCRIPT_URL,
+        "inspect": inspector_url(run_id, 0) if algo in INSPECTED else None,
     }
     _mount(key=f"run_panel.{run_id}", data=data, on_ended_change=on_end or (lambda: None))

@@ -14,6 +14,10 @@ Messages (loop → supervisor):
 ``("resumed", env_steps)``, ``("checkpoint", update, env_steps, path)``,
 ``("ended", outcome, env_steps)`` and ``("failed", traceback, one_line, env_steps)``.
 
+After each update the loop writes the trainer's update snapshot (TRPO, NPG, PPO) beside the
+checkpoints, under ``LoopSpec.snapshots`` (``core/runtime/snapshots.py``): the worker writes it,
+no message carries it.
+
 The loop looks at its commands between two updates and, through ``Bookkeeper.on_poll``, every
 few dozen env steps of a rollout and between two learning epochs (``core/engine/trainer.py``),
 so commands land within milliseconds:
@@ -33,6 +37,7 @@ so commands land within milliseconds:
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
 import traceback
@@ -44,6 +49,7 @@ from typing import Any
 from core.config import RunConfig
 from core.engine.trainer import Trainer, apply_changes
 from core.runtime.checkpoint import load_checkpoint, save_checkpoint
+from core.runtime.snapshots import SnapshotPolicy, prune, save_snapshot, snapshot_dir
 
 Command = tuple
 Message = tuple
@@ -65,6 +71,7 @@ class LoopSpec:
     checkpoint_every: int
     resume_from: str | None = None
     checkpoint_seconds: float = 30.0
+    snapshots: SnapshotPolicy = SnapshotPolicy()  # update snapshots (core/runtime/snapshots.py)
 
 
 class RunLoop:
@@ -111,6 +118,8 @@ class RunLoop:
     def _loop(self, trainer: Trainer) -> str:
         """Train until the budget is spent or a stop arrives; return the outcome status."""
         trainer.book.on_poll = lambda stoppable: self._in_update(trainer, stoppable)
+        if self.spec.snapshots.enabled and hasattr(trainer, "capture_snapshots"):
+            trainer.capture_snapshots = True
         while not trainer.done:
             self._drain(block=False)
             if self.stop_reason is not None:
@@ -129,9 +138,21 @@ class RunLoop:
                 return self.stop_reason or "stopped"
             episodes = [(e.env_step, e.ret, e.length) for e in report.episodes]
             self.emit(("update", report.metrics, episodes))
+            self._snapshot(trainer)
             if self._checkpoint_due(trainer.book.update):
                 self._checkpoint(trainer)
         return "finished"
+
+    def _snapshot(self, trainer: Trainer) -> None:
+        """Write the update's snapshot, if the trainer left one, and prune the older ones; any
+        failure (a full or read-only disk) costs the inspector its picture, never the run."""
+        snap = getattr(trainer, "last_snapshot", None)
+        if snap is None or not self.spec.snapshots.enabled:
+            return
+        directory = snapshot_dir(self.spec.checkpoint_dir)
+        with contextlib.suppress(Exception):
+            save_snapshot(directory, trainer.book.update, snap)
+            prune(directory, trainer.book.update, self.spec.snapshots)
 
     def _checkpoint_due(self, update: int) -> bool:
         """After the first update, every ``checkpoint_every`` updates, and whenever

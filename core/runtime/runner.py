@@ -41,6 +41,7 @@ from core.engine.trainer import Trainer, apply_changes
 from core.runtime.checkpoint import CheckpointError, newest_restorable
 from core.runtime.owners import owner_alive, process_owner
 from core.runtime.run_loop import LoopSpec, TrainerFactory
+from core.runtime.snapshots import SnapshotPolicy
 from core.runtime.store import RunStore
 from core.runtime.store_schema import ACTIVE_STATUSES, TERMINAL_STATUSES, StoreError
 from core.runtime.supervisor import ManagedRun, Supervisor, UpdateCallback
@@ -100,6 +101,7 @@ class RunManager:
         workers: str | None = None,
         warm: bool = False,
         checkpoint_seconds: float | None = None,
+        snapshots: SnapshotPolicy | None = None,
     ) -> None:
         max_concurrent = max_concurrent or default_max_concurrent()
         if max_concurrent < 1 or checkpoint_every < 1 or keep_checkpoints < 1:
@@ -119,6 +121,7 @@ class RunManager:
         self.max_concurrent = max_concurrent
         self.checkpoint_every = checkpoint_every
         self.keep_checkpoints = keep_checkpoints
+        self.snapshots = snapshots or SnapshotPolicy()  # update snapshots for the inspector
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._runs: dict[str, ManagedRun] = {}
@@ -449,6 +452,7 @@ class RunManager:
             checkpoint_every=self.checkpoint_every,
             resume_from=run.resume_from,
             checkpoint_seconds=self.checkpoint_seconds,
+            snapshots=self.snapshots,
         )
 
 

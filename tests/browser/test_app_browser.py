@@ -17,6 +17,7 @@ PAGES = {
     "runs": "/runs",
     "trust-region-lab": "/trust-region-lab",
     "gae-lab": "/gae-lab",
+    "inspector": "/inspector",
 }
 
 # Number of points of the trace called `name` in the Plotly chart titled `title`.
@@ -74,7 +75,11 @@ CHARTS_DRAWN = """() => {
 
 @pytest.mark.parametrize("name", list(PAGES))
 def test_every_page_renders_in_the_browser(page, app_url, demo: Demo, name):
-    query = {"compare": f"?group={demo.group}", "runs": f"?run={demo.run_ids[0]}"}.get(name, "")
+    query = {
+        "compare": f"?group={demo.group}",
+        "runs": f"?run={demo.run_ids[0]}",
+        "inspector": f"?run={demo.run_ids[0]}&update=2",
+    }.get(name, "")
     wait_for_app(page, app_url + PAGES[name] + query)
     assert_no_exception(page)
     if name == "home":

@@ -10,6 +10,7 @@ const CONFIRM_WAIT_S = 2;       // a poll after a command waits this long for it
 // While a run trains, these charts are redrawn every third time the charts come (~2.7 s): each
 // of them costs the browser 70–170 ms a drawing (several subplots), the time a click waits.
 const SLOW_CHARTS = { line_search: 3, diagnostics: 3 };
+const INSPECTABLE = ["kl", "line_search"];  // charts whose points open the Update Inspector
 const BUTTONS = [
   ["pause", "⏸ Pause"], ["resume", "⏯️ Resume"], ["stop", "⏹ Stop"],
 ];
@@ -41,6 +42,9 @@ class RunPanel {
     const bar = element("div", "rp-bar", status);
     this.barFill = element("div", "rp-bar-fill", bar);
     this.grid = element("div", "rp-charts", this.root);
+    this.hint = element("div", "rp-hint", this.root);
+    this.hint.textContent = "Click a point of the KL or line-search chart to open that update "
+      + "in the Update Inspector.";
     this.charts = {};
     this.timer = null;
     this.state = null;
@@ -63,6 +67,8 @@ class RunPanel {
     this.src = data.src;
     this.trigger = trigger;
     this.controls.hidden = !data.controls;
+    this.inspect = data.inspect || null;  // the inspector's URL for this run, or null
+    this.hint.hidden = !this.inspect;
     this.title.hidden = !data.title;
     this.root.classList.toggle("rp-large", Boolean(data.large));
     this.sawActive = this.sawActive || Boolean(data.active);
@@ -185,6 +191,7 @@ class RunPanel {
       if (!el) {
         el = chartElement(name);
         this.charts[name] = el;
+        if (INSPECTABLE.includes(name)) el.onDrawn = () => this.linkToInspector(el);
       }
       this.grid.appendChild(el);  // keeps the order; an element already there only moves
       const every = SLOW_CHARTS[name] || 1;
@@ -196,6 +203,20 @@ class RunPanel {
       el.style.minHeight = `${figure.layout.height || 360}px`;
       showFigure(el, figure, state.last_x, this.src);
     }
+  }
+
+  // A click on a point of the KL or line-search chart opens that update in the inspector (the
+  // traces carry the update number as customdata: ui/charts/traces.py).
+  linkToInspector(el) {
+    if (el.linked || !el.on) return;
+    el.linked = true;
+    el.on("plotly_click", (event) => {
+      const update = event.points && event.points.length ? event.points[0].customdata : null;
+      if (!this.inspect || typeof update !== "number") return;
+      const url = new URL(this.inspect, document.baseURI);
+      url.searchParams.set("update", String(update));
+      window.location.assign(url);
+    });
   }
 
   showMessage(text, error) {

@@ -41,6 +41,7 @@ from core.engine.envs import make_vec_env
 from core.engine.nets import Critic, make_actor
 from core.engine.normalize import Normalizer
 from core.engine.rollout import Batch, RolloutBuffer
+from core.engine.snapshot import UpdateSnapshot
 from core.engine.trainer import Bookkeeper, UpdateReport, eval_seed, evaluate_policy
 
 
@@ -67,7 +68,14 @@ def kl_metrics(final: PolicyEval, batch: Batch) -> dict[str, float]:
 
 class OnPolicyTrainer(ABC):
     """Env, actor, critic, rollout buffer, bookkeeper and the trainer contract around
-    ``update()``; see the module docstring for what a subclass writes."""
+    ``update()``; see the module docstring for what a subclass writes.
+
+    With ``capture_snapshots`` (off by default; the run loop turns it on) a trainer that supports
+    it (TRPO, NPG, PPO) leaves its policy step in ``last_snapshot``
+    (``core/engine/snapshot.py``); ``start_update`` clears it."""
+
+    capture_snapshots: bool = False
+    last_snapshot: UpdateSnapshot | None = None
 
     def __init__(self, config: RunConfig) -> None:
         self.config = config.validate()
@@ -116,6 +124,7 @@ class OnPolicyTrainer(ABC):
         """Start the book, collect n_steps × n_envs transitions with π_old and return them with
         GAE(γ, λ) advantages."""
         self.book.start()
+        self.last_snapshot = None
         norm = self.normalizer if self.normalizer.active else None
         self.obs = self.buffer.collect(self.env, self.obs, self.actor, self.values, self.book, norm)
         return self.buffer.batch(self.config.gamma, self.config.gae_lambda)

@@ -48,6 +48,7 @@ from core.engine.algos.on_policy import (
 )
 from core.engine.fast.optim import Adam
 from core.engine.rollout import Batch
+from core.engine.snapshot import UpdateSnapshot, policy_vector
 from core.engine.trainer import UpdateReport
 
 ADAM_EPS = 1e-5  # as SB3's PPO
@@ -286,7 +287,10 @@ class PPO(ActorCriticTrainer):
         # 3. epochs of minibatch steps on the clipped or KL-penalized surrogate
         with torch.no_grad():
             old = self.ac.old_policy(batch.obs)
+        theta_old = self._policy_vector() if self.capture_snapshots else None
         stats, steps_per_epoch = self._epochs(batch, old, clip_eps)
+        if theta_old is not None:
+            self.last_snapshot = self._snapshot(batch, theta_old, clip_eps)
 
         # 4. exact KL after the epochs; adaptive β (KL-penalty mode)
         with torch.no_grad():
@@ -338,6 +342,38 @@ class PPO(ActorCriticTrainer):
                 self.optimizer.step(self.ac.grad)
                 stats.append(step)
         return stats, steps_per_epoch
+
+    # -- the update snapshot (core/engine/snapshot.py) ---------------------------------------
+
+    def _policy_vector(self) -> torch.Tensor:
+        """The actor's θ in the snapshot layout (log σ, then the MLP), a copy."""
+        log_std = None if self.actor.discrete else self.ac.log_std
+        return policy_vector(log_std, self.ac.actor_mlp.flat).clone()
+
+    def _snapshot(self, batch: Batch, theta_old: torch.Tensor, clip_eps: float) -> UpdateSnapshot:
+        """This update's policy step: d = θ_new − θ_old on the whole batch (Â normalized over
+        the batch when ``normalize_advantage``); g is left to the reader
+        (``core.engine.snapshot.gradient``)."""
+        cfg, p = self.config, self.config.params
+        actions = batch.actions.long() if self.actor.discrete else batch.actions.clone()
+        adv = normalized(batch.advantages) if cfg.normalize_advantage else batch.advantages
+        bound = p.kl_target if p.penalty == "kl" else p.target_kl
+        return UpdateSnapshot(
+            algo=cfg.algo,
+            discrete=self.actor.discrete,
+            sizes=tuple(self.actor.sizes),
+            activation=self.actor.activation,
+            theta_old=theta_old,
+            obs=batch.obs.clone(),
+            actions=actions,
+            logp_old=batch.logp.clone(),
+            advantages=adv.clone(),
+            grad=None,
+            step=self._policy_vector() - theta_old,
+            accepted_frac=1.0,
+            delta=math.nan if bound is None else float(bound),
+            clip_eps=clip_eps if p.penalty != "kl" else math.nan,
+        )
 
     # -- checkpoint entries beyond OnPolicyTrainer's ------------------------------------------
 

@@ -41,6 +41,7 @@ from core.engine.fast.mlp import FlatMLP
 from core.engine.fast.optim import Adam
 from core.engine.nets import Actor
 from core.engine.rollout import Batch
+from core.engine.snapshot import UpdateSnapshot, cg_coordinates, plane_basis, trials_tensor
 from core.engine.trainer import UpdateReport
 from core.engine.trust_region import (
     CGTrace,
@@ -307,6 +308,9 @@ class TRPO(OnPolicyTrainer):
 
         last = trace.trials[-1]
         taken = last.frac if accepted else 0.0
+        if self.capture_snapshots:
+            batch = (obs, actions, logp_old, advantages)
+            self.last_snapshot = self._snapshot(theta_old, batch, g, s, beta, cg_trace, taken)
         return {
             "kl_mean": last.kl,
             "kl_max": last_kl_max[0],
@@ -321,6 +325,41 @@ class TRPO(OnPolicyTrainer):
             "step_norm": taken * float(s.norm()),
             "entropy": float(heads.entropy(z_old).mean()),
         }
+
+    def _snapshot(
+        self,
+        theta_old: torch.Tensor,
+        batch: tuple[torch.Tensor, ...],
+        g: torch.Tensor,
+        s: torch.Tensor,
+        beta: float,
+        cg_trace: CGTrace,
+        taken: float,
+    ) -> UpdateSnapshot:
+        """This policy step as an :class:`~core.engine.snapshot.UpdateSnapshot` (copies)."""
+        p = self.config.params
+        U, _ = plane_basis(g, s)
+        obs, actions, logp_old, advantages = (t.detach().clone() for t in batch)
+        return UpdateSnapshot(
+            algo=self.config.algo,
+            discrete=self.actor.discrete,
+            sizes=tuple(self.actor.sizes),
+            activation=self.actor.activation,
+            theta_old=theta_old.clone(),
+            obs=obs,
+            actions=actions,
+            logp_old=logp_old,
+            advantages=advantages,
+            grad=g.detach().clone(),
+            step=s.detach().clone(),
+            accepted_frac=taken,
+            delta=p.delta,
+            damping=p.damping,
+            beta=beta,
+            trials=trials_tensor(self.last_trace.trials),
+            cg_coords=cg_coordinates(U, g, cg_trace.iterates, p.delta),
+            cg_residuals=torch.tensor(cg_trace.residuals, dtype=torch.float32),
+        )
 
     @staticmethod
     def _no_step_metrics(cg_trace: CGTrace, z_old: tuple[torch.Tensor, ...]) -> dict[str, float]:

@@ -1,0 +1,169 @@
+"""Update Inspector costs: snapshot size on disk, the training slowdown of writing them, and the
+time to the first and to a cached view of an update.
+
+1. Disk: one snapshot of CartPole TRPO (RL-Zoo preset, 1,024 samples), CartPole PPO (256) and
+   Pendulum TRPO (2,048), and what a run keeps under the retention rule (every update of the
+   latest 200, every 10th before) for its preset budget and for 10× that.
+2. Slowdown: CartPole TRPO and PPO runs (zoo presets, one torch thread, as in a worker) whose
+   updates alternate between snapshots off and on: the CPU time of the capture and of the write
+   against an update's, and the medians of the two kinds of update.
+3. Views: ``compute_view`` (load the file, grid, Fisher, slice) and both figures for CartPole
+   and Pendulum TRPO and CartPole PPO on this process's torch threads; a cached view: the page
+   keeps the figures (``st.cache_resource``), so a rerun serializes them as ``st.plotly_chart``
+   does, timed here.
+
+    .venv/bin/python -m benchmarks.bench_inspector --updates 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import plotly.io
+import plotly.tools
+import torch
+
+from core.engine.algos import make_trainer, preset_config
+from core.runtime.snapshots import SnapshotPolicy, prune, save_snapshot
+from ui.inspector_data import compute_view
+from ui.inspector_figures import plane_figure, slice_figure
+
+CASES = (("trpo", "CartPole-v1"), ("ppo", "CartPole-v1"), ("trpo", "Pendulum-v1"))
+
+
+def kept_count(updates: int, policy: SnapshotPolicy) -> int:
+    return sum(policy.keeps(u, updates) for u in range(1, updates + 1))
+
+
+def snapshot_file(algo: str, env_id: str, folder: Path, updates: int = 3) -> tuple[Path, int]:
+    """A snapshot of update ``updates`` of the preset; also returns the preset's update count."""
+    config = preset_config(algo, env_id, "zoo", eval_every=0)
+    trainer = make_trainer(config)
+    trainer.capture_snapshots = True
+    for _ in range(updates):
+        trainer.update()
+    path = save_snapshot(folder, updates, trainer.last_snapshot)
+    return path, config.total_steps // (config.n_envs * config.n_steps)
+
+
+def disk(folder: Path) -> dict[tuple[str, str], Path]:
+    policy, files = SnapshotPolicy(), {}
+    print("## Snapshot size\n")
+    print("| run | one update | updates in budget | kept | per run | 10× budget: kept, size |")
+    print("|---|---|---|---|---|---|")
+    for algo, env_id in CASES:
+        path, n = snapshot_file(algo, env_id, folder / f"{algo}-{env_id}")
+        files[algo, env_id] = path
+        size = path.stat().st_size / 1e3
+        k, k10 = kept_count(n, policy), kept_count(10 * n, policy)
+        print(
+            f"| {algo} {env_id} | {size:.1f} KB | {n} | {k} | {k * size / 1e3:.1f} MB "
+            f"| {k10}, {k10 * size / 1e3:.1f} MB |"
+        )
+    return files
+
+
+def alternating(algo: str, updates: int) -> dict[str, float]:
+    """One run whose updates alternate between snapshots off and on: median CPU s per update of
+    each, and the mean CPU s of the capture itself (the trainer's ``_snapshot``) and of the
+    write and pruning the run loop does after an update."""
+    trainer = make_trainer(preset_config(algo, "CartPole-v1", "zoo", eval_every=0))
+    trainer.update()  # first-call costs out of the timing
+    capture = type(trainer)._snapshot
+    spent = [0.0]
+
+    def timed(self, *args):
+        start = time.process_time()
+        try:
+            return capture(self, *args)
+        finally:
+            spent[0] += time.process_time() - start
+
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    write, policy = 0.0, SnapshotPolicy()
+    type(trainer)._snapshot = timed
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            for i in range(2 * updates):
+                on = bool(i % 2)
+                trainer.capture_snapshots = on
+                start = time.process_time()
+                trainer.update()
+                if on:
+                    written = time.process_time()
+                    save_snapshot(d, trainer.book.update, trainer.last_snapshot)
+                    prune(d, trainer.book.update, policy)
+                    write += time.process_time() - written
+                cpu[on].append(time.process_time() - start)
+    finally:
+        type(trainer)._snapshot = capture
+    return {
+        "off": statistics.median(cpu[False]),
+        "on": statistics.median(cpu[True]),
+        "capture": spent[0] / updates,
+        "write": write / updates,
+    }
+
+
+def slowdown(updates: int) -> None:
+    """Per algorithm: the cost of capture + write against the CPU time of an update (the
+    direct measure), and the medians of alternating updates off and on (which a shared
+    machine's load makes noisy by a few per cent). One torch thread, as in a worker."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    print("\n## Training slowdown (CartPole, zoo presets, one torch thread)\n")
+    print("| run | update (off) | capture | write + prune | cost | alternating: off, on |")
+    print("|---|---|---|---|---|---|")
+    for algo in ("trpo", "ppo"):
+        r = alternating(algo, updates)
+        cost = (r["capture"] + r["write"]) / r["off"]
+        change = r["on"] / r["off"] - 1
+        print(
+            f"| {algo} | {1e3 * r['off']:.1f} ms | {1e3 * r['capture']:.2f} ms "
+            f"| {1e3 * r['write']:.2f} ms | {100 * cost:.1f} % "
+            f"| {1e3 * r['off']:.1f}, {1e3 * r['on']:.1f} ms ({100 * change:+.1f} %) |"
+        )
+    torch.set_num_threads(threads)
+
+
+def views(files: dict[tuple[str, str], Path]) -> None:
+    """First view: the file read, the view computed and both figures built. Cached view: what a
+    rerun of the page does for an update it has shown (``st.cache_resource`` hands back the
+    figures; ``st.plotly_chart`` turns each into its JSON, as timed here)."""
+    print(f"\n## Views ({torch.get_num_threads()} torch threads)\n")
+    print("| run | first view (compute + figures) | of which figures | cached view |")
+    print("|---|---|---|---|")
+    for algo, env_id in (("trpo", "CartPole-v1"), ("trpo", "Pendulum-v1"), ("ppo", "CartPole-v1")):
+        path = files[algo, env_id]
+        warm = compute_view(path, n=5)  # imports and first-call costs out of the timing
+        plane_figure(warm), slice_figure(warm)
+        start = time.perf_counter()
+        view = compute_view(path)
+        built = time.perf_counter()
+        figures = plane_figure(view), slice_figure(view)
+        first = time.perf_counter() - start
+        figures_s = first - (built - start)
+        start = time.perf_counter()
+        for fig in figures:
+            spec = plotly.tools.return_figure_from_figure_or_data(fig, validate_figure=True)
+            plotly.io.to_json(spec, validate=False)
+        again = time.perf_counter() - start
+        print(f"| {algo} {env_id} | {first:.2f} s | {figures_s:.2f} s | {again:.3f} s |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--updates", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        files = disk(Path(d))
+        views(files)
+    slowdown(args.updates)
+
+
+if __name__ == "__main__":
+    main()
