@@ -156,3 +156,18 @@ def test_ctrl_c_stops_the_run_cleanly_and_keeps_it_in_the_store(tmp_path):
     row = store.run(run_id)
     assert row["status"] == "stopped"
     assert store.events(run_id).kind.iloc[-1] == "stopped"
+
+
+def test_a_preset_and_a_run_name_combine():
+    """``train --preset zoo --name X`` used to pass ``name`` twice to the preset builder."""
+    import argparse
+
+    from core.cli import train_config
+    from core.engine.algos import presets
+
+    args = argparse.Namespace(
+        algo="ppo", env="CartPole-v1", preset="zoo", name="mine", set=[], steps=None, seed=3
+    )
+    config = train_config(args)
+    assert (config.name, config.seed) == ("mine", 3)
+    assert config.params.epochs == presets("ppo", "CartPole-v1")["zoo"]["epochs"]

@@ -46,12 +46,13 @@ def presets(algo: str, env_id: str) -> dict[str, dict[str, Any]]:
     return dict(getattr(_module(algo), "PRESETS", {}).get(env_id, {}))
 
 
-def preset_config(algo: str, env_id: str, name: str, **overrides: Any) -> RunConfig:
-    """A validated config: defaults, then the named preset, then ``overrides``."""
+def preset_config(algo: str, env_id: str, preset: str, /, **overrides: Any) -> RunConfig:
+    """A validated config: defaults, then the preset, then ``overrides`` (which may include a
+    run ``name``)."""
     table = presets(algo, env_id)
-    if name not in table:
+    if preset not in table:
         known = ", ".join(table) or "none"
         raise ConfigError(
-            "preset", f"{name!r} is not defined for {algo} on {env_id}; allowed: {known}"
+            "preset", f"{preset!r} is not defined for {algo} on {env_id}; allowed: {known}"
         )
-    return RunConfig(algo=algo, env_id=env_id).with_changes(**{**table[name], **overrides})
+    return RunConfig(algo=algo, env_id=env_id).with_changes(**{**table[preset], **overrides})
