@@ -51,6 +51,25 @@ def test_a_worker_killed_by_sigkill_fails_its_run_and_the_neighbour_finishes(sto
     manager.shutdown()
 
 
+def test_a_worker_trains_at_a_lower_priority_than_the_app(store, gate):
+    """When trainers and the web server want the same core, the server answers first."""
+    from core.runtime.worker import WORKER_NICE
+
+    manager = RunManager(store, max_concurrent=1, workers="process")
+    held = manager.start(
+        fake_config(total_steps=10_000),
+        trainer_factory=functools.partial(FakeTrainer, gate=gate.hook),
+    )
+    assert gate.wait_entered(1)
+    pid = manager.worker_pid(held)
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + WORKER_NICE)
+    manager.stop(held)
+    gate.open()
+    assert manager.wait(held, timeout=30) == "stopped"
+    manager.shutdown()
+
+
 def test_a_factory_that_cannot_travel_is_refused_before_anything_is_stored(store):
     manager = RunManager(store, workers="process")
     for factory in (lambda config: FakeTrainer(config), _local_factory()):

@@ -12,7 +12,9 @@ Parent side: :class:`WorkerProcess` starts one worker with one end of a pipe, se
 spec and the pickled trainer factory, forwards commands and yields the loop's messages; the fork
 server reports the worker's exit status (a signal included).
 
-Child side (:func:`serve`): one torch thread; the loop reads its commands straight from the pipe
+Child side (:func:`serve`): one torch thread, at a lower scheduling priority than the app
+(``WORKER_NICE``: when trainers and the web server want the same core, the server answers
+first; with a core each, nothing changes); the loop reads its commands straight from the pipe
 at each update boundary, and a watcher thread ends the process the moment the app's end of the
 pipe closes (kill -9 included), so a worker never outlives its app (the fork server exits too).
 """
@@ -32,6 +34,8 @@ from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
 from core.runtime.run_loop import Command, LoopSpec, Message, RunLoop, TrainerFactory
+
+WORKER_NICE = 5  # a trainer's share of a contended core is 1/3 of the app's (1.25⁵ ≈ 3)
 
 PARENT_GONE_EXIT = 3  # exit status of a worker whose parent went away
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -137,6 +141,8 @@ def serve(conn: Connection) -> None:
     import torch
 
     torch.set_num_threads(1)
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICE)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         spec, factory = pickle.loads(conn.recv_bytes())

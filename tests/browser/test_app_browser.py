@@ -255,11 +255,12 @@ def test_markdown_in_a_run_name_or_link_loads_nothing_from_outside(page, app_url
     page.on("request", lambda request: requests.append(request.url))
     link = quote(OUTSIDE_IMAGE, safe="")
     heading, alert = '[data-testid="stHeading"]', '[data-testid="stAlert"]'
+    title = ".run-panel .rp-title"  # the run panel's title, set as text (ui/js/run_panel.js)
     failed = (alert, f"This run failed: RuntimeError: {OUTSIDE_IMAGE}")
     missing = (alert, f"Run {OUTSIDE_IMAGE} is not in the store")
     shown = {
         f"/runs?run={run_id}": [(heading, name), failed],
-        f"/train?run={run_id}": [(heading, name), failed],
+        f"/train?run={run_id}": [(title, name), failed],
         f"/runs?run={link}": [missing],
         f"/train?run={link}": [missing],
     }
