@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,32 +80,40 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     return Demo(data_dir, run_ids, DEMO_GROUP)
 
 
+@contextmanager
+def served_app(data_dir: Path) -> Iterator[str]:
+    """``streamlit run app.py`` on a free loopback port with ``PLAYGROUND_DATA_DIR=data_dir``;
+    yields its base URL and stops the server afterwards."""
+    port = free_port()
+    env = {**os.environ, "PLAYGROUND_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
+    log_path = data_dir / "streamlit.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", "app.py",
+                "--server.port", str(port), "--server.address", "127.0.0.1",
+                "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--server.fileWatcherType", "none",
+            ],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_healthy(url, server, log_path)
+            yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
 @pytest.fixture(scope="session")
 def app_url(demo: Demo) -> Iterator[str]:
-    """``streamlit run app.py`` on a free loopback port; yields its base URL."""
-    port = free_port()
-    env = {**os.environ, "PLAYGROUND_DATA_DIR": str(demo.data_dir), "PYTHONUNBUFFERED": "1"}
-    log = (demo.data_dir / "streamlit.log").open("w")
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.port", str(port), "--server.address", "127.0.0.1",
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none",
-        ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, server, demo.data_dir / "streamlit.log")
+    """The app serving the ``demo`` data; yields its base URL."""
+    with served_app(demo.data_dir) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
 
 
 def wait_healthy(url: str, server: subprocess.Popen, log: Path) -> None:

@@ -4,46 +4,21 @@ runs, so the session's trained ``demo`` data is not waited for)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, ROOT, free_port, wait_for_app, wait_healthy, wait_idle
+from tests.browser.conftest import ARTIFACTS, served_app, wait_for_app, wait_idle
 
 STAGE_JS = "() => new URLSearchParams(location.search).get('stage')"
 
 
 @pytest.fixture(scope="module")
 def lab_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``streamlit run app.py`` on a free port with an empty ``PLAYGROUND_DATA_DIR``."""
-    data_dir = tmp_path_factory.mktemp("lab-data")
-    port = free_port()
-    env = {**os.environ, "PLAYGROUND_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
-    log_path = data_dir / "streamlit.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", "app.py",
-                "--server.port", str(port), "--server.address", "127.0.0.1",
-                "--server.headless", "true", "--browser.gatherUsageStats", "false",
-                "--server.fileWatcherType", "none",
-            ],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_healthy(url, server, log_path)
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
+    """The app on an empty ``PLAYGROUND_DATA_DIR``."""
+    with served_app(tmp_path_factory.mktemp("lab-data")) as url:
+        yield url
 
 
 @pytest.fixture
