@@ -28,7 +28,7 @@ import plotly.tools
 import torch
 
 from core.engine.algos import make_trainer, preset_config
-from core.runtime.snapshots import SnapshotPolicy, prune, save_snapshot
+from core.runtime.snapshots import SnapshotPolicy, SnapshotWriter, prune, save_snapshot
 from ui.inspector_data import compute_view
 from ui.inspector_figures import plane_figure, slice_figure
 
@@ -109,23 +109,50 @@ def alternating(algo: str, updates: int) -> dict[str, float]:
     }
 
 
+def wall_alternating(algo: str, updates: int) -> dict[bool, float]:
+    """As the run loop does it: updates alternate between snapshots off and on, a snapshot is
+    handed to the worker's writer thread (``SnapshotWriter``); median wall seconds per update of
+    each kind (the writer's disk work overlaps the next update where a core is free)."""
+    trainer = make_trainer(preset_config(algo, "CartPole-v1", "zoo", eval_every=0))
+    trainer.update()
+    wall: dict[bool, list[float]] = {False: [], True: []}
+    with tempfile.TemporaryDirectory() as d:
+        writer = SnapshotWriter(d, SnapshotPolicy())
+        for i in range(2 * updates):
+            on = bool(i % 2)
+            trainer.capture_snapshots = on
+            start = time.perf_counter()
+            trainer.update()
+            if on:
+                writer.put(trainer.book.update, trainer.last_snapshot)
+            wall[on].append(time.perf_counter() - start)
+        writer.close()
+    return {on: statistics.median(ts) for on, ts in wall.items()}
+
+
 def slowdown(updates: int) -> None:
-    """Per algorithm: the cost of capture + write against the CPU time of an update (the
-    direct measure), and the medians of alternating updates off and on (which a shared
-    machine's load makes noisy by a few per cent). One torch thread, as in a worker."""
+    """Per algorithm: the CPU cost of capture + write against the CPU time of an update (the
+    direct measure), the medians of alternating updates off and on (CPU time, writing in line),
+    and the wall-time medians with the writer thread as the run loop has it (noisy by a few per
+    cent on a shared machine). One torch thread, as in a worker."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     print("\n## Training slowdown (CartPole, zoo presets, one torch thread)\n")
-    print("| run | update (off) | capture | write + prune | cost | alternating: off, on |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| run | update (off) | capture | write + prune | CPU cost | CPU alternating: off, on "
+        "| wall alternating, writer thread: off, on |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for algo in ("trpo", "ppo"):
         r = alternating(algo, updates)
+        w = wall_alternating(algo, updates)
         cost = (r["capture"] + r["write"]) / r["off"]
-        change = r["on"] / r["off"] - 1
+        change, wall_change = r["on"] / r["off"] - 1, w[True] / w[False] - 1
         print(
             f"| {algo} | {1e3 * r['off']:.1f} ms | {1e3 * r['capture']:.2f} ms "
             f"| {1e3 * r['write']:.2f} ms | {100 * cost:.1f} % "
-            f"| {1e3 * r['off']:.1f}, {1e3 * r['on']:.1f} ms ({100 * change:+.1f} %) |"
+            f"| {1e3 * r['off']:.1f}, {1e3 * r['on']:.1f} ms ({100 * change:+.1f} %) "
+            f"| {1e3 * w[False]:.1f}, {1e3 * w[True]:.1f} ms ({100 * wall_change:+.1f} %) |"
         )
     torch.set_num_threads(threads)
 

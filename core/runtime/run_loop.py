@@ -14,9 +14,10 @@ Messages (loop → supervisor):
 ``("resumed", env_steps)``, ``("checkpoint", update, env_steps, path)``,
 ``("ended", outcome, env_steps)`` and ``("failed", traceback, one_line, env_steps)``.
 
-After each update the loop writes the trainer's update snapshot (TRPO, NPG, PPO) beside the
-checkpoints, under ``LoopSpec.snapshots`` (``core/runtime/snapshots.py``): the worker writes it,
-no message carries it.
+After each update the loop hands the trainer's update snapshot (TRPO, NPG, PPO) to a writer
+thread of the worker (``SnapshotWriter`` in ``core/runtime/snapshots.py``), which writes it beside
+the checkpoints under ``LoopSpec.snapshots``; no message carries it, and the loop waits for the
+writer before the run ends.
 
 The loop looks at its commands between two updates and, through ``Bookkeeper.on_poll``, every
 few dozen env steps of a rollout and between two learning epochs (``core/engine/trainer.py``),
@@ -37,7 +38,6 @@ so commands land within milliseconds:
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import time
 import traceback
@@ -49,7 +49,7 @@ from typing import Any
 from core.config import RunConfig
 from core.engine.trainer import Trainer, apply_changes
 from core.runtime.checkpoint import load_checkpoint, save_checkpoint
-from core.runtime.snapshots import SnapshotPolicy, prune, save_snapshot, snapshot_dir
+from core.runtime.snapshots import SnapshotPolicy, SnapshotWriter, snapshot_dir
 
 Command = tuple
 Message = tuple
@@ -90,6 +90,7 @@ class RunLoop:
         self.next_config: RunConfig | None = None  # validated and reported, for the next update
         self._last_checkpoint = 0
         self._checkpoint_time = time.monotonic()
+        self._snapshots: SnapshotWriter | None = None  # started at the first snapshot
 
     def run(self) -> None:
         """Build the trainer, train, checkpoint at the end; every outcome becomes a message."""
@@ -99,7 +100,11 @@ class RunLoop:
             if self.spec.resume_from is not None:
                 trainer.load_state_dict(self._resume_state())
             self.emit(("started", trainer.book.env_steps))
-            outcome = self._loop(trainer)
+            try:
+                outcome = self._loop(trainer)
+            finally:
+                if self._snapshots is not None:
+                    self._snapshots.close()  # every snapshot on disk before the run ends
             self._checkpoint(trainer)
             self.emit(("ended", outcome, trainer.book.env_steps))
         except BaseException as exc:
@@ -144,15 +149,15 @@ class RunLoop:
         return "finished"
 
     def _snapshot(self, trainer: Trainer) -> None:
-        """Write the update's snapshot, if the trainer left one, and prune the older ones; any
-        failure (a full or read-only disk) costs the inspector its picture, never the run."""
+        """Hand the update's snapshot, if the trainer left one, to the writer thread (which also
+        prunes the older ones)."""
         snap = getattr(trainer, "last_snapshot", None)
         if snap is None or not self.spec.snapshots.enabled:
             return
-        directory = snapshot_dir(self.spec.checkpoint_dir)
-        with contextlib.suppress(Exception):
-            save_snapshot(directory, trainer.book.update, snap)
-            prune(directory, trainer.book.update, self.spec.snapshots)
+        if self._snapshots is None:
+            directory = snapshot_dir(self.spec.checkpoint_dir)
+            self._snapshots = SnapshotWriter(directory, self.spec.snapshots)
+        self._snapshots.put(trainer.book.update, snap)
 
     def _checkpoint_due(self, update: int) -> bool:
         """After the first update, every ``checkpoint_every`` updates, and whenever
