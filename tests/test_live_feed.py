@@ -125,11 +125,24 @@ def test_pause_resume_stop_are_acknowledged_at_once_and_confirmed_within_a_poll(
     gate.open()  # the held update ends, the run pauses after it
     state = live_feed.run_state(manager, run_id, wait_s=5)
     assert state["status"] == state["shown"] == "paused" and state["active"]
+    assert state["changes"] == 0, "a pause is no chart marker: nothing to redraw at once"
     assert live_feed.send_command(manager, run_id, "resume")["ok"]
     assert live_feed.run_state(manager, run_id, wait_s=5)["shown"] == "running"
     assert live_feed.send_command(manager, run_id, "stop")["ok"]
     state = live_feed.run_state(manager, run_id, wait_s=5)
     assert state["status"] == state["shown"] == "stopped" and not state["active"]
+
+
+def test_a_live_change_counts_as_a_marker_for_the_panel(manager):
+    gate = HoldSecond()
+    run_id = held_run(manager, gate)
+    assert live_feed.run_state(manager, run_id)["changes"] == 0
+    manager.set_hyperparams(run_id, gamma=0.95)
+    gate.open()
+    assert manager.wait_for_changes(run_id, 10)
+    assert live_feed.run_state(manager, run_id)["changes"] == 1
+    manager.stop(run_id)
+    manager.wait(run_id, timeout=30)
 
 
 def test_refused_and_unknown_commands_say_why(manager):

@@ -73,7 +73,7 @@ def run_state(
         "progress": text,
         "version": f"{data.version}.{int(large)}",
         "updates": len(data.metrics),
-        "events": len(data.events),
+        "changes": _live_changes(data),  # the charts' markers
         "last_x": int(data.metrics[ENV_STEPS.name].iloc[-1]) if not data.metrics.empty else None,
         "figures": None,
     }
@@ -99,6 +99,12 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
             large=large,
             revision=str(row["run_id"]),
         )
+
+
+def _live_changes(data: RunData) -> int:
+    """How many live changes the run has recorded (each is a marker on every chart)."""
+    events = data.events
+    return 0 if events.empty else int((events["kind"] == "hyperparams").sum())
 
 
 def _figures_for(

@@ -51,7 +51,7 @@ class RunPanel {
     this.pending = null;     // a command clicked here and not yet confirmed
     this.pendingSince = 0;   // polls started before the command was sent cannot confirm it
     this.lastFigures = 0;    // when the charts were last fetched
-    this.drawnEvents = -1;   // how many events the drawn charts show
+    this.drawnChanges = -1;  // how many live changes (markers) the drawn charts show
     this.drawnUpdates = -1;  // how many updates they show
     this.sawActive = false;
     this.rounds = 0;         // how many times the charts came
@@ -129,7 +129,7 @@ class RunPanel {
     const ended = !state.active;
     if (ended && this.state && this.state.version === this.have) return null;  // all drawn
     const first = this.drawnUpdates === 0 && state.updates > 0;
-    if (state.figures === null && (ended || first || state.events !== this.drawnEvents)) {
+    if (state.figures === null && (ended || first || state.changes !== this.drawnChanges)) {
       this.lastFigures = 0;  // the first update, a live change or the end: their charts now
       return 0;
     }
@@ -175,12 +175,12 @@ class RunPanel {
 
   showFigures(state) {
     // Every chart is drawn when a live change, the first update or the end came with it.
-    const all = state.status !== "running" || state.events !== this.drawnEvents
+    const all = state.status !== "running" || state.changes !== this.drawnChanges
       || this.drawnUpdates <= 0;
     this.rounds += 1;
     this.stale = false;
     this.have = state.version;
-    this.drawnEvents = state.events;
+    this.drawnChanges = state.changes;
     this.drawnUpdates = state.updates;
     const names = Object.keys(state.figures);
     for (const name of Object.keys(this.charts)) {
