@@ -60,14 +60,6 @@ def rerun_until(at: AppTest, condition, what: str) -> None:
         assert not at.exception, [e.message for e in at.exception]
 
 
-def wait_until(condition, what: str) -> None:
-    """Poll ``condition()`` (the store, the live feed) until it holds."""
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def tiny_trpo(**changes) -> RunConfig:
     small = {"n_envs": 2, "n_steps": 64, "total_steps": 1024, "critic_iters": 2, "eval_every": 0}
     return RunConfig(algo="trpo", env_id="CartPole-v1").with_changes(**(small | changes))
@@ -106,7 +98,8 @@ def test_train_starts_a_run_charts_its_updates_and_stops_it(app):
             (t for s in specs for t in s["data"] if t.get("name") == KL_NAMES["kl_mean"]), {"x": []}
         )
 
-    wait_until(lambda: len(values(kl_points()["x"])) >= 2, "two updates on the KL chart")
+    assert manager.wait_for_updates(run_id, 2, DEADLINE_S), "two updates in the store"
+    assert len(values(kl_points()["x"])) >= 2, "both on the KL chart the panel fetches next"
     stored = manager.store.metrics(run_id).set_index("env_steps")
     kl = kl_points()
     for x, y in zip(values(kl["x"]), values(kl["y"])):
@@ -141,7 +134,7 @@ def test_train_live_tweak_is_recorded_and_marked_on_the_charts(app):
     run_id = manager.start(tiny_trpo(total_steps=500_000))
     at.query_params["run"] = run_id
     open_page(at, "pages/train.py")
-    wait_until(lambda: len(manager.store.metrics(run_id)) >= 1, "a first update")
+    assert manager.wait_for_updates(run_id, 1, DEADLINE_S), "a first update"
     at.select_slider(key=f"live.{run_id}.trpo.delta").set_value(0.05).run()
     at.button(key="train.apply_live").click().run()
     assert any("δ 0.01→0.05" in s.value for s in at.success)
@@ -153,7 +146,8 @@ def test_train_live_tweak_is_recorded_and_marked_on_the_charts(app):
             for f in figures.values()
         )
 
-    wait_until(marked, "the change marker on every chart")
+    assert manager.wait_for_changes(run_id, DEADLINE_S), "the change recorded in the store"
+    assert marked(), "the change marker on every chart the panel fetches next"
     events = manager.store.events(run_id)
     change = events[events["kind"] == "hyperparams"].iloc[0]
     assert change["payload"]["delta"] == [0.01, 0.05]

@@ -478,3 +478,13 @@ def test_normal_process_exit_interrupts_runs_with_a_checkpoint(tmp_path):
     assert ckpt["update"].iloc[-1] == row["updates"]  # the state at exit is saved
     assert store.events(run_id).kind.tolist()[-1] == "interrupted"
     store.close()
+
+
+def test_wait_for_updates_returns_once_they_are_committed_and_not_after_the_end(manager):
+    run_id = manager.start(fake_config(), trainer_factory=_fake())  # 10 updates of 8 env steps
+    assert manager.wait_for_updates(run_id, 3, timeout=30)
+    assert len(manager.store.metrics(run_id)) >= 3  # a reader sees them at once
+    assert manager.wait(run_id, timeout=30) == "finished"
+    assert manager.wait_for_updates(run_id, 10, timeout=5)
+    assert not manager.wait_for_updates(run_id, 11, timeout=5)  # ended short of 11
+    assert not manager.wait_for_updates("no-such-run", 1, timeout=5)

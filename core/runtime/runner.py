@@ -253,6 +253,24 @@ class RunManager:
                     return False
                 self._changed.wait(remaining)
 
+    def wait_for_updates(self, run_id: str, n: int, timeout: float) -> bool:
+        """Block until the run has ``n`` updates in the store (True; committed, so any reader
+        sees them), or ``timeout`` passes or the run ends short of them (False)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                run = self._runs.get(run_id)
+                if run is None:
+                    return False
+                if run.updates >= n:
+                    break
+                remaining = deadline - time.monotonic()
+                if run.ended or remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+        self.store.flush()
+        return True
+
     def requested(self, run_id: str) -> str | None:
         """ "pausing", "resuming" or "stopping" while such a command is on its way, else None."""
         with self._lock:

@@ -51,6 +51,7 @@ class ManagedRun:
     commands: queue.Queue = field(default_factory=queue.Queue)  # thread mode
     worker: WorkerProcess | None = None  # process mode
     env_steps: int = 0
+    updates: int = 0  # updates handed to the store's writer
     ended: bool = False
     checkpoints: list[Path] = field(default_factory=list)
 
@@ -124,6 +125,9 @@ class Supervisor(threading.Thread):
             run.env_steps = int(metrics.get("env_steps", run.env_steps))
             eps = [Episode(*e) for e in episodes]
             store.append_update(run.run_id, metrics, eps)
+            with self.changed:
+                run.updates += 1
+                self.changed.notify_all()
             if run.on_update is not None:
                 run.on_update(run.run_id, UpdateReport(metrics, eps))
         elif kind == "checkpoint":
