@@ -20,6 +20,7 @@ from core.metrics import ENV_STEPS
 from core.runtime.runner import RunError, RunManager
 from core.runtime.store import RunStore
 from core.runtime.store_schema import TERMINAL_STATUSES, StoreError
+from ui.charts.events import hyperparameter_changes
 from ui.charts.run import run_figure_dicts
 from ui.run_data import ACTIVE, STATUS_ICONS, RunData, progress, read_run, run_text
 
@@ -73,7 +74,7 @@ def run_state(
         "progress": text,
         "version": f"{data.version}.{int(large)}",
         "updates": len(data.metrics),
-        "changes": _live_changes(data),  # the charts' markers
+        "changes": len(hyperparameter_changes(data.events)),  # the charts' markers
         "last_x": int(data.metrics[ENV_STEPS.name].iloc[-1]) if not data.metrics.empty else None,
         "figures": None,
     }
@@ -99,12 +100,6 @@ def figures(store: RunStore, row: dict[str, Any], data: RunData, *, large: bool)
             large=large,
             revision=str(row["run_id"]),
         )
-
-
-def _live_changes(data: RunData) -> int:
-    """How many live changes the run has recorded (each is a marker on every chart)."""
-    events = data.events
-    return 0 if events.empty else int((events["kind"] == "hyperparams").sum())
 
 
 def _figures_for(
