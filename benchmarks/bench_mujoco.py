@@ -25,7 +25,9 @@ reset with seed ``seed + 100000``, episode i in sub-env i (seed ``seed + 100000 
 The runs of ``learn`` and ``dqn`` are independent processes' worth of work: ``--jobs N`` runs N of
 them at a time in spawned worker processes (wall-clock speeds then depend on how many share the
 cores; CPU-time speeds much less). The report, rewritten after each finished run so that partial
-results survive an interrupt, goes to ``--out``.
+results survive an interrupt, goes to ``--out``. Each finished run is also appended to ``--log``
+(JSON lines with its settings); a later invocation with the same settings reads the log, skips the
+runs it holds and reports them with the new ones, so the full benchmark can be run in pieces.
 
     .venv/bin/pip install -r requirements-bench.txt
     nice -n 10 .venv/bin/python -m benchmarks.bench_mujoco --jobs 2
@@ -40,11 +42,12 @@ CPU-time speeds of short runs on a busy machine (less on an idle one); SB3's PPO
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import statistics
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -258,11 +261,21 @@ class SpeedRow:
     theirs: Run | None
     raw: float
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SpeedRow:
+        theirs = Run(**d["theirs"]) if d["theirs"] else None
+        return cls(d["env_id"], d["algo"], d["n_envs"], Run(**d["ours"]), theirs, d["raw"])
 
-def speed_part(args: argparse.Namespace, done: Callable[[SpeedRow], None]) -> None:
+
+def speed_part(
+    args: argparse.Namespace, done: Callable[[SpeedRow], None], have: set[tuple[str, str]]
+) -> None:
+    """Every (env, algorithm) speed row not in ``have``."""
     raw_cache: dict[tuple[str, int], float] = {}
     for env_id in SPEED_ENVS:
         for algo in ON_POLICY:
+            if (env_id, algo) in have:
+                continue
             n_envs = preset_config(algo, env_id, "zoo").n_envs
             ours = ours_speed(algo, env_id, args.steps, args.warmup)
             print(f"speed {env_id} {algo} ours: {ours.fps:,.0f} env-steps/s", flush=True)
@@ -343,9 +356,15 @@ def run_jobs(jobs: Sequence[Job], n_jobs: int, done: Callable[[Job, EvalRun], No
 
 
 def learning_jobs(args: argparse.Namespace) -> list[Job]:
-    """Per seed, per algorithm: ours, then theirs (so both see the same load)."""
+    """DQN's short runs first, then per seed, per algorithm: ours, then theirs (so both see the
+    same load)."""
     libs = ("ours",) if args.no_sb3 else ("ours", "sb3")
     jobs: list[Job] = []
+    if "dqn" in args.parts:
+        steps = args.dqn_steps or preset_config("dqn", DQN_ENV, "zoo").total_steps
+        for seed in args.dqn_seeds:
+            for lib in libs:
+                jobs.append(Job("dqn", lib, "dqn", DQN_ENV, seed, steps, args.eval_episodes))
     if "learn" in args.parts:
         for seed in args.seeds:
             for algo in ON_POLICY:
@@ -361,12 +380,37 @@ def learning_jobs(args: argparse.Namespace) -> list[Job]:
                             args.eval_episodes,
                         )
                     )
-    if "dqn" in args.parts:
-        steps = args.dqn_steps or preset_config("dqn", DQN_ENV, "zoo").total_steps
-        for seed in args.dqn_seeds:
-            for lib in libs:
-                jobs.append(Job("dqn", lib, "dqn", DQN_ENV, seed, steps, args.eval_episodes))
     return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# Run log: finished runs with their settings, so that the benchmark can be run in pieces
+# ---------------------------------------------------------------------------------------------
+
+
+def _speed_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {"warmup": args.warmup, "steps": args.steps, "raw_steps": args.raw_steps}
+
+
+def read_log(path: Path, args: argparse.Namespace) -> tuple[list[SpeedRow], dict[Job, EvalRun]]:
+    """The speed rows measured with this invocation's speed settings, and every logged job."""
+    speed: list[SpeedRow] = []
+    jobs: dict[Job, EvalRun] = {}
+    if not path.exists():
+        return speed, jobs
+    for line in path.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["kind"] == "speed" and entry["settings"] == _speed_settings(args):
+            speed.append(SpeedRow.from_dict(entry["row"]))
+        elif entry["kind"] == "job":
+            jobs[Job(**entry["job"])] = EvalRun(**entry["run"])
+    return speed, jobs
+
+
+def append_log(path: Path, entry: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as log:
+        log.write(json.dumps(entry) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,7 +562,7 @@ def report(args: argparse.Namespace, speed: list[SpeedRow], results: dict) -> st
     lines = [
         "# MuJoCo and Box2D benchmark: ours vs Stable-Baselines3 / sb3-contrib (RL-Zoo settings)",
         "",
-        f"Machine: {machine()}, one torch thread per run. Parts: {', '.join(args.parts)}. "
+        f"Machine: {machine()}, one torch thread per run. "
         "Wall-clock figures depend on the load of a shared machine; CPU-time figures (process "
         "time) less so.",
     ]
@@ -543,18 +587,28 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="learning runs at a time")
     parser.add_argument("--no-sb3", action="store_true", help="skip SB3 / sb3-contrib")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/mujoco.md"))
+    parser.add_argument("--log", type=Path, default=Path("benchmarks/results/mujoco_runs.jsonl"))
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    speed: list[SpeedRow] = []
+    speed, logged = read_log(args.log, args)
+    jobs = learning_jobs(args)
     results: dict[str, dict[tuple[str, str, int], EvalRun]] = {"learn": {}, "dqn": {}}
+    for job in jobs:
+        if job in logged:
+            results[job.part][job.algo, job.lib, job.seed] = logged[job]
+    print(f"from {args.log}: {len(speed)} speed rows, {sum(map(len, results.values()))} runs")
 
     def speed_done(row: SpeedRow) -> None:
         speed.append(row)
+        append_log(
+            args.log, {"kind": "speed", "settings": _speed_settings(args), "row": asdict(row)}
+        )
         write_report(args.out, report(args, speed, results))
 
     def job_done(job: Job, run: EvalRun) -> None:
         results[job.part][job.algo, job.lib, job.seed] = run
+        append_log(args.log, {"kind": "job", "job": asdict(job), "run": asdict(run)})
         print(
             f"{job.part} {job.algo} {job.lib:4s} seed {job.seed}: eval {run.eval_mean:.0f}, "
             f"last 20 training {run.final_mean:.0f}, {_duration(run.wall)}, "
@@ -564,8 +618,8 @@ def main() -> None:
         write_report(args.out, report(args, speed, results))
 
     if "speed" in args.parts:
-        speed_part(args, speed_done)
-    run_jobs(learning_jobs(args), args.jobs, job_done)
+        speed_part(args, speed_done, {(row.env_id, row.algo) for row in speed})
+    run_jobs([job for job in jobs if job not in logged], args.jobs, job_done)
     text = report(args, speed, results)
     print(text)
     write_report(args.out, text)
