@@ -28,7 +28,7 @@ import plotly.tools
 import torch
 
 from core.engine.algos import make_trainer, preset_config
-from core.runtime.snapshots import SnapshotPolicy, SnapshotWriter, prune, save_snapshot
+from core.runtime.snapshots import SnapshotLog, SnapshotPolicy, SnapshotWriter, save_snapshot
 from ui.inspector_data import compute_view
 from ui.inspector_figures import plane_figure, slice_figure
 
@@ -70,7 +70,7 @@ def disk(folder: Path) -> dict[tuple[str, str], Path]:
 def alternating(algo: str, updates: int) -> dict[str, float]:
     """One run whose updates alternate between snapshots off and on: median CPU s per update of
     each, and the mean CPU s of the capture itself (the trainer's ``_snapshot``) and of the
-    write and pruning the run loop does after an update."""
+    append to the log and the pruning the writer thread does after an update."""
     trainer = make_trainer(preset_config(algo, "CartPole-v1", "zoo", eval_every=0))
     trainer.update()  # first-call costs out of the timing
     capture = type(trainer)._snapshot
@@ -84,10 +84,11 @@ def alternating(algo: str, updates: int) -> dict[str, float]:
             spent[0] += time.process_time() - start
 
     cpu: dict[bool, list[float]] = {False: [], True: []}
-    write, policy = 0.0, SnapshotPolicy()
+    write = 0.0
     type(trainer)._snapshot = timed
     try:
         with tempfile.TemporaryDirectory() as d:
+            log = SnapshotLog(d, SnapshotPolicy())
             for i in range(2 * updates):
                 on = bool(i % 2)
                 trainer.capture_snapshots = on
@@ -95,10 +96,10 @@ def alternating(algo: str, updates: int) -> dict[str, float]:
                 trainer.update()
                 if on:
                     written = time.process_time()
-                    save_snapshot(d, trainer.book.update, trainer.last_snapshot)
-                    prune(d, trainer.book.update, policy)
+                    log.write(trainer.book.update, trainer.last_snapshot)
                     write += time.process_time() - written
                 cpu[on].append(time.process_time() - start)
+            log.close()
     finally:
         type(trainer)._snapshot = capture
     return {

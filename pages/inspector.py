@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from core.labs.inspector import InspectorView
-from core.runtime.snapshots import SnapshotError
+from core.runtime.snapshots import SnapshotError, SnapshotRef
 from ui import inspector_data as data
 from ui import widgets
 from ui.inspector_figures import plane_figure, slice_figure
@@ -58,17 +59,17 @@ def _first_from_url() -> None:
 
 
 @st.cache_resource(max_entries=128, show_spinner="Computing this update's trust region…")
-def _view(path: str, mtime: float) -> InspectorView:
-    """The view of one snapshot file (cached by path and modification time, shared by every
-    session: nothing changes it)."""
-    return data.compute_view(path)
+def _view(path: str, offset: int) -> InspectorView:
+    """The view of one snapshot record (cached by file and offset, shared by every session: a
+    record, once written, never changes)."""
+    return data.compute_view(SnapshotRef(Path(path), offset))
 
 
 @st.cache_resource(max_entries=128, show_spinner=False)
-def _figures(path: str, mtime: float, objective: str, equal: bool) -> tuple[go.Figure, go.Figure]:
+def _figures(path: str, offset: int, objective: str, equal: bool) -> tuple[go.Figure, go.Figure]:
     """The plane and slice figures of a view (cached as objects: rebuilding them costs more
     than the rest of a rerun; Streamlit serializes them without changing them)."""
-    view = _view(path, mtime)
+    view = _view(path, offset)
     return plane_figure(view, objective, equal), slice_figure(view)
 
 
@@ -182,10 +183,10 @@ def main() -> None:
     if (st.query_params.get("run"), st.query_params.get("update")) != written:
         st.query_params.from_dict({"run": run_id, "update": str(update)})
 
-    path = files[update]
+    ref = files[update]
     try:
-        view = _view(str(path), path.stat().st_mtime)
-        plane, cut = _figures(str(path), path.stat().st_mtime, objective, equal)
+        view = _view(str(ref.path), ref.offset)
+        plane, cut = _figures(str(ref.path), ref.offset, objective, equal)
     except (OSError, SnapshotError) as err:  # pruned meanwhile, or a damaged file
         st.error(f"Update {update} cannot be shown: {err}")
         return

@@ -26,13 +26,14 @@ from core.labs.inspector import clip_objective, evaluate, inspect, unavailable_r
 from core.runtime.run_loop import LoopSpec, RunLoop
 from core.runtime.snapshots import (
     SnapshotError,
+    SnapshotLog,
     SnapshotPolicy,
     list_snapshots,
     load_snapshot,
+    log_path,
     prune,
     save_snapshot,
     snapshot_dir,
-    snapshot_path,
 )
 from core.runtime.store import RunStore
 
@@ -247,16 +248,63 @@ def test_runs_without_snapshots_get_a_clear_message():
 # -- on disk: retention, the run loop, deletion ----------------------------------------------------
 
 
-def test_retention_keeps_the_latest_200_and_every_10th_before(tmp_path):
+def test_retention_keeps_the_latest_200_and_every_10th_before():
     policy = SnapshotPolicy()
     assert [u for u in range(1, 31) if policy.keeps(u, 230)] == [10, 20, 30]
     assert all(policy.keeps(u, 230) for u in range(31, 231))
+    # on disk: a log leaves whole, so up to keep_every − 1 older updates stay readable with it
+    assert [u for u in range(1, 41) if policy.on_disk(u, 235)] == [10, 20, 30, *range(31, 41)]
+    assert [u for u in range(1, 41) if policy.on_disk(u, 240)] == [10, 20, 30, 40]
+
+
+def test_the_log_keeps_what_the_policy_says_and_every_record_reads_back(tmp_path, trpo_cartpole):
     small = SnapshotPolicy(keep_latest=5, keep_every=4)
-    tmp_path.mkdir(exist_ok=True)
+    log = SnapshotLog(tmp_path, small)
+    for n in range(1, 21):
+        log.write(n, trpo_cartpole[1])
+        on_disk = list_snapshots(tmp_path)
+        assert list(on_disk) == [u for u in range(1, n + 1) if small.on_disk(u, n)], n
+    log.close()
+    assert list(on_disk) == [4, 8, 12, 13, 14, 15, 16, 17, 18, 19, 20]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "update_0000004.snapshot",
+        "update_0000008.snapshot",
+        "update_0000012.snapshot",
+        "updates_0000013.snapshots",
+        "updates_0000017.snapshots",
+    ]
+    for update, ref in on_disk.items():
+        got, snap = load_snapshot(ref)
+        assert got == update
+        assert torch.equal(snap.step, trpo_cartpole[1].step)
+
+
+def test_a_log_cut_short_is_read_up_to_its_last_whole_record_and_mended(tmp_path, trpo_cartpole):
+    snap = trpo_cartpole[1]
+    log = SnapshotLog(tmp_path, SnapshotPolicy(keep_every=10))
+    for update in (1, 2, 3):
+        log.write(update, snap)
+    log.close()
+    path = log_path(tmp_path, 1)
+    whole = path.stat().st_size
+    with open(path, "r+b") as f:  # a crash in the middle of record 3
+        f.truncate(whole - 100)
+    assert list(list_snapshots(tmp_path)) == [1, 2]
+    log = SnapshotLog(tmp_path, SnapshotPolicy(keep_every=10))
+    log.write(3, snap)  # the resumed run writes update 3 again
+    log.close()
+    assert path.stat().st_size == whole
+    assert [load_snapshot(ref)[0] for ref in list_snapshots(tmp_path).values()] == [1, 2, 3]
+
+
+def test_runs_with_one_file_per_update_still_read_and_prune(tmp_path, trpo_cartpole):
+    small = SnapshotPolicy(keep_latest=5, keep_every=4)
     for u in range(1, 21):
-        snapshot_path(tmp_path, u).write_bytes(b"")
+        save_snapshot(tmp_path, u, trpo_cartpole[1])
         prune(tmp_path, u, small)
-    assert list(list_snapshots(tmp_path)) == [4, 8, 12, 16, 17, 18, 19, 20]
+    files = list_snapshots(tmp_path)
+    assert list(files) == [4, 8, 12, 16, 17, 18, 19, 20]
+    assert load_snapshot(files[17])[0] == 17
 
 
 class _NoCommands:
@@ -272,7 +320,7 @@ def test_the_run_loop_writes_a_snapshot_per_update_and_prunes(tmp_path):
     RunLoop(spec, make_trainer, _NoCommands(), messages.append).run()
     assert messages[-1][0] == "ended"
     files = list_snapshots(snapshot_dir(tmp_path))
-    assert list(files) == [3, 5, 6]
+    assert list(files) == [3, 4, 5, 6]  # 4 leaves with its log (4-6), once 6 is out of the window
     assert load_snapshot(files[6])[1].algo == "trpo"
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from core.labs.inspector import SUPPORTED, InspectorView, inspect, unavailable_reason
-from core.runtime.snapshots import list_snapshots, load_snapshot, snapshot_dir
+from core.runtime.snapshots import SnapshotRef, list_snapshots, load_snapshot, snapshot_dir
 from core.runtime.store import RunStore
 
 
-def snapshot_files(store: RunStore, run_id: str) -> dict[int, Path]:
-    """update → snapshot file of a run, oldest first (empty when it has none)."""
+def snapshot_files(store: RunStore, run_id: str) -> dict[int, SnapshotRef]:
+    """update → snapshot record of a run, oldest first (empty when it has none)."""
     return list_snapshots(snapshot_dir(store.checkpoint_dir(run_id)))
 
 
@@ -42,9 +42,9 @@ def run_message(store: RunStore, run_id: str) -> str | None:
     return unavailable_reason(run["algo"], len(snapshot_files(store, run_id)))
 
 
-def compute_view(path: str | Path, n: int = 41) -> InspectorView:
-    """The inspector's view of the update stored in ``path``."""
-    update, snap = load_snapshot(path)
+def compute_view(where: SnapshotRef | str | Path, n: int = 41) -> InspectorView:
+    """The inspector's view of the update stored at ``where`` (a record, or a file's first)."""
+    update, snap = load_snapshot(where)
     return inspect(snap, update, n=n)
 
 
