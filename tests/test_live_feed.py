@@ -159,6 +159,9 @@ def test_routes_answer_json_and_refuse_commands_without_the_header(manager, clie
     assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
     body = r.json()
     assert body["status"] == "finished" and set(body["figures"]) >= {"return", "diagnostics"}
+    slim = client.get(f"/api/runs/{run_id}/live", params={"figures": "1", "skip": "diagnostics"})
+    left_out = slim.json()["figures"]
+    assert left_out["diagnostics"] is None and left_out["return"] == body["figures"]["return"]
     assert client.get("/api/runs/nope/live").json() == {
         "run_id": "nope",
         "found": False,

@@ -46,6 +46,7 @@ def routes(manager: Callable[[], RunManager]) -> list[Route]:
             figures=request.query_params.get("figures") == "1",
             large=request.query_params.get("large") == "1",
             wait_s=_number(request, "wait", 0.0, 0.0, live_feed.MAX_WAIT_S),
+            skip=frozenset(filter(None, request.query_params.get("skip", "").split(","))),
         )
         return JSONResponse(state, status_code=200 if state["found"] else 404, headers=NO_CACHE)
 

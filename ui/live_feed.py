@@ -41,13 +41,15 @@ def run_state(
     figures: bool = False,
     large: bool = False,
     wait_s: float = 0.0,
+    skip: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """One answer of the feed for ``run_id``.
 
     ``wait_s`` > 0: while a command is on its way (pausing, resuming, stopping), first wait up to
     that long (woken the moment the status changes) for the run to confirm it, so the answer
     usually shows the confirmed status. ``figures``: include the charts, unless the browser
-    already holds this version (``have``).
+    already holds this version (``have``); the charts named in ``skip`` (those the browser will
+    not redraw this round) come as ``None``, so they are neither serialized nor parsed.
     """
     store = manager.store
     requested = manager.requested(run_id)
@@ -79,7 +81,8 @@ def run_state(
         "figures": None,
     }
     if figures and have != state["version"]:
-        state["figures"] = _figures_for(manager, row, data, state["version"], large)
+        figs = _figures_for(manager, row, data, state["version"], large)
+        state["figures"] = {name: None if name in skip else fig for name, fig in figs.items()}
     return state
 
 

@@ -9,7 +9,7 @@ const RETRY_MS = 2000;          // the server did not answer (restarting?)
 const CONFIRM_WAIT_S = 2;       // a poll after a command waits this long for its confirmation
 // While a run trains, these charts are redrawn every third time the charts come (~2.7 s): each
 // of them costs the browser 70–170 ms a drawing (several subplots), the time a click waits.
-const SLOW_CHARTS = { line_search: 3, diagnostics: 3 };
+const SLOW_CHARTS = { line_search: 3, diagnostics: 5 };
 const INSPECTABLE = ["kl", "line_search"];  // charts whose points open the Update Inspector
 const BUTTONS = [
   ["pause", "⏸ Pause"], ["resume", "⏯️ Resume"], ["stop", "⏹ Stop"],
@@ -55,6 +55,7 @@ class RunPanel {
     this.drawnUpdates = -1;  // how many updates they show
     this.sawActive = false;
     this.rounds = 0;         // how many times the charts came
+    this.missing = false;    // a chart that had to be drawn came without its figure
   }
 
   configure(data, trigger) {
@@ -102,7 +103,7 @@ class RunPanel {
     const url = this.url("live");
     url.search = new URLSearchParams({
       figures: figures ? "1" : "0", have: this.have || "", large: this.large ? "1" : "0",
-      wait: String(wait),
+      wait: String(wait), skip: figures ? this.skipped().join(",") : "",
     }).toString();
     let state;
     try {
@@ -119,9 +120,17 @@ class RunPanel {
     this.schedule(this.nextPoll(state));
   }
 
+  // The slow charts the next round will not redraw (the server leaves them out).
+  skipped() {
+    if (this.have === null || this.missing) return [];
+    const round = this.rounds + 1;
+    return Object.keys(SLOW_CHARTS).filter(
+      (name) => this.charts[name] && round % SLOW_CHARTS[name] !== 0);
+  }
+
   nextPoll(state) {
     if (!state.found) return null;
-    if (this.stale && state.status !== "running") {
+    if ((this.stale && state.status !== "running") || this.missing) {
       this.have = null;  // paused or ended with a chart a round behind: all of them again now
       this.lastFigures = 0;
       return 0;
@@ -179,6 +188,7 @@ class RunPanel {
       || this.drawnUpdates <= 0;
     this.rounds += 1;
     this.stale = false;
+    this.missing = false;
     this.have = state.version;
     this.drawnChanges = state.changes;
     this.drawnUpdates = state.updates;
@@ -195,14 +205,17 @@ class RunPanel {
       }
       this.grid.appendChild(el);  // keeps the order; an element already there only moves
       const every = SLOW_CHARTS[name] || 1;
-      if (!all && el.dataset.draws !== "0" && this.rounds % every !== 0) {
+      const figure = state.figures[name];
+      const due = all || el.dataset.draws === "0" || this.rounds % every === 0;
+      if (!due || figure === null) {
         this.stale = true;  // drawn on a later round, or at once if the run stops training
+        if (due) this.missing = true;  // left out, but a live change needs it: fetch all now
         continue;
       }
-      const figure = state.figures[name];
       el.style.minHeight = `${figure.layout.height || 360}px`;
       showFigure(el, figure, state.last_x, this.src);
     }
+    if (this.missing) this.drawnChanges = -1;  // so the refetch draws every chart
   }
 
   // A click on a point of the KL or line-search chart opens that update in the inspector (the
