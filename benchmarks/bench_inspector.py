@@ -8,7 +8,8 @@ time to the first and to a cached view of an update.
    updates alternate between snapshots off and on: the CPU time of the capture and of the write
    against an update's, and the medians of the two kinds of update.
 3. Views: ``compute_view`` (load the file, grid, Fisher, slice) and both figures for CartPole
-   and Pendulum TRPO and CartPole PPO on this process's torch threads; a cached view: the page
+   and Pendulum TRPO and CartPole PPO on one torch thread (as the web server has it,
+   ``ui/state.py``); a cached view: the page
    keeps the figures (``st.cache_resource``), so a rerun serializes them as ``st.plotly_chart``
    does, timed here.
 
@@ -136,8 +137,6 @@ def slowdown(updates: int) -> None:
     direct measure), the medians of alternating updates off and on (CPU time, writing in line),
     and the wall-time medians with the writer thread as the run loop has it (noisy by a few per
     cent on a shared machine). One torch thread, as in a worker."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     print("\n## Training slowdown (CartPole, zoo presets, one torch thread)\n")
     print(
         "| run | update (off) | capture | write + prune | CPU cost | CPU alternating: off, on "
@@ -155,7 +154,6 @@ def slowdown(updates: int) -> None:
             f"| {1e3 * r['off']:.1f}, {1e3 * r['on']:.1f} ms ({100 * change:+.1f} %) "
             f"| {1e3 * w[False]:.1f}, {1e3 * w[True]:.1f} ms ({100 * wall_change:+.1f} %) |"
         )
-    torch.set_num_threads(threads)
 
 
 def views(files: dict[tuple[str, str], Path]) -> None:
@@ -187,6 +185,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=20)
     args = parser.parse_args()
+    torch.set_num_threads(1)  # as in a worker and in the web server
     with tempfile.TemporaryDirectory() as d:
         files = disk(Path(d))
         views(files)
