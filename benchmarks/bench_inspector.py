@@ -37,7 +37,7 @@ CASES = (("trpo", "CartPole-v1"), ("ppo", "CartPole-v1"), ("trpo", "Pendulum-v1"
 
 
 def kept_count(updates: int, policy: SnapshotPolicy) -> int:
-    return sum(policy.keeps(u, updates) for u in range(1, updates + 1))
+    return sum(policy.on_disk(u, updates) for u in range(1, updates + 1))
 
 
 def snapshot_file(algo: str, env_id: str, folder: Path, updates: int = 3) -> tuple[Path, int]:
