@@ -253,8 +253,7 @@ if len(env_ids) > 1:
 solved = SUPPORTED_ENVS[env_ids[0]].solved_return if env_ids[0] in SUPPORTED_ENVS else 0.0
 t = st.columns([1, 1, 2])
 threshold = t[0].number_input("Return threshold", value=float(solved), key="compare.threshold")
-with t[1]:
-    large = widgets.presentation_toggle()
+large = widgets.presentation_on()
 active = chosen[chosen["status"].isin(ACTIVE)]["run_id"].tolist()
 active_sweeps = [s for s, p in progress.items() if not p.is_done]
 active_extra = [r for r in active if r in extra]

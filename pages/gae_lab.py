@@ -17,8 +17,8 @@ from core.sweep.control import stop_sweep
 from core.sweep.local import launch_local
 from core.sweep.progress import sweep_progress, sweeps
 from core.sweep.spec import SweepError
+from ui import deck_url, gae_url, widgets
 from ui import gae_figures as figs
-from ui import gae_url, widgets
 from ui.state import ensure_app_navigation, require_manager
 from ui.text import plain
 
@@ -178,8 +178,7 @@ with st.container(border=True):
         "policy gradient. Raw: the error of Â as an estimate of A(s, a).",
     )
     log_y = url_widget(o2.toggle, "Log scale", "log")
-    with o3:
-        large = widgets.presentation_toggle()
+large = widgets.presentation_on()
 if large:
     st.html(LARGE_TEXT_CSS)
 
@@ -198,7 +197,7 @@ url_state = gae_url.to_query(
         "log": log_y,
     }
 )
-st.query_params.from_dict(url_state)
+st.query_params.from_dict(deck_url.carried(widgets.with_flag(url_state)))  # ?present=1, ?deck=
 if st.session_state.get("gae.url_notes"):  # shown until the lab's state changes
     if st.session_state.setdefault("gae.url_query", url_state) == url_state:
         for note in st.session_state["gae.url_notes"]:

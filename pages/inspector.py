@@ -18,8 +18,8 @@ import streamlit as st
 
 from core.labs.inspector import InspectorView
 from core.runtime.snapshots import SnapshotError, SnapshotRef
+from ui import deck_url, widgets
 from ui import inspector_data as data
-from ui import widgets
 from ui.inspector_figures import plane_figure, slice_figure
 from ui.state import ensure_app_navigation, require_manager
 
@@ -181,7 +181,8 @@ def main() -> None:
     written = (run_id, str(update))
     st.session_state[URL] = written
     if (st.query_params.get("run"), st.query_params.get("update")) != written:
-        st.query_params.from_dict({"run": run_id, "update": str(update)})
+        query = widgets.with_flag({"run": run_id, "update": str(update)})
+        st.query_params.from_dict(deck_url.carried(query))  # keeps ?present=1, ?deck=
 
     ref = files[update]
     try:

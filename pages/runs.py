@@ -138,10 +138,8 @@ if row is None:
 
 # --- one run ---------------------------------------------------------------------------------
 st.divider()
-head = st.columns([4, 2])
-head[0].subheader(run_view.run_label(row))
-with head[1]:
-    large = widgets.presentation_toggle()
+st.subheader(run_view.run_label(row))
+large = widgets.presentation_on()
 active = row["status"] in ACTIVE
 tabs = st.tabs(["📈 Charts", "⚙️ Hyperparameters", "🎬 Watch it play", "⬇️ Export", "🛠️ Manage"])
 

@@ -168,7 +168,7 @@ run_id = params.get("run") or st.session_state.get("train.run")
 base = RunConfig(algo=algo, env_id=env_id)
 values: dict = {}
 title = "Hyperparameters  (⚡ = can be changed while the run trains)"
-with st.expander(title, expanded=not run_id):
+with st.expander(title, expanded=not run_id and "deck" not in params):  # a deck: ▶ Start in view
     tabs = st.tabs([f"{algo.upper()} parameters", *widgets.shared_groups(base)])
     with tabs[0]:
         values.update(
@@ -182,8 +182,7 @@ with st.container():  # always there, empty or not (see ``notices`` above)
     if error:
         st.error(error)
 
-buttons = st.columns([1, 4])
-buttons[0].button(
+st.button(
     "▶ Start",
     type="primary",
     disabled=config is None,
@@ -191,8 +190,7 @@ buttons[0].button(
     args=(config,),
     key="train.start",
 )
-with buttons[1]:
-    large = widgets.presentation_toggle()
+large = widgets.presentation_on()
 
 # --- the run shown -----------------------------------------------------------------------------
 if not run_id:

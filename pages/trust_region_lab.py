@@ -20,7 +20,7 @@ import torch
 
 from core.labs.toy_problems import PROBLEMS, ToyProblem
 from core.labs.toy_step import METHODS, escape_iteration, lab_step, run_updates, solvable
-from ui import stepper, widgets
+from ui import deck_url, stepper, toy_figures, widgets
 from ui.state import ensure_app_navigation
 from ui.toy_figures import METHOD_NAMES, objective_figure, paths_figure, slice_figure, step_figure
 from ui.toy_geometry import fit_bounds, grid_values, quadratic_ellipse, slice_along, step_bounds
@@ -91,7 +91,7 @@ def _first_visit() -> None:
     if "trl_loaded" in st.session_state:
         return
     st.session_state["trl_loaded"] = True
-    query = st.query_params.to_dict()
+    query = widgets.page_query()  # without ?present=1
     scenario, notes = Scenario.read_query(query) if query else (next(iter(PRESETS.values())), [])
     _set(_scenario_values(scenario) | {"trl_window": WINDOW})
     st.session_state[STAGE_KEYS[scenario.mode]] = scenario.stage
@@ -337,9 +337,10 @@ def _paths_table(paths, best: float) -> None:
 
 
 def _main_chart(fig: go.Figure) -> None:
-    """The main θ-plane chart; clicking a point sets θ₀ (:func:`_on_click`)."""
+    """The main θ-plane chart; clicking a point sets θ₀ (:func:`_on_click`). In presentation
+    mode it fills the screen (``ui.presentation``) with its legend beside it."""
     st.plotly_chart(
-        fig,
+        toy_figures.for_screen(fig) if widgets.presentation_on() else fig,
         key="trl_chart",
         on_select=_on_click,
         selection_mode="points",
@@ -447,12 +448,13 @@ def _show_updates(scenario: Scenario, problem, view) -> None:
 def main() -> None:
     _first_visit()
     st.title("Trust Region Lab")
-    st.caption(
-        "A policy with two parameters, so the whole trust region fits on one screen. Every "
-        "number is exact (closed forms), and the step is computed by the engine's own TRPO "
-        "solver: conjugate gradient, max step, backtracking line search. Step through it with "
-        "◀ / ▶ or the keyboard (→ or space: next, ←: back)."
-    )
+    if not widgets.presentation_on():  # presentation mode: the chart needs the room
+        st.caption(
+            "A policy with two parameters, so the whole trust region fits on one screen. Every "
+            "number is exact (closed forms), and the step is computed by the engine's own TRPO "
+            "solver: conjugate gradient, max step, backtracking line search. Step through it "
+            "with ◀ / ▶ or the keyboard (→ or space: next, ←: back)."
+        )
     cols = st.columns(len(PRESETS))
     for col, name in zip(cols, PRESETS):
         col.button(name, on_click=_apply_preset, args=(name,), width="stretch")
@@ -486,8 +488,8 @@ def main() -> None:
 def _write_url(scenario: Scenario, notes) -> None:
     """Put the scenario in the URL, and show the link's corrected values in ``notes``."""
     query = scenario.to_query()
-    if st.query_params.to_dict() != query:
-        st.query_params.from_dict(query)
+    if widgets.page_query() != query:
+        st.query_params.from_dict(deck_url.carried(widgets.with_flag(query)))  # ?present, ?deck
     with notes:
         _url_warnings(query)
 

@@ -101,7 +101,7 @@ def test_presentation_mode_enlarges_the_metric_row_and_the_text(page):
     run_ok(at)
     assert not [h for h in at.get("html") if "stMetricValue" in h.proto.body]
     assert len(at.columns) >= 5 and len(at.metric) == 5
-    at.toggle(key="ui.large").set_value(True)
+    at.query_params["present"] = "1"  # presentation mode (``ui.presentation``): a link
     run_ok(at)
     (style,) = [h.proto.body for h in at.get("html") if "stMetricValue" in h.proto.body]
     assert "stMarkdown" in style and "stMetricLabel" in style and "font-size" in style

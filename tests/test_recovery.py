@@ -21,7 +21,7 @@ import pytest
 
 from core.runtime.runner import RunManager
 from core.runtime.store import RunStore
-from core.runtime.store_schema import StoreError
+from core.runtime.store_schema import SCHEMA_VERSION, StoreError
 from tests.fake_trainer import fake_config
 from tests.helpers import ROOT
 
@@ -186,7 +186,7 @@ def test_checkpoint_paths_are_kept_relative_to_the_data_dir_and_old_stores_are_m
     ]
     moved.close()
     with sqlite3.connect(tmp_path / "b" / "runs.sqlite") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 def test_an_empty_store_file_is_refused_with_one_line(tmp_path):

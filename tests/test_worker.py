@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
+import runpy
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -122,3 +124,10 @@ def test_an_unknown_worker_mode_is_a_clear_error(store, monkeypatch):
     monkeypatch.setenv("PLAYGROUND_WORKERS", "fibers")
     with pytest.raises(ValueError, match="PLAYGROUND_WORKERS"):
         RunManager(store)
+
+
+def test_a_worker_given_the_app_script_as_its_main_module_builds_nothing():
+    """Under ``streamlit run`` the session's script is ``__main__``, so multiprocessing has each
+    worker import ``app.py`` as ``__mp_main__``; it must not build the web server there."""
+    namespace = runpy.run_path(str(Path(__file__).parents[1] / "app.py"), run_name="__mp_main__")
+    assert "app" not in namespace and "st" not in namespace

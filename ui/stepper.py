@@ -4,7 +4,9 @@ The keyboard listener is a no-build Streamlit component (``st.components.v2``, a
 ``ui.live_chart``): a script in the page that turns → and space into "next", ← into "back",
 Home into "first" and End into "last", and sends each as a trigger value (one rerun per key).
 Keys typed into a text box, a slider, a radio group or a select, and space or Enter on a focused
-button (which clicks it), are left alone. A stage index runs over 0…n − 1; ``None`` is the last
+button (which clicks it), are left alone. While a lecture deck is presented, the deck owns these
+keys (``ui.deck_bar`` stops them before they reach the document) and each scene fixes the stage;
+the buttons still work. A stage index runs over 0…n − 1; ``None`` is the last
 stage, the whole picture, so content whose number of stages changes keeps showing everything.
 """
 

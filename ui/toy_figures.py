@@ -482,3 +482,13 @@ def slice_figure(cut: dict, step: LabStep, delta: float) -> go.Figure:
     fig.update_annotations(font_size=FONT)
     fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.14, x=0))
     return _layout(fig, height=620)
+
+
+def for_screen(fig: go.Figure) -> go.Figure:
+    """A main chart in presentation mode (``ui.presentation`` sizes it to the screen): the legend
+    beside the plot, one entry a line, so a short chart keeps its height for the plot and the
+    legend never covers the x-axis title."""
+    return fig.update_layout(
+        legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top"),
+        margin=dict(t=16, r=10),
+    )

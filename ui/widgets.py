@@ -6,6 +6,9 @@ one validation path, ``RunConfig.with_changes``; a :class:`ConfigError` is shown
 Widget values survive reruns and page changes, on every page through one helper
 (:func:`kept_widget`, built on :func:`kept` and :func:`remember`): each value is kept in
 ``session_state["_kept"]`` and written back into the widget's key before the widget is drawn.
+The presentation switch (:func:`presentation_on`, :func:`presentation_toggle`, and
+:func:`with_flag` / :func:`page_query` for pages that write their whole URL) lives in
+``ui.presentation`` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ from typing import Any
 import streamlit as st
 
 from core.config import ConfigError, RunConfig, Spec, allowed_text, field_type
+from ui.presentation import (  # noqa: F401 (for the pages)
+    page_query,
+    presentation_on,
+    presentation_toggle,
+    with_flag,
+)
 from ui.text import plain
 
 KEPT = "_kept"
@@ -256,8 +265,3 @@ def changed(cfg: RunConfig, values: dict[str, Any]) -> dict[str, Any]:
     if new is None:
         return dict(values)
     return {k: new.get(k) for k in values if new.get(k) != cfg.get(k)}
-
-
-def presentation_toggle() -> bool:
-    """The large-font (projector) switch, shared by every page and kept across page changes."""
-    return kept_widget(st.toggle, "Presentation mode (large fonts)", "ui.large", False)

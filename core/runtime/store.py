@@ -13,6 +13,9 @@ A run's row names the process that trains it (``owner``: host, pid and the proce
 time, so a reused pid is not mistaken for it; ``core/runtime/owners.py``). Listing or opening
 runs marks a run whose owner process is gone as ``interrupted``
 (:meth:`RunStore.interrupt_orphans`), whichever process reads: the CLI, an export, the app.
+
+The store also keeps the lecture decks (``decks``, ``save_deck``, ``add_deck``, ``delete_deck``;
+the deck format and its SQL are in ``core/runtime/decks.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import pandas as pd
 from core.config import RunConfig
 from core.engine.trainer import Episode
 from core.metrics import ENV_STEPS, EPISODE_RETURN_MEAN, UPDATE, WALL_TIME
+from core.runtime import decks as deck_sql
+from core.runtime.decks import Deck, check_deck_id
 from core.runtime.owners import owner_process_alive, process_owner
 from core.runtime.store_reads import (
     ReaderPool,
@@ -415,6 +420,42 @@ class RunStore:
             df = read_checkpoints(conn, run_id)
         df["path"] = [str(self.resolve_path(p)) for p in df["path"]]
         return df
+
+    # -- lecture decks (``core/runtime/decks.py``) ----------------------------------------------
+
+    def decks(self) -> list[Deck]:
+        """Every lecture deck, by name."""
+        with self._readers.connection() as conn:
+            return deck_sql.read_decks(conn)
+
+    def deck(self, deck_id: str) -> Deck | None:
+        """One deck, or None."""
+        with self._readers.connection() as conn:
+            return deck_sql.read_deck(conn, deck_id)
+
+    def save_deck(self, deck: Deck) -> None:
+        """Insert or replace a deck (committed before return)."""
+        check_deck_id(deck.deck_id)
+        self._submit(lambda conn: deck_sql.write_deck(conn, deck), wait=True)
+
+    def add_deck(self, deck: Deck, replace: bool = False) -> Deck:
+        """Store ``deck`` under its id, or (taken and not ``replace``) under the next free one
+        (``id-2``, …); returns the deck as stored (committed before return)."""
+        check_deck_id(deck.deck_id)
+
+        def op(conn: sqlite3.Connection) -> Deck:
+            free = deck.deck_id if replace else deck_sql.free_deck_id(conn, deck.deck_id)
+            stored = Deck(free, deck.name, deck.scenes, deck.description)
+            deck_sql.write_deck(conn, stored)
+            return stored
+
+        return self._submit(op, wait=True)
+
+    def delete_deck(self, deck_id: str) -> None:
+        """Delete a deck (committed before return)."""
+        self._submit(
+            lambda conn: conn.execute("DELETE FROM decks WHERE deck_id = ?", (deck_id,)), wait=True
+        )
 
 
 def _close_at_exit(ref: weakref.ref) -> None:

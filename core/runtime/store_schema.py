@@ -4,8 +4,10 @@ file is opened, checked and migrated (``core/runtime/store.py`` is the store bui
 One file ``<data_dir>/runs.sqlite`` in WAL mode, schema versioned with ``PRAGMA user_version``.
 Checkpoint files live under ``<data_dir>/checkpoints/<run_id>/`` and their rows hold paths
 relative to the data directory, so a moved data directory, or a process started in another
-working directory, finds them (schema 2; a schema-1 store is migrated when opened). A corrupt,
-foreign or newer-version file is refused with one line and never overwritten.
+working directory, finds them (schema 2; a schema-1 store is migrated when opened). Schema 3
+adds the ``decks`` table (lecture decks, ``core/runtime/decks.py``); creating a store or migrating
+an older one to it adds the example decks once. A corrupt, foreign or newer-version file is
+refused with one line and never overwritten.
 
 Metric names vary by algorithm: each name is a REAL column of the ``metrics`` table, added the
 first time a run reports it, and ``runs.metric_names`` lists what each run reported.
@@ -20,8 +22,9 @@ import time
 from pathlib import Path
 
 from core.metrics import ENV_STEPS, UPDATE, WALL_TIME
+from core.runtime.decks import DECKS_TABLE, insert_examples
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "runs.sqlite"
 STATUSES = ("queued", "running", "paused", "finished", "stopped", "failed", "interrupted")
 ACTIVE_STATUSES = ("queued", "running", "paused")
@@ -232,8 +235,11 @@ def _prepare_once(conn: sqlite3.Connection, path: Path) -> None:
         for statement in _SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
-    elif version == 1:
+    if version == 1:
         _migrate_checkpoint_paths(conn)
+    if version < 3:  # schema 3: lecture decks, the examples added once
+        conn.execute(DECKS_TABLE)
+        insert_examples(conn)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
     conn.execute("COMMIT")
 

@@ -34,6 +34,11 @@ def subtitle_size(large: bool) -> int:
     return 20 if large else 16
 
 
+def left_margin(large: bool) -> int:
+    """Room (px) left of the plot for the y tick labels and the y-axis title."""
+    return 80 if large else 60
+
+
 def house_style(title: str, *, large: bool, revision: str | None, height: int) -> dict[str, Any]:
     """Title at the top left, font sizes, height, unified hover and ``uirevision``.
 
@@ -68,7 +73,7 @@ def finish(
     plot; ``large`` is the projector mode; ``revision`` keeps zoom across refreshes."""
     fig.update_layout(
         **house_style(title, large=large, revision=revision, height=height),
-        margin={"l": 60, "r": 20, "t": 90, "b": 50},
+        margin={"l": left_margin(large), "r": 20, "t": 90, "b": 50},
         legend={
             "orientation": "h",
             "yanchor": "bottom",
@@ -98,7 +103,7 @@ def run_layout(
     axis = 4 * base + 12  # tick labels and the axis title under the plot area
     legend = legend_rows * math.ceil(1.7 * (base - 1))
     bottom = axis + (legend + 14 if legend_rows else 8)
-    style["margin"] = {"l": 60, "r": 20, "t": round(top), "b": round(bottom)}
+    style["margin"] = {"l": left_margin(large), "r": 20, "t": round(top), "b": round(bottom)}
     style["legend"] = {
         "orientation": "h",
         "xanchor": "left",
