@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import nullcontext
 
 import pandas as pd
 import streamlit as st
@@ -83,6 +84,16 @@ def sweep_label(table: pd.DataFrame, names: dict[str, str], sweep_id: str) -> st
     )
 
 
+def choice_label(table: pd.DataFrame, names: dict[str, str], chosen: list[str], runs: str) -> str:
+    """The choice in one line (presentation mode folds it): the sweeps compared, their
+    algorithms and the stored runs added."""
+    algos = dict(zip(table["sweep_id"], table["algos"]))
+    what = [f"{names.get(s, s)} · {algos[s]}" for s in chosen if s in algos]
+    added = len([r for r in runs.split(",") if r])
+    what += [f"{added} added runs"] if added else []
+    return f"📊 {'; '.join(what)} · sweeps, runs, threshold" if what else "📊 Sweeps and runs"
+
+
 def show_progress(progress: SweepProgress, name: str) -> None:
     """One sweep's progress bar and its trial counts by status."""
     counts = " · ".join(
@@ -105,16 +116,45 @@ def show_progress(progress: SweepProgress, name: str) -> None:
 
 
 st.title("Compare")
-st.caption(
-    "Sweep algorithms × a grid of hyperparameters × seeds on one environment and budget, or pick "
-    "any stored sweep (from this page, the CLI or the GAE lab). Each grid point is one curve: the "
-    "mean across its seeds with a ± one standard deviation band, solid where every seed "
-    "contributes and faint and dotted where fewer do (a seed ended or has not started); the strip "
-    "under each chart and the hover give the number of seeds n behind every point."
-)
+large = widgets.presentation_on()
+if not large:  # presentation mode: the charts need the room
+    st.caption(
+        "Sweep algorithms × a grid of hyperparameters × seeds on one environment and budget, or "
+        "pick any stored sweep (from this page, the CLI or the GAE lab). Each grid point is one "
+        "curve: the mean across its seeds with a ± one standard deviation band, solid where "
+        "every seed contributes and faint and dotted where fewer do (a seed ended or has not "
+        "started); the strip under each chart and the hover give the number of seeds n behind "
+        "every point."
+    )
 run_view.show_flash()
 
-with st.expander("New sweep", expanded="group" not in params):
+# --- which sweeps are compared: settled before anything is drawn (presentation mode names them)
+all_runs = store.runs()
+table = sweeps(store)
+names = {}
+for sid, g in all_runs[all_runs["sweep_id"].notna()].groupby("sweep_id"):
+    prefixes = {seed_group(n, a).split(" · ")[0] for n, a in zip(g["name"], g["algo"])}
+    names[str(sid)] = prefixes.pop() if len(prefixes) == 1 else str(sid)
+widgets.kept(SWEEPS_KEY, [])
+if params.get("group", "") != st.session_state.get("compare.group_in_url"):
+    # the URL came from outside (a shared link): it wins over the remembered choice
+    url_sweeps = [s for s in params.get("group", "").split(",") if s in set(table["sweep_id"])]
+    if url_sweeps:
+        widgets.set_kept(SWEEPS_KEY, url_sweeps)
+widgets.set_kept(
+    SWEEPS_KEY, [s for s in st.session_state[SWEEPS_KEY] if s in set(table["sweep_id"])]
+)
+if large:  # presentation mode: the comparison first; the choice and a new sweep fold under it
+    view = st.container()
+    label = choice_label(table, names, st.session_state[SWEEPS_KEY], params.get("runs", ""))
+    choice = st.expander(label, expanded=not (st.session_state[SWEEPS_KEY] or params.get("runs")))
+    new_sweep = st.expander("New sweep")
+else:
+    view = None
+    new_sweep = st.expander("New sweep", expanded="group" not in params)
+    choice = nullcontext()
+
+with new_sweep:
     c = st.columns(4)
     with c[0]:
         env_id = widgets.kept_widget(
@@ -194,78 +234,63 @@ with st.expander("New sweep", expanded="group" not in params):
         st.code(command_line(specs[0]), language="bash")
 
 # --- which runs are compared -------------------------------------------------------------------
-all_runs = store.runs()
-table = sweeps(store)
-names = {}
-for sid, g in all_runs[all_runs["sweep_id"].notna()].groupby("sweep_id"):
-    prefixes = {seed_group(n, a).split(" · ")[0] for n, a in zip(g["name"], g["algo"])}
-    names[str(sid)] = prefixes.pop() if len(prefixes) == 1 else str(sid)
-widgets.kept(SWEEPS_KEY, [])
-if params.get("group", "") != st.session_state.get("compare.group_in_url"):
-    # the URL came from outside (a shared link): it wins over the remembered choice
-    url_sweeps = [s for s in params.get("group", "").split(",") if s in set(table["sweep_id"])]
-    if url_sweeps:
-        widgets.set_kept(SWEEPS_KEY, url_sweeps)
-widgets.set_kept(
-    SWEEPS_KEY, [s for s in st.session_state[SWEEPS_KEY] if s in set(table["sweep_id"])]
-)
-chosen_sweeps = widgets.kept_widget(
-    st.multiselect,
-    "Sweeps to compare",
-    SWEEPS_KEY,
-    [],
-    options=table["sweep_id"].tolist(),
-    format_func=lambda s: sweep_label(table, names, s),
-    placeholder="launch one above, or pick a stored sweep",
-)
-if chosen_sweeps:
-    params["group"] = ",".join(chosen_sweeps)
-elif "group" in params:
-    del params["group"]
-st.session_state["compare.group_in_url"] = params.get("group", "")
-progress = {s: sweep_progress(store, s) for s in chosen_sweeps}
-in_sweeps = [r for p in progress.values() for r in p.runs["run_id"]]
-labels_all = {r["run_id"]: run_text(r) for _, r in all_runs.iterrows()}
-extra_default = [r for r in params.get("runs", "").split(",") if r in labels_all]
-extra = st.multiselect(
-    "Add stored runs to the comparison",
-    options=[r for r in labels_all if r not in in_sweeps],
-    default=[r for r in extra_default if r not in in_sweeps],
-    format_func=labels_all.get,
-    key="compare.extra",
-)
-if extra:
-    params["runs"] = ",".join(extra)
-elif "runs" in params:
-    del params["runs"]
-run_ids = in_sweeps + extra
-if not run_ids:
-    st.info("Launch a sweep above, pick a stored sweep, or add stored runs to compare them.")
-    st.stop()
+with choice:
+    chosen_sweeps = widgets.kept_widget(
+        st.multiselect,
+        "Sweeps to compare",
+        SWEEPS_KEY,
+        [],
+        options=table["sweep_id"].tolist(),
+        format_func=lambda s: sweep_label(table, names, s),
+        placeholder="launch one above, or pick a stored sweep",
+    )
+    if chosen_sweeps:
+        params["group"] = ",".join(chosen_sweeps)
+    elif "group" in params:
+        del params["group"]
+    st.session_state["compare.group_in_url"] = params.get("group", "")
+    progress = {s: sweep_progress(store, s) for s in chosen_sweeps}
+    in_sweeps = [r for p in progress.values() for r in p.runs["run_id"]]
+    labels_all = {r["run_id"]: run_text(r) for _, r in all_runs.iterrows()}
+    extra_default = [r for r in params.get("runs", "").split(",") if r in labels_all]
+    extra = st.multiselect(
+        "Add stored runs to the comparison",
+        options=[r for r in labels_all if r not in in_sweeps],
+        default=[r for r in extra_default if r not in in_sweeps],
+        format_func=labels_all.get,
+        key="compare.extra",
+    )
+    if extra:
+        params["runs"] = ",".join(extra)
+    elif "runs" in params:
+        del params["runs"]
+    run_ids = in_sweeps + extra
+    if not run_ids:
+        st.info("Launch a new sweep, pick a stored sweep, or add stored runs to compare them.")
+        st.stop()
 
-chosen = all_runs[all_runs["run_id"].isin(run_ids)]
-env_ids = chosen["env_id"].unique()
-if len(env_ids) > 1:
-    st.warning(
-        f"These runs use different environments ({plain(', '.join(env_ids))}): returns differ "
-        "in scale."
-    )
-solved = SUPPORTED_ENVS[env_ids[0]].solved_return if env_ids[0] in SUPPORTED_ENVS else 0.0
-t = st.columns([1, 1, 2])
-threshold = t[0].number_input("Return threshold", value=float(solved), key="compare.threshold")
-large = widgets.presentation_on()
-active = chosen[chosen["status"].isin(ACTIVE)]["run_id"].tolist()
-active_sweeps = [s for s, p in progress.items() if not p.is_done]
-active_extra = [r for r in active if r in extra]
-if active:
-    what = [f"{len(active_sweeps)} sweeps"] if active_sweeps else []
-    what += [f"{len(active_extra)} added runs"] if active_extra else []
-    t[2].button(
-        f"⏹ Stop the {' and the '.join(what)}",
-        on_click=stop,
-        args=(active_sweeps, active_extra),
-        key="compare.stop",
-    )
+    chosen = all_runs[all_runs["run_id"].isin(run_ids)]
+    env_ids = chosen["env_id"].unique()
+    if len(env_ids) > 1:
+        (view or st).warning(
+            f"These runs use different environments ({plain(', '.join(env_ids))}): returns differ "
+            "in scale."
+        )
+    solved = SUPPORTED_ENVS[env_ids[0]].solved_return if env_ids[0] in SUPPORTED_ENVS else 0.0
+    t = st.columns([1, 1, 2])
+    threshold = t[0].number_input("Return threshold", value=float(solved), key="compare.threshold")
+    active = chosen[chosen["status"].isin(ACTIVE)]["run_id"].tolist()
+    active_sweeps = [s for s, p in progress.items() if not p.is_done]
+    active_extra = [r for r in active if r in extra]
+    if active:
+        what = [f"{len(active_sweeps)} sweeps"] if active_sweeps else []
+        what += [f"{len(active_extra)} added runs"] if active_extra else []
+        t[2].button(
+            f"⏹ Stop the {' and the '.join(what)}",
+            on_click=stop,
+            args=(active_sweeps, active_extra),
+            key="compare.stop",
+        )
 
 
 def comparison() -> None:
@@ -327,4 +352,5 @@ def comparison() -> None:
     )
 
 
-st.fragment(run_every=1.0 if active else None)(comparison)()
+with view or nullcontext():  # presentation mode: above the choice
+    st.fragment(run_every=1.0 if active else None)(comparison)()

@@ -28,16 +28,6 @@ GRID_GAMMAS = np.round(np.linspace(0.80, 1.0, 21), 3)
 SWEEP_PREFIX = "gae-"
 SWEEP_LAMS = [0.0, 0.5, 0.9, 0.95, 1.0]
 MAX_BARS = 20
-# Presentation mode: the metric row and the text grow with the charts (a style-only st.html).
-LARGE_TEXT_CSS = """<style>
-[data-testid="stMain"] [data-testid="stMetricValue"] { font-size: 3rem; }
-[data-testid="stMain"] [data-testid="stMetricLabel"] p { font-size: 1.3rem; }
-[data-testid="stMain"] [data-testid="stMetricDelta"] { font-size: 1.2rem; }
-[data-testid="stMain"] :is([data-testid="stMetricLabel"], [data-testid="stMetricDelta"]) * {
-  white-space: normal; overflow: visible; text-overflow: clip; }
-[data-testid="stMain"] [data-testid="stMarkdown"] :is(p, li) { font-size: 1.35rem; }
-[data-testid="stMain"] [data-testid="stCaptionContainer"] :is(p, li) { font-size: 1.1rem; }
-</style>"""
 
 ensure_app_navigation()
 manager = require_manager()
@@ -100,21 +90,41 @@ def monte_carlo_check(scenario: lab.Scenario, lam: float, n: int) -> pd.DataFram
 # Page: controls
 # ---------------------------------------------------------------------------------------------
 
+MDP_NAMES = {"chain": "Slippery chain (7 states)", "grid": "Gridworld 4×4"}
+
+
+def controls_label() -> str:
+    """The controls' expander in presentation mode: the scenario in one line (the values the
+    widgets below will show)."""
+    query = st.query_params
+    value = {n: widgets.kept(f.key, gae_url.url_value(query, n)) for n, f in gae_url.FIELDS.items()}
+    return (
+        f"⚙️ {MDP_NAMES.get(value['mdp'], value['mdp'])} · critic error {value['err']} "
+        f"{float(value['size']):.2f} · γ {float(value['gamma']):.2f} · "
+        f"λ {float(value['lam']):.2f} · N {value['n']}"
+    )
+
+
+large = widgets.presentation_on()
 st.title("GAE Lab: λ trades bias for variance")
-st.markdown(
-    "Generalized advantage estimation sums TD errors δₜ = rₜ + γ·V̂(sₜ₊₁) − V̂(sₜ) with weights "
-    "(γλ)ᵏ: **Âₜ = Σₖ (γλ)ᵏ δₜ₊ₖ**. On a small MDP the true V, Q and A are solved exactly, so the "
-    "bias and variance of Â for an imperfect critic V̂ = V + e are *exact numbers*, not noisy "
-    "estimates. Move λ: the centred bias (what biases the policy gradient) falls and the "
-    "variance rises."
-)
+if not large:  # presentation mode: the chart needs the room
+    st.markdown(
+        "Generalized advantage estimation sums TD errors δₜ = rₜ + γ·V̂(sₜ₊₁) − V̂(sₜ) with "
+        "weights (γλ)ᵏ: **Âₜ = Σₖ (γλ)ᵏ δₜ₊ₖ**. On a small MDP the true V, Q and A are solved "
+        "exactly, so the bias and variance of Â for an imperfect critic V̂ = V + e are *exact "
+        "numbers*, not noisy estimates. Move λ: the centred bias (what biases the policy "
+        "gradient) falls and the variance rises."
+    )
 url_warnings = st.container()
 if pending := [n for n, f in gae_url.FIELDS.items() if not widgets.is_kept(f.key)]:
     # The URL gives these widgets their first values now: note what it could not give.
     st.session_state["gae.url_notes"] = gae_url.url_notes(st.query_params, pending)
     st.session_state.pop("gae.url_query", None)
 
-with st.container(border=True):
+# Presentation mode: the controls fold into one line that names the scenario, above the metrics
+# and the main chart (which fills the screen below its top: ``ui.presentation.SCREEN_CHARTS``).
+panel = st.expander(controls_label()) if large else st.container(border=True)
+with panel:
     c1, c2, c3, c4 = st.columns([1.2, 1.2, 1, 1])
     with c1:
         mdp_name = url_widget(
@@ -122,9 +132,7 @@ with st.container(border=True):
             "MDP",
             "mdp",
             options=list(lab.MDPS),
-            format_func=lambda m: {"chain": "Slippery chain (7 states)", "grid": "Gridworld 4×4"}[
-                m
-            ],
+            format_func=MDP_NAMES.get,
         )
         st.caption(lab.MDP_HELP[mdp_name])
     with c2:
@@ -178,9 +186,6 @@ with st.container(border=True):
         "policy gradient. Raw: the error of Â as an estimate of A(s, a).",
     )
     log_y = url_widget(o2.toggle, "Log scale", "log")
-large = widgets.presentation_on()
-if large:
-    st.html(LARGE_TEXT_CSS)
 
 url_state = gae_url.to_query(
     {
@@ -224,7 +229,7 @@ best = lab.best_lambda(curve, mse_column)
 at = curve.iloc[int(np.argmin(np.abs(curve["lam"].to_numpy() - lam)))]
 at_best = curve.loc[curve["lam"] == best].iloc[0]
 
-m = [*st.columns(3), *st.columns(2)] if large else st.columns(5)  # large: room for big numbers
+m = st.columns(5)  # a value shrinks to its column (``ui.presentation.BASE_CSS``)
 m[0].metric("centred bias² at λ", f"{at['bias2_centred']:.2e}")
 m[1].metric("raw bias² at λ", f"{at['bias2']:.2e}")
 m[2].metric("variance / N at λ", f"{at['variance_n']:.2e}")
@@ -238,15 +243,12 @@ m[4].metric("best λ", f"{best:.2f}", help="The λ with the smallest MSE, for th
 
 left, right = st.columns([2, 1])
 with left:
+    curves = figs.lambda_curves_figure(
+        curve, batch=int(n_batch), lam=float(lam), mse_column=mse_column, log_y=log_y, large=large
+    )
     st.plotly_chart(
-        figs.lambda_curves_figure(
-            curve,
-            batch=int(n_batch),
-            lam=float(lam),
-            mse_column=mse_column,
-            log_y=log_y,
-            large=large,
-        ),
+        figs.for_screen(curves) if large else curves,
+        key="gae_chart",  # presentation mode: as tall as the screen below its top
     )
 with right, st.container(border=True):
     st.markdown(

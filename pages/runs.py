@@ -89,7 +89,11 @@ def continue_run(run_id: str) -> None:
 
 
 st.title("Runs")
-st.caption("Every run in the store, started from the app or from the CLI (`python -m core train`).")
+large = widgets.presentation_on()
+if not large:  # presentation mode: the run's charts need the room
+    st.caption(
+        "Every run in the store, started from the app or from the CLI (`python -m core train`)."
+    )
 run_view.show_flash()
 
 runs = store.runs()
@@ -97,7 +101,13 @@ if runs.empty:
     st.info("No runs yet. Start one on the Train page, or from a shell: `python -m core train`.")
     st.stop()
 
-f = st.columns([2, 2, 2, 3])
+# Presentation mode: the run opened comes first and the filters and the table fold under it.
+run_area = st.container() if large else None
+opened = bool(params.get("run")) and store.run(params["run"]) is not None
+table_area = (
+    st.expander(f"Runs table ({len(runs)} runs)", expanded=not opened) if large else st.container()
+)
+f = table_area.columns([2, 2, 2, 3])
 statuses = kept_filter(f[0], "Status", sorted(runs["status"].unique()), "runs.f.status")
 algos = kept_filter(f[1], "Algorithm", sorted(runs["algo"].unique()), "runs.f.algo")
 envs = kept_filter(f[2], "Environment", sorted(runs["env_id"].unique()), "runs.f.env")
@@ -112,7 +122,7 @@ if text:
     )
 shown = runs[keep].reset_index(drop=True)
 
-event = st.dataframe(
+event = table_area.dataframe(
     run_table(shown),
     hide_index=True,
     width="stretch",
@@ -130,18 +140,19 @@ if picked:
     select(shown["run_id"].iloc[picked[0]])
 run_id = params.get("run")
 row = store.run(run_id) if run_id else None
+out = run_area or st  # where the run goes: above the table in presentation mode
 if run_id and row is None:
-    st.warning(f"Run {plain(run_id)} is not in the store (deleted?).")
+    out.warning(f"Run {plain(run_id)} is not in the store (deleted?).")
 if row is None:
-    st.info("Select a run in the table to open it.")
+    out.info("Select a run in the table to open it.")
     st.stop()
 
 # --- one run ---------------------------------------------------------------------------------
-st.divider()
-st.subheader(run_view.run_label(row))
-large = widgets.presentation_on()
+if not large:
+    st.divider()
+out.subheader(run_view.run_label(row))
 active = row["status"] in ACTIVE
-tabs = st.tabs(["📈 Charts", "⚙️ Hyperparameters", "🎬 Watch it play", "⬇️ Export", "🛠️ Manage"])
+tabs = out.tabs(["📈 Charts", "⚙️ Hyperparameters", "🎬 Watch it play", "⬇️ Export", "🛠️ Manage"])
 
 
 with tabs[0]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import nullcontext
 from typing import Any
 
 import streamlit as st
@@ -142,55 +143,80 @@ st.title("Train")
 notices = st.container()
 with notices:
     run_view.show_flash()
-top = st.columns([2, 2, 2, 2])
-with top[0]:
-    env_id = _pick("env", "Environment", list(SUPPORTED_ENVS), "CartPole-v1", format_func=env_label)
-with top[1]:
-    algo = _pick("algo", "Algorithm", list(ALGORITHMS), "trpo")
-available = presets(algo, env_id)
-with top[2]:
-    choices = ["defaults", *available]
-    if widgets.kept("train.preset", "defaults") not in choices:
-        widgets.set_kept("train.preset", "defaults")
-    preset = widgets.kept_widget(st.selectbox, "Preset", "train.preset", "defaults", choices)
-    st.button(
-        "Apply preset",
-        on_click=apply_preset,
-        args=(algo, env_id, preset),
-        help="Set every hyperparameter below to this preset (tuned values where available).",
-    )
-with top[3]:
-    name = widgets.kept_widget(
-        st.text_input, "Run name (optional)", "train.name", "", max_chars=200
-    )
-
 run_id = params.get("run") or st.session_state.get("train.run")
-base = RunConfig(algo=algo, env_id=env_id)
-values: dict = {}
-title = "Hyperparameters  (⚡ = can be changed while the run trains)"
-with st.expander(title, expanded=not run_id and "deck" not in params):  # a deck: ▶ Start in view
-    tabs = st.tabs([f"{algo.upper()} parameters", *widgets.shared_groups(base)])
-    with tabs[0]:
-        values.update(
-            widgets.hyperparameter_inputs(base, widgets.algorithm_keys(base), "train", columns=3)
-        )
-    for tab, keys in zip(tabs[1:], widgets.shared_groups(base).values()):
-        with tab:
-            values.update(widgets.hyperparameter_inputs(base, keys, "train", columns=3))
-config, error = widgets.validated(base, {**values, "name": name})
-with st.container():  # always there, empty or not (see ``notices`` above)
-    if error:
-        st.error(error)
-
-st.button(
-    "▶ Start",
-    type="primary",
-    disabled=config is None,
-    on_click=start,
-    args=(config,),
-    key="train.start",
-)
 large = widgets.presentation_on()
+# Presentation mode with a run shown: the run comes first, the setup of a new one folds under it.
+run_first = large and bool(run_id) and store.run(run_id) is not None
+run_area = st.container() if run_first else None
+setup = (
+    st.expander(
+        f"⚙️ New run: {params.get('env', 'CartPole-v1')} · {params.get('algo', 'trpo')} "
+        "(hyperparameters, ▶ Start)"
+    )
+    if run_first
+    else nullcontext()
+)
+with setup:
+    top = st.columns([2, 2, 2, 2])
+    with top[0]:
+        env_id = _pick(
+            "env", "Environment", list(SUPPORTED_ENVS), "CartPole-v1", format_func=env_label
+        )
+    with top[1]:
+        algo = _pick("algo", "Algorithm", list(ALGORITHMS), "trpo")
+    available = presets(algo, env_id)
+    with top[2]:
+        choices = ["defaults", *available]
+        if widgets.kept("train.preset", "defaults") not in choices:
+            widgets.set_kept("train.preset", "defaults")
+        preset = widgets.kept_widget(st.selectbox, "Preset", "train.preset", "defaults", choices)
+        st.button(
+            "Apply preset",
+            on_click=apply_preset,
+            args=(algo, env_id, preset),
+            help="Set every hyperparameter below to this preset (tuned values where available).",
+        )
+    with top[3]:
+        name = widgets.kept_widget(
+            st.text_input, "Run name (optional)", "train.name", "", max_chars=200
+        )
+
+    base = RunConfig(algo=algo, env_id=env_id)
+    values: dict = {}
+    title = "Hyperparameters  (⚡ = can be changed while the run trains)"
+    # a deck: ▶ Start in view; folded with the rest when the run comes first
+    hyper = (
+        st.container(border=True)
+        if run_first
+        else st.expander(title, expanded=not run_id and "deck" not in params)
+    )
+    with hyper:
+        if run_first:
+            st.markdown(f"**{title}**")
+        tabs = st.tabs([f"{algo.upper()} parameters", *widgets.shared_groups(base)])
+        with tabs[0]:
+            values.update(
+                widgets.hyperparameter_inputs(
+                    base, widgets.algorithm_keys(base), "train", columns=3
+                )
+            )
+        for tab, keys in zip(tabs[1:], widgets.shared_groups(base).values()):
+            with tab:
+                values.update(widgets.hyperparameter_inputs(base, keys, "train", columns=3))
+    config, error = widgets.validated(base, {**values, "name": name})
+    with st.container():  # always there, empty or not (see ``notices`` above)
+        if error:
+            st.error(error)
+
+    st.button(
+        "▶ Start",
+        type="primary",
+        disabled=config is None,
+        on_click=start,
+        args=(config,),
+        key="train.start",
+    )
+
 
 # --- the run shown -----------------------------------------------------------------------------
 if not run_id:
@@ -201,14 +227,16 @@ if run_id and row is None:
 if row is None:
     st.info("Set the hyperparameters and press **Start**. The charts appear here and refresh live.")
     st.stop()
+out = run_area or st  # presentation mode: above the setup
 
 status = row["status"]
 with st.sidebar:
     if status in ACTIVE:
         st.fragment(live_tweaks)(run_id)
     other_active_runs(run_id)
-with st.container():  # always there, empty or not (see ``notices`` above)
+with out.container():  # always there, empty or not (see ``notices`` above)
     run_view.show_outcome(row)
 # Title, Pause / Resume / Stop, status, progress and charts: one component that polls the run's
 # live feed by itself (``ui/run_panel.py``); when the run ends it redraws this page once.
-run_panel(run_id, active=status in ACTIVE, large=large, algo=row["algo"])
+with run_area or nullcontext():
+    run_panel(run_id, active=status in ACTIVE, large=large, algo=row["algo"])

@@ -56,3 +56,15 @@ def values(v) -> np.ndarray:
     if isinstance(v, dict) and "bdata" in v:
         return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
     return np.asarray([np.nan if x is None else x for x in v], dtype=float)
+
+
+def run_ok(at):
+    """Run the AppTest ``at`` and fail with its page's exceptions, if any."""
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def open_page(at, page: str):
+    """Switch the app's AppTest ``at`` to ``page`` (a path under pages/), run it, fail on errors."""
+    return run_ok(at.switch_page(page))

@@ -1,4 +1,5 @@
-"""Shared by the sweep tests: a short real sweep, and a trainer factory whose one trial raises.
+"""Shared by the sweep tests: a short real sweep, and a trainer factory whose one trial raises
+(and, held, whose trials wait for a test's gate before their last update).
 
 Lives in an importable module (not a closure) so that Ray workers can unpickle the factory.
 """
@@ -58,3 +59,29 @@ def one_trial_fails(config: RunConfig) -> Any:
     """The real trainer, except that the :data:`FAILING_TRIAL` trial raises in its 2nd update."""
     trainer = make_trainer(config)
     return FailsAtSecondUpdate(trainer) if is_failing_trial(config) else trainer
+
+
+class HeldBeforeLastUpdate:
+    """Wraps a trainer; before its last update (``last``) it waits for ``gate`` to open (a
+    ``tests.fake_trainer.GateClient``: the test counts who waits, and opens it)."""
+
+    def __init__(self, trainer: Any, gate: Any, last: int) -> None:
+        self._trainer, self._gate, self._last = trainer, gate, last
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trainer, name)
+
+    @property
+    def done(self) -> bool:
+        return self._trainer.done
+
+    def update(self) -> Any:
+        if self._trainer.book.update == self._last - 1:
+            self._gate()
+        return self._trainer.update()
+
+
+def held_one_trial_fails(gate: Any, config: RunConfig) -> Any:
+    """:func:`one_trial_fails`, each trial holding its last update (of :data:`UPDATES`) until the
+    gate opens (``functools.partial(held_one_trial_fails, gate.client)``)."""
+    return HeldBeforeLastUpdate(one_trial_fails(config), gate, UPDATES)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import open_page
 from ui.state import get_manager
 from ui.text import plain
 
@@ -25,15 +26,9 @@ def app():
     get_manager.clear()
 
 
-def _open(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
 def test_the_deck_page_lists_the_example_deck_and_reorders_its_scenes(app):
     at, store = app
-    _open(at, "pages/deck.py")
+    open_page(at, "pages/deck.py")
     assert at.selectbox(key="deck.page.id").value == EXAMPLE
     text = " ".join(m.value for m in at.markdown)
     assert f"1 · {plain('One TRPO step, drawn exactly')}" in text
@@ -49,7 +44,7 @@ def test_the_deck_page_lists_the_example_deck_and_reorders_its_scenes(app):
 
 def test_the_sidebar_saves_the_current_view_as_a_scene_of_a_new_deck(app):
     at, store = app
-    _open(at, "pages/trust_region_lab.py")
+    open_page(at, "pages/trust_region_lab.py")
     query = dict(at.query_params)
     assert query["problem"] == "softmax"
     at.selectbox(key="deck.save.deck").set_value("➕ A new deck")

@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 from core.config import RunConfig
 from core.engine.trainer import Episode
 from core.labs import gae_lab as lab
-from tests.helpers import chart_specs, values
+from tests.helpers import chart_specs, run_ok, values
+from ui import presentation
 from ui.state import get_manager
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "gae_lab.py")
@@ -30,12 +31,6 @@ def page():
         manager.stop(run_id)
     manager.shutdown()
     get_manager.clear()
-
-
-def run_ok(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def trace(specs: list[dict], name: str) -> dict:
@@ -96,16 +91,23 @@ def test_a_valid_url_shows_no_warning(page):
     assert not at.warning
 
 
-def test_presentation_mode_enlarges_the_metric_row_and_the_text(page):
+def test_presentation_mode_leads_with_the_metrics_and_the_chart(page):
+    """Presentation mode (``?present=1``): no intro, the controls folded under a line naming the
+    scenario, the metrics in one row and the main chart keyed to fill the screen. Its larger
+    text is ``ui.presentation``'s style sheet (``app.py``), not the page's own."""
     at, _ = page
     run_ok(at)
-    assert not [h for h in at.get("html") if "stMetricValue" in h.proto.body]
-    assert len(at.columns) >= 5 and len(at.metric) == 5
+    assert "Generalized advantage estimation" in " ".join(md.value for md in at.markdown)
+    assert not at.expander
     at.query_params["present"] = "1"  # presentation mode (``ui.presentation``): a link
     run_ok(at)
-    (style,) = [h.proto.body for h in at.get("html") if "stMetricValue" in h.proto.body]
-    assert "stMarkdown" in style and "stMetricLabel" in style and "font-size" in style
+    assert not [h for h in at.get("html") if "stMetricValue" in h.proto.body]
+    assert "Generalized advantage estimation" not in " ".join(md.value for md in at.markdown)
+    (controls,) = at.expander
+    assert "Slippery chain" in controls.label and "λ 0.95" in controls.label
+    assert controls.slider(key="gae.lam").value == pytest.approx(0.95)
     assert len(at.metric) == 5
+    assert "gae_chart" in presentation.SCREEN_CHARTS
 
 
 def test_best_lambda_metric_matches_the_exact_curve(page):

@@ -16,7 +16,7 @@ from core.sweep.local import launch_local
 from core.sweep.progress import sweep_progress, sweeps
 from core.sweep.spec import SweepSpec
 from tests.fake_trainer import FakeTrainer, exploding_trainer
-from tests.helpers import chart_specs, panels, values
+from tests.helpers import chart_specs, open_page, panels, values
 from ui import live_feed
 from ui.charts.trust_region import KL_NAMES
 from ui.run_data import STATUS_ICONS
@@ -39,12 +39,6 @@ def app():
         manager.stop(run_id)
     manager.shutdown()
     get_manager.clear()
-
-
-def open_page(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page).run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def trace(specs: list[dict], name: str) -> dict:

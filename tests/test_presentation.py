@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.helpers import run_ok
 from ui import presentation
 from ui.state import get_manager
 
@@ -26,12 +27,6 @@ def fresh_manager():
     yield manager
     manager.shutdown()
     get_manager.clear()
-
-
-def run_ok(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
 
 
 def switch(at: AppTest) -> bool:

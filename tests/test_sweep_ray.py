@@ -3,6 +3,7 @@ the runtime listens on loopback only and ends with its driver."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import queue
@@ -23,7 +24,8 @@ from core.sweep.control import resume_sweep, stop_sweep
 from core.sweep.progress import sweep_progress
 from core.sweep.ray_backend import launch_ray
 from core.sweep.ray_runtime import DASHBOARD_ENV, connect
-from tests.sweep_helpers import UPDATES, is_failing_trial, one_trial_fails, short_sweep
+from tests.fake_trainer import ProcessGate
+from tests.sweep_helpers import UPDATES, held_one_trial_fails, is_failing_trial, short_sweep
 
 psutil = pytest.importorskip("psutil")  # Ray ships a copy, importable once ray is imported
 
@@ -49,18 +51,17 @@ def manager(ray_runtime):
 
 def test_ray_sweep_streams_metrics_while_running_and_a_failing_trial_fails_alone(manager):
     store = manager.store
-    sweep = launch_ray(manager, short_sweep(), trainer_factory=one_trial_fails)
-    live_rows = 0  # metric rows seen in the store while the sweep was still running
-    deadline = time.monotonic() + 300
-    tick = threading.Event()
-    while not sweep.done and time.monotonic() < deadline:
-        progress = sweep_progress(store, sweep.sweep_id)
-        rows = len(store.metrics(sweep.run_ids))
-        if progress.status == "running":
-            live_rows = max(live_rows, rows)
-        tick.wait(0.1)
-    assert sweep.wait(timeout=0), "the Ray sweep did not finish in time"
-    assert live_rows > 0, "no per-update metrics reached the store before the sweep ended"
+    gate = ProcessGate()  # holds every trial before its last update, so the sweep is running
+    factory = functools.partial(held_one_trial_fails, gate.client)
+    sweep = launch_ray(manager, short_sweep(), trainer_factory=factory)
+    assert gate.wait_entered(1, timeout=120), "no trial reached its last update"
+    assert wait_until(lambda: len(store.metrics(sweep.run_ids)) > 0, 60), (
+        "no per-update metrics reached the store while the sweep ran"
+    )
+    assert sweep_progress(store, sweep.sweep_id).status == "running"
+    gate.open()  # the rest pass straight through
+    assert sweep.wait(timeout=300), "the Ray sweep did not finish in time"
+    gate.close()
 
     progress = sweep_progress(store, sweep.sweep_id)
     assert progress.status == "finished"

@@ -109,6 +109,17 @@ def lambda_curves_figure(
     return _readable(fig, "x unified")
 
 
+def for_screen(fig: go.Figure) -> go.Figure:
+    """The main chart in presentation mode, as tall as the screen below its top
+    (``ui/presentation.py``): the legend at the bottom of the figure instead of a fraction of the
+    plot's height under it, so a short chart never draws it over the x-axis title, and the room
+    it needs (three rows of entries at 1280 px) is kept under the axis."""
+    return fig.update_layout(
+        legend={"yref": "container", "y": 0, "yanchor": "bottom"},
+        margin={"t": 60, "b": 150},
+    )
+
+
 def _log_range(curve: pd.DataFrame, columns: list[str], decades: float = 5.0) -> list[float]:
     """A log-axis range spanning at most ``decades`` below the largest value, so a curve that
     reaches exactly zero (centred bias² at λ = 1) drops off the bottom instead of squashing the

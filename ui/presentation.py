@@ -37,8 +37,9 @@ STATE = "ui.present"  # this session's mode (the toggle's key is WIDGET)
 WIDGET = "ui.large"
 ON_VALUES = ("1", "true", "on", "yes")
 HEADER_REM = 2.5  # the header's height in presentation mode (it holds the sidebar's ▸ button)
-# The main charts that fill the screen in presentation mode (their Streamlit keys).
-SCREEN_CHARTS = ("trl_chart", "insp_plane")
+# The main charts that fill the screen in presentation mode (their Streamlit keys): the lab's
+# θ-plane, the inspector's plane, the GAE Lab's curves against λ.
+SCREEN_CHARTS = ("trl_chart", "insp_plane", "gae_chart")
 FIT_MIN_PX = 320  # a main chart is never shorter than this (the page scrolls instead)
 FIT_GAP_PX = 12  # room left under a main chart
 FIT_TOP_PX = 300  # the chart's top until the script has measured it
@@ -99,6 +100,8 @@ PRESENT_CSS = f"""
 [data-testid="stMain"] [data-testid="stTab"] p {{ font-size: 1.2rem; }}
 [data-testid="stMain"] [data-testid="stTable"] {{ font-size: 1.15rem; }}
 [data-testid="stMain"] [data-testid="stExpander"] summary p {{ font-size: 1.15rem; }}
+[data-testid="stMain"] [data-testid="stProgress"] p {{ font-size: 1.15rem; }}
+[data-testid="stMain"] [data-testid^="stPageLink"] p {{ font-size: 1.2rem; }}
 [data-testid="stMain"] [data-testid="stPlotlyChart"] {{ max-height: calc(100vh - 1rem); }}
 [data-testid="stElementContainer"]:has(.present-fit) {{ display: none; }}
 """
@@ -111,7 +114,13 @@ def _selector() -> str:
 def _screen_chart_css() -> str:
     fill = f"calc(100vh - var(--fit-top, {FIT_TOP_PX}px) - {FIT_GAP_PX}px)"
     charts = ", ".join(f'.st-key-{key} [data-testid="stPlotlyChart"]' for key in SCREEN_CHARTS)
-    return f"{charts} {{ height: max({FIT_MIN_PX}px, {fill}); max-height: none; }}"
+    # Streamlit gives the chart's element container the figure's own height as its flex basis:
+    # it follows the chart instead (a chart taller than its figure would run into what is below).
+    boxes = ", ".join(f'[data-testid="stElementContainer"].st-key-{key}' for key in SCREEN_CHARTS)
+    return (
+        f"{charts} {{ height: max({FIT_MIN_PX}px, {fill}); max-height: none; }}\n"
+        f"{boxes} {{ flex: 0 0 auto; height: auto; }}"
+    )
 
 
 def _is_on(value: str | None) -> bool:

@@ -48,6 +48,26 @@ CUT_JS = """() => {
   }
   return cut;
 }"""
+# The first chart of the page that is shown: its box, the main area's scroll, its legend's box.
+FIRST_CHART_JS = """(selector) => {
+  const main = document.querySelector('[data-testid="stMain"]');
+  const chart = [...main.querySelectorAll(selector)].find(e => e.offsetParent !== null);
+  const box = e => e && e.getBoundingClientRect().toJSON();
+  return {chart: box(chart), legend: box(chart.querySelector('.legend')), scroll: main.scrollTop};
+}"""
+# Drawn (its legend is there) and, for a chart sized to the screen, at the height it was given.
+CHART_DRAWN_JS = """(selector) => {
+  const chart = [...document.querySelectorAll(selector)].find(e => e.offsetParent !== null);
+  const svg = chart && chart.querySelector('.main-svg');
+  return !!(svg && chart.querySelector('.legend')
+            && Math.abs(svg.getBoundingClientRect().height - chart.clientHeight) < 2);
+}"""
+LEAD_CHARTS = {  # page → its first chart (the run panel's and Compare's charts are live charts)
+    "train": ".live-chart",
+    "runs": ".live-chart",
+    "compare": ".live-chart",
+    "gae-lab": '.st-key-gae_chart [data-testid="stPlotlyChart"]',
+}
 TALL_CHARTS_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] .stPlotlyChart')]
   .filter(e => e.offsetParent && e.getBoundingClientRect().height > innerHeight).length"""
 PAGES = {  # url path → screenshot name
@@ -224,3 +244,31 @@ def test_every_page_in_presentation_mode_fits_and_cuts_nothing(projector, app_ur
         assert page.evaluate(PRESENT_JS) is None
         assert page.evaluate(CUT_JS) == [], path
         _shot(page, f"normal-{PAGES[path]}", screens=2)
+
+
+@pytest.mark.parametrize("path", list(LEAD_CHARTS))
+def test_a_page_leads_with_its_chart_on_a_projector(projector, app_url, demo, path):
+    """1280×720, presentation mode, no scrolling: the first chart starts on the screen and at
+    least half of it (and its legend) is there; what chooses the view is folded (Train, Runs and
+    Compare: under the charts; the GAE Lab: one line above its metrics)."""
+    page = projector
+    run = f"run={demo.run_ids[0]}&"
+    queries = {"train": run, "runs": run, "compare": f"group={demo.group}&"}
+    _open(page, app_url, f"{path}?{queries.get(path, '')}present=1")
+    selector = LEAD_CHARTS[path]
+    page.wait_for_function(CHART_DRAWN_JS, arg=selector)
+    boxes = page.evaluate(FIRST_CHART_JS, selector)
+    chart, legend = boxes["chart"], boxes["legend"]
+    _shot(page, f"present-lead-{PAGES[path]}")
+    print(path, boxes)
+    assert boxes["scroll"] == 0
+    assert 0 <= chart["y"] < 720, boxes
+    assert min(chart["y"] + chart["height"], 720) - chart["y"] >= chart["height"] / 2, boxes
+    assert _inside(legend, 1280, 720), boxes
+    assert page.evaluate(CUT_JS) == [], path
+    if path == "runs":  # the table is one click away
+        assert page.locator('[data-testid="stExpander"]', has_text="Runs table").count() == 1
+    if path == "compare":
+        assert page.locator('[data-testid="stExpander"]', has_text=demo.group).count() == 1
+    if path == "train":  # a new run's setup, folded under the run
+        assert page.locator('[data-testid="stExpander"]', has_text="New run").count() == 1
