@@ -21,3 +21,18 @@ def _main_module_restored():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture
+def app_manager():
+    """A fresh process-wide run manager (``ui.state.get_manager``, what every page uses) on this
+    test's data directory; its active runs stopped and it shut down afterwards."""
+    from ui.state import get_manager
+
+    get_manager.clear()
+    manager = get_manager()
+    yield manager
+    for run_id in manager.active():
+        manager.stop(run_id)
+    manager.shutdown()
+    get_manager.clear()

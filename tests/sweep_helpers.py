@@ -34,12 +34,11 @@ def is_failing_trial(config: RunConfig) -> bool:
     return all(config.get(k) == v for k, v in FAILING_TRIAL.items())
 
 
-class FailsAtSecondUpdate:
-    """Wraps a real trainer; its second ``update()`` raises."""
+class Wrapped:
+    """A trainer seen through a wrapper: everything but what a subclass overrides."""
 
     def __init__(self, trainer: Any) -> None:
         self._trainer = trainer
-        self._calls = 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._trainer, name)
@@ -47,6 +46,14 @@ class FailsAtSecondUpdate:
     @property
     def done(self) -> bool:
         return self._trainer.done
+
+
+class FailsAtSecondUpdate(Wrapped):
+    """Wraps a real trainer; its second ``update()`` raises."""
+
+    def __init__(self, trainer: Any) -> None:
+        super().__init__(trainer)
+        self._calls = 0
 
     def update(self) -> Any:
         self._calls += 1
@@ -61,19 +68,13 @@ def one_trial_fails(config: RunConfig) -> Any:
     return FailsAtSecondUpdate(trainer) if is_failing_trial(config) else trainer
 
 
-class HeldBeforeLastUpdate:
+class HeldBeforeLastUpdate(Wrapped):
     """Wraps a trainer; before its last update (``last``) it waits for ``gate`` to open (a
     ``tests.fake_trainer.GateClient``: the test counts who waits, and opens it)."""
 
     def __init__(self, trainer: Any, gate: Any, last: int) -> None:
-        self._trainer, self._gate, self._last = trainer, gate, last
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._trainer, name)
-
-    @property
-    def done(self) -> bool:
-        return self._trainer.done
+        super().__init__(trainer)
+        self._gate, self._last = gate, last
 
     def update(self) -> Any:
         if self._trainer.book.update == self._last - 1:

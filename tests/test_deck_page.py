@@ -8,7 +8,6 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.helpers import open_page
-from ui.state import get_manager
 from ui.text import plain
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -16,14 +15,10 @@ EXAMPLE = "trpo-in-10-scenes"
 
 
 @pytest.fixture
-def app():
-    get_manager.clear()
-    manager = get_manager()
+def app(app_manager):
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    yield at, manager.store
-    manager.shutdown()
-    get_manager.clear()
+    return at, app_manager.store
 
 
 def test_the_deck_page_lists_the_example_deck_and_reorders_its_scenes(app):

@@ -15,22 +15,15 @@ from core.engine.trainer import Episode
 from core.labs import gae_lab as lab
 from tests.helpers import chart_specs, run_ok, values
 from ui import presentation
-from ui.state import get_manager
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "gae_lab.py")
 DEADLINE_S = 60.0
 
 
 @pytest.fixture
-def page():
+def page(app_manager):
     """The page alone, on a fresh process-wide manager in this test's data directory."""
-    get_manager.clear()
-    manager = get_manager()
-    yield AppTest.from_file(PAGE, default_timeout=60), manager
-    for run_id in manager.active():
-        manager.stop(run_id)
-    manager.shutdown()
-    get_manager.clear()
+    return AppTest.from_file(PAGE, default_timeout=60), app_manager
 
 
 def trace(specs: list[dict], name: str) -> dict:

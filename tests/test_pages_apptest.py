@@ -28,17 +28,11 @@ DEADLINE_S = 120.0
 
 
 @pytest.fixture
-def app():
+def app(app_manager):
     """A fresh AppTest and a fresh process-wide manager on this test's data directory."""
-    get_manager.clear()
-    manager = get_manager()
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    yield at, manager
-    for run_id in manager.active():
-        manager.stop(run_id)
-    manager.shutdown()
-    get_manager.clear()
+    return at, app_manager
 
 
 def trace(specs: list[dict], name: str) -> dict:

@@ -13,20 +13,10 @@ from streamlit.testing.v1 import AppTest
 
 from tests.helpers import run_ok
 from ui import presentation
-from ui.state import get_manager
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 LAB = str(ROOT / "pages" / "trust_region_lab.py")
-
-
-@pytest.fixture
-def fresh_manager():
-    get_manager.clear()
-    manager = get_manager()
-    yield manager
-    manager.shutdown()
-    get_manager.clear()
 
 
 def switch(at: AppTest) -> bool:
@@ -75,7 +65,7 @@ def test_the_switch_writes_present_in_the_url_and_keeps_it_across_pages():
     assert switch(at) is False and "present" not in at.query_params
 
 
-def test_the_app_draws_the_switch_once_in_the_sidebar(fresh_manager):
+def test_the_app_draws_the_switch_once_in_the_sidebar(app_manager):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["present"] = "1"
     run_ok(at)
@@ -85,7 +75,7 @@ def test_the_app_draws_the_switch_once_in_the_sidebar(fresh_manager):
 
 
 @pytest.mark.parametrize("value,on", [("1", True), ("0", False), ("no", False)])
-def test_a_link_decides_the_mode(fresh_manager, value, on):
+def test_a_link_decides_the_mode(app_manager, value, on):
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state[presentation.STATE] = not on
     at.query_params["present"] = value

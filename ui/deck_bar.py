@@ -32,6 +32,7 @@ from core.runtime.decks import Deck, DeckError, Scene, scene_params, slug
 from core.runtime.store_schema import StoreError
 from ui import deck_url
 from ui.state import get_manager
+from ui.stepper import WIDGET_KEY_JS
 from ui.text import plain
 
 PAGES: dict[str, StreamlitPage] = {}  # url_path → the app's page, set by :func:`scene_tools`
@@ -48,12 +49,12 @@ KEYS = {
     "End": "last",
 }
 
-JS = """
+JS = (
+    WIDGET_KEY_JS
+    + """
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
   const keys = data.keys;
-  const ignoredRoles = ["slider", "radio", "tab", "listbox", "option", "combobox", "spinbutton",
-                        "menuitem", "textbox", "switch", "checkbox"];
   const fullscreen = () => {
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
     else if (document.documentElement.requestFullscreen)
@@ -62,11 +63,7 @@ export default function (component) {
   const handler = (event) => {
     if (!parentElement.isConnected || event.defaultPrevented) return;
     if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
-    const t = event.target instanceof Element ? event.target : null;
-    const tag = t ? t.tagName.toLowerCase() : "";
-    const role = t ? (t.getAttribute("role") || "") : "";
-    if (["input", "textarea", "select"].includes(tag) || (t && t.isContentEditable)) return;
-    if (ignoredRoles.includes(role)) return;
+    if (widgetKey(event)) return;
     if (event.key === "f" || event.key === "F") {
       event.preventDefault();
       fullscreen();
@@ -74,7 +71,6 @@ export default function (component) {
     }
     const action = keys[event.key];
     if (!action) return;
-    if ((tag === "button" || role === "button") && event.key === " ") return;
     event.preventDefault();
     event.stopImmediatePropagation();  // the deck owns the key: the lab's stepper never sees it
     setTriggerValue("press", action);
@@ -95,6 +91,7 @@ export default function (component) {
   };
 }
 """
+)
 HTML = (
     '<button class="deck-fullscreen" title="Full screen (F); Esc leaves it">'
     '<svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" '

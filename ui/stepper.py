@@ -21,23 +21,32 @@ from ui.toy_stages import Stage
 KEYS = {"ArrowRight": "next", " ": "next", "ArrowLeft": "back", "Home": "first", "End": "last"}
 ACTIONS = ("first", "back", "next", "last")
 
-JS = """
+# A key pressed in a widget (a text field, a slider, a radio, space on a button) is the widget's;
+# shared with the lecture deck's keys (ui/deck_bar.py).
+WIDGET_KEY_JS = """
+const ignoredRoles = ["slider", "radio", "tab", "listbox", "option", "combobox", "spinbutton",
+                      "menuitem", "textbox", "switch", "checkbox"];
+function widgetKey(event) {
+  const t = event.target instanceof Element ? event.target : null;
+  const tag = t ? t.tagName.toLowerCase() : "";
+  const role = t ? (t.getAttribute("role") || "") : "";
+  if (["input", "textarea", "select"].includes(tag) || (t && t.isContentEditable)) return true;
+  if (ignoredRoles.includes(role)) return true;
+  return (tag === "button" || role === "button") && event.key === " ";
+}
+"""
+
+JS = (
+    WIDGET_KEY_JS
+    + """
 export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
   const keys = data.keys;
-  const ignoredRoles = ["slider", "radio", "tab", "listbox", "option", "combobox", "spinbutton",
-                        "menuitem", "textbox", "switch", "checkbox"];
   const handler = (event) => {
     if (!parentElement.isConnected || event.defaultPrevented) return;
     if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const action = keys[event.key];
-    if (!action) return;
-    const t = event.target instanceof Element ? event.target : null;
-    const tag = t ? t.tagName.toLowerCase() : "";
-    const role = t ? (t.getAttribute("role") || "") : "";
-    if (["input", "textarea", "select"].includes(tag) || (t && t.isContentEditable)) return;
-    if (ignoredRoles.includes(role)) return;
-    if ((tag === "button" || role === "button") && event.key === " ") return;
+    if (!action || widgetKey(event)) return;
     event.preventDefault();
     setTriggerValue("press", action);
   };
@@ -52,6 +61,7 @@ export default function (component) {
   };
 }
 """
+)
 
 _mount = st.components.v2.component(
     "stepper_keys", js=JS, html='<span class="stepper-keys"></span>', isolate_styles=False
