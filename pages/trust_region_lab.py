@@ -24,6 +24,7 @@ from ui import deck_url, stepper, toy_figures, widgets
 from ui.state import ensure_app_navigation
 from ui.toy_figures import METHOD_NAMES, objective_figure, paths_figure, slice_figure, step_figure
 from ui.toy_geometry import fit_bounds, grid_values, quadratic_ellipse, slice_along, step_bounds
+from ui.toy_numbers import step_numbers, trials_table
 from ui.toy_scenario import (
     DEFAULT,
     PRESETS,
@@ -261,56 +262,6 @@ def _controls() -> Scenario:
 # --- numbers and tables ------------------------------------------------------------------------
 
 
-def _fmt_vec(v: torch.Tensor) -> str:
-    return "(" + ", ".join(f"{x:.4g}" for x in v.tolist()) + ")"
-
-
-def _step_numbers(step, delta: float) -> None:
-    full = step.trials[0]
-    accepted = next((t for t in step.trials if t.accepted), None)
-    c1, c2 = st.columns(2)
-    c1.metric(
-        "exact KL of full step",
-        f"{full.kl:.4f}",
-        f"{full.kl - delta:+.4f} vs δ",
-        delta_color="inverse",
-    )
-    c2.metric("quadratic ½sᵀFs", f"{step.quadratic_kl:.4f}")
-    c1.metric("accepted αʲ", "none: keep θ_old" if accepted is None else f"{accepted.frac:.4g}")
-    c2.metric("ΔJ of the update", f"{accepted.objective_change:+.4f}" if accepted else "0")
-    with st.expander("The numbers at θ_old"):
-        F = step.fisher
-        st.markdown(
-            f"- g = {_fmt_vec(step.grad)}\n"
-            f"- F = [{_fmt_vec(F[0])}, {_fmt_vec(F[1])}]\n"
-            f"- F⁻¹g = {_fmt_vec(step.natural_dir)}, "
-            f"gᵀF⁻¹g = {float(step.grad @ step.natural_dir):.5g}\n"
-            f"- CG: {len(step.cg_iterates)} iterations, rᵀr = "
-            + ", ".join(f"{r:.2e}" for r in step.cg_residuals)
-            + f"\n- full step s = {_fmt_vec(step.step)} (β = {step.beta:.4g}), "
-            f"predicted ΔL = gᵀs = {step.predicted_improvement:.5g}"
-        )
-
-
-def _trials_table(step) -> None:
-    """The line-search trials as a static table (columns wrap; none is cut)."""
-    st.table(
-        pd.DataFrame(
-            [
-                {
-                    "j": t.j,
-                    "αʲ": f"{t.frac:.4g}",
-                    "exact KL": f"{t.kl:.5f}",
-                    "ΔL": f"{t.surrogate_change:.5f}",
-                    "ΔJ": f"{t.objective_change:.5f}",
-                    "verdict": "accepted" if t.accepted else f"rejected: {t.reason}",
-                }
-                for t in step.trials
-            ]
-        ).set_index("j")
-    )
-
-
 def _paths_table(paths, best: float) -> None:
     """Final J, updates to 90 % of the way to sup J and updates without a step, per method."""
     J0 = float(paths[0].objectives[0])
@@ -378,8 +329,9 @@ def _show_step(scenario: Scenario, problem, view) -> None:
             stage=None if stage is stages[-1] else stage,
         )
         _main_chart(fig)
+    shown = None if stage is stages[-1] else stage
     with right:
-        _step_numbers(step, scenario.delta)
+        step_numbers(step, scenario.delta, shown)
         st.button(
             "Take this step (θ₀ ← θ_new)",
             on_click=_set_start,
@@ -393,7 +345,7 @@ def _show_step(scenario: Scenario, problem, view) -> None:
         st.plotly_chart(cut_fig, key="trl_slice", theme=None)
     with right:
         st.subheader("Line-search trials")
-        _trials_table(step)
+        trials_table(step, shown)
         st.markdown(f"**{problem.title}.** {problem.description}")
 
 

@@ -213,6 +213,27 @@ def test_next_and_back_step_through_the_trpo_step_and_keep_the_stage_in_the_url(
     assert len(_traces(_main_figure(at))[TRACE_ACCEPTED]["x"]) == 1
 
 
+FINAL = {"accepted αʲ": "0.5", "ΔJ of the update": "+0.0101"}
+
+
+@pytest.mark.parametrize(
+    "stage, shown",
+    [
+        ("0", {}),
+        ("5", {"quadratic ½sᵀFs": "0.0100"}),  # the max step s on the ellipse
+        ("7", {"quadratic ½sᵀFs": "0.0100", "exact KL of full step": "0.0126"}),  # trial 1
+        ("9", {"quadratic ½sᵀFs": "0.0100", "exact KL of full step": "0.0126"} | FINAL),
+    ],
+)
+def test_stepping_through_each_number_appears_with_its_stage(stage, shown):
+    at = _run({"stage": stage})
+    metrics = {m.label: m.value for m in at.metric}
+    assert {k: v for k, v in metrics.items() if v != "…"} == shown
+    trials = [t for t in at.table if "verdict" in str(t.value.columns.tolist())]
+    rows = len(trials[0].value) if trials else 0
+    assert rows == {"0": 0, "5": 0, "7": 1, "9": 2}[stage]
+
+
 def test_a_url_stage_beyond_the_last_shows_the_whole_picture_and_says_so():
     at = _run({"stage": "40"})
     assert not at.exception
