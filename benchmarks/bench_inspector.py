@@ -22,6 +22,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import plotly.io
@@ -68,68 +69,69 @@ def disk(folder: Path) -> dict[tuple[str, str], Path]:
     return files
 
 
-def alternating(algo: str, updates: int) -> dict[str, float]:
-    """One run whose updates alternate between snapshots off and on: median CPU s per update of
-    each, and the mean CPU s of the capture itself (the trainer's ``_snapshot``) and of the
-    append to the log and the pruning the writer thread does after an update."""
+def _trainer(algo: str):
     trainer = make_trainer(preset_config(algo, "CartPole-v1", "zoo", eval_every=0))
     trainer.update()  # first-call costs out of the timing
+    return trainer
+
+
+def _alternate(trainer, updates: int, clock: Callable[[], float], hand_over) -> dict[bool, float]:
+    """``2 · updates`` updates alternating between snapshots off and on, each snapshot handed to
+    ``hand_over(update, snapshot)``: the median ``clock`` seconds per update of each kind."""
+    spent: dict[bool, list[float]] = {False: [], True: []}
+    for i in range(2 * updates):
+        on = bool(i % 2)
+        trainer.capture_snapshots = on
+        start = clock()
+        trainer.update()
+        if on:
+            hand_over(trainer.book.update, trainer.last_snapshot)
+        spent[on].append(clock() - start)
+    return {on: statistics.median(ts) for on, ts in spent.items()}
+
+
+def alternating(algo: str, updates: int) -> dict[str, float]:
+    """One run whose updates alternate between snapshots off and on, writing in line: median CPU
+    s per update of each, and the mean CPU s of the capture itself (the trainer's ``_snapshot``)
+    and of the append to the log and the pruning the writer thread does after an update."""
+    trainer = _trainer(algo)
     capture = type(trainer)._snapshot
-    spent = [0.0]
+    spent = {"capture": 0.0, "write": 0.0}
 
     def timed(self, *args):
         start = time.process_time()
         try:
             return capture(self, *args)
         finally:
-            spent[0] += time.process_time() - start
+            spent["capture"] += time.process_time() - start
 
-    cpu: dict[bool, list[float]] = {False: [], True: []}
-    write = 0.0
     type(trainer)._snapshot = timed
     try:
         with tempfile.TemporaryDirectory() as d:
             log = SnapshotLog(d, SnapshotPolicy())
-            for i in range(2 * updates):
-                on = bool(i % 2)
-                trainer.capture_snapshots = on
+
+            def write(update: int, snap) -> None:
                 start = time.process_time()
-                trainer.update()
-                if on:
-                    written = time.process_time()
-                    log.write(trainer.book.update, trainer.last_snapshot)
-                    write += time.process_time() - written
-                cpu[on].append(time.process_time() - start)
+                log.write(update, snap)
+                spent["write"] += time.process_time() - start
+
+            cpu = _alternate(trainer, updates, time.process_time, write)
             log.close()
     finally:
         type(trainer)._snapshot = capture
-    return {
-        "off": statistics.median(cpu[False]),
-        "on": statistics.median(cpu[True]),
-        "capture": spent[0] / updates,
-        "write": write / updates,
-    }
+    return {"off": cpu[False], "on": cpu[True], **{k: v / updates for k, v in spent.items()}}
 
 
 def wall_alternating(algo: str, updates: int) -> dict[bool, float]:
     """As the run loop does it: updates alternate between snapshots off and on, a snapshot is
     handed to the worker's writer thread (``SnapshotWriter``); median wall seconds per update of
     each kind (the writer's disk work overlaps the next update where a core is free)."""
-    trainer = make_trainer(preset_config(algo, "CartPole-v1", "zoo", eval_every=0))
-    trainer.update()
-    wall: dict[bool, list[float]] = {False: [], True: []}
+    trainer = _trainer(algo)
     with tempfile.TemporaryDirectory() as d:
         writer = SnapshotWriter(d, SnapshotPolicy())
-        for i in range(2 * updates):
-            on = bool(i % 2)
-            trainer.capture_snapshots = on
-            start = time.perf_counter()
-            trainer.update()
-            if on:
-                writer.put(trainer.book.update, trainer.last_snapshot)
-            wall[on].append(time.perf_counter() - start)
+        wall = _alternate(trainer, updates, time.perf_counter, writer.put)
         writer.close()
-    return {on: statistics.median(ts) for on, ts in wall.items()}
+    return wall
 
 
 def slowdown(updates: int) -> None:

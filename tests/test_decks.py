@@ -55,6 +55,7 @@ def test_a_deck_round_trips_through_the_store(store):
     store.save_deck(deck)
     assert store.deck("week-3") == deck
     assert deck in store.decks()
+    assert store.deck_names()[deck.deck_id] == deck.name
     moved = replace(deck, scenes=deck.scenes[::-1], name="renamed")
     store.save_deck(moved)
     assert store.deck("week-3") == moved

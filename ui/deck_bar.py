@@ -28,7 +28,7 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from core.runtime.decks import Deck, DeckError, Scene, scene_params, slug
+from core.runtime.decks import RESERVED_PARAMS, Deck, DeckError, Scene, scene_params, slug
 from core.runtime.store_schema import StoreError
 from ui import deck_url
 from ui.state import get_manager
@@ -166,7 +166,7 @@ def scene_tools(current: StreamlitPage, sections: dict[str, list[StreamlitPage]]
 
 
 def _exit() -> None:
-    for key in ("deck", "scene", "present"):
+    for key in RESERVED_PARAMS:
         if key in st.query_params:
             del st.query_params[key]
 
@@ -233,12 +233,10 @@ def _resolve_url(scene: Scene, store) -> None:
 
 def _save_form(current: StreamlitPage) -> None:
     try:
-        store = get_manager().store
-        decks = store.decks()
+        names = get_manager().store.deck_names()  # every page, every rerun: ids and names only
     except (StoreError, DeckError) as err:
         st.error(f"The decks cannot be read: {plain(err)}")
         return
-    names = {d.deck_id: d.name for d in decks}
     choice = st.selectbox(
         "Deck", [NEW_DECK, *names], key="deck.save.deck", format_func=lambda i: names.get(i, i)
     )

@@ -285,6 +285,12 @@ def read_decks(conn: sqlite3.Connection) -> list[Deck]:
     return [parse_deck(body) for (body,) in rows]
 
 
+def read_deck_names(conn: sqlite3.Connection) -> dict[str, str]:
+    """deck id → name of every deck, by name (without reading their scenes)."""
+    query = "SELECT deck_id, name FROM decks ORDER BY name COLLATE NOCASE, deck_id"
+    return dict(conn.execute(query).fetchall())
+
+
 def read_deck(conn: sqlite3.Connection, deck_id: str) -> Deck | None:
     row = conn.execute("SELECT body FROM decks WHERE deck_id = ?", (deck_id,)).fetchone()
     return None if row is None else parse_deck(row[0])

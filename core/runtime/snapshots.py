@@ -35,6 +35,7 @@ they read the same way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -175,8 +176,18 @@ def list_snapshots(directory: str | Path) -> dict[int, SnapshotRef]:
         if m := _FILE.fullmatch(path.name):
             found[int(m.group(1))] = SnapshotRef(path)
         elif _LOG.fullmatch(path.name):
-            found.update((update, SnapshotRef(path, offset)) for update, offset, _ in _walk(path))
+            with contextlib.suppress(FileNotFoundError):  # compacted meanwhile
+                stat = path.stat()
+                records = _records(str(path), stat.st_size, stat.st_mtime_ns)
+                found.update((update, SnapshotRef(path, offset)) for update, offset, _ in records)
     return dict(sorted(found.items()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _records(path: str, size: int, mtime_ns: int) -> tuple[tuple[int, int, int], ...]:
+    """:func:`_walk` of a log as it is at this size and time: a page that lists a run's updates
+    on every rerun reads the headers of a log once, and again only after it grew."""
+    return tuple(_walk(Path(path)))
 
 
 def prune(directory: str | Path, newest: int, policy: SnapshotPolicy) -> None:

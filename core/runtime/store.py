@@ -428,6 +428,11 @@ class RunStore:
         with self._readers.connection() as conn:
             return deck_sql.read_decks(conn)
 
+    def deck_names(self) -> dict[str, str]:
+        """deck id → name, by name: what a deck picker shows, without parsing the decks."""
+        with self._readers.connection() as conn:
+            return deck_sql.read_deck_names(conn)
+
     def deck(self, deck_id: str) -> Deck | None:
         """One deck, or None."""
         with self._readers.connection() as conn:
