@@ -4,11 +4,12 @@ Three parts, each selectable with ``--parts``; every run uses one torch thread, 
 the same RL-Zoo hyperparameters (ours: the "zoo" presets; theirs: the zoo's yml entries, with
 ``VecNormalize(gamma=γ)`` where the zoo says ``normalize: true``):
 
-- ``speed``: env-steps/s of PPO and TRPO on Hopper-v5 and HalfCheetah-v5, ours then theirs, one
-  run at a time in this process: ``--warmup`` env steps first (not timed), then ``--steps`` timed
-  (wall clock and CPU time). The ceiling is the raw env in our vector env with the same number of
-  sub-envs, stepping with random actions drawn beforehand. Prints ours/SB3 (target ≥ 3×) and
-  ours/raw (target ≥ 60 %).
+- ``speed``: env-steps/s of PPO and TRPO on Hopper-v5 and HalfCheetah-v5, in this process:
+  ``--warmup`` env steps first (not timed), then ``--steps`` timed (wall clock and CPU time) in
+  ``--rounds`` alternating chunks, ours, theirs, the raw env, ours, ... so that the slow and fast
+  moments of a shared machine fall on all three alike. The ceiling is the raw env in our vector
+  env with the same number of sub-envs, stepping with random actions drawn beforehand. Prints
+  ours/SB3 (target ≥ 3×) and ours/raw (target ≥ 60 %).
 - ``learn``: Hopper-v5 for ``--learn-steps`` env steps, PPO and TRPO, ours and theirs on the
   seeds ``--seeds``; per run the wall time and env-steps/s of training (construction and
   evaluation excluded), the mean of the last 20 training episodes, and the final evaluation.
@@ -42,9 +43,11 @@ CPU-time speeds of short runs on a busy machine (less on an idle one); SB3's PPO
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing
 import statistics
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -226,30 +229,83 @@ def _sb3_training_mean(model: Any) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-def ours_speed(algo: str, env_id: str, steps: int, warmup: int) -> Run:
-    """Our trainer at the zoo preset: ``warmup`` env steps untimed, then ``steps`` timed."""
-    config = preset_config(algo, env_id, "zoo", seed=0, total_steps=warmup + steps, eval_every=0)
-    trainer = make_trainer(config)
-    while trainer.book.env_steps < warmup:
-        trainer.update()
-    start, final = trainer.book.env_steps, float("nan")
-    clock = Clock()
-    while not trainer.done:
-        final = trainer.update().metrics["episode_return_mean"]
-    wall, cpu = clock.totals()
-    return Run(wall, cpu, trainer.book.env_steps - start, None, final)
+class Timed:
+    """Wall and CPU seconds and env steps summed over the timed chunks of one side."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+        self.steps = 0
+
+    def chunk(self, advance: Callable[[], int]) -> None:
+        """Time ``advance()``, which returns the env steps it took."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        steps = advance()
+        self.wall += time.perf_counter() - wall
+        self.cpu += time.process_time() - cpu
+        self.steps += steps
+
+    def run(self, final_mean: float) -> Run:
+        return Run(self.wall, self.cpu, self.steps, None, final_mean)
 
 
-def sb3_speed(algo: str, env_id: str, steps: int, warmup: int) -> Run:
-    """The SB3 model: ``learn(warmup)`` untimed, then ``learn(steps)`` on, timed."""
-    model = sb3_model(algo, env_id, 0)
-    if warmup > 0:
-        model.learn(warmup)
-    start = model.num_timesteps
-    clock = Clock()
-    model.learn(steps, reset_num_timesteps=False)
-    wall, cpu = clock.totals()
-    return Run(wall, cpu, model.num_timesteps - start, None, _sb3_training_mean(model))
+class OursSpeed:
+    """Our trainer at the zoo preset, advanced to a given env step a whole update at a time."""
+
+    def __init__(self, algo: str, env_id: str, total_steps: int) -> None:
+        config = preset_config(algo, env_id, "zoo", seed=0, total_steps=total_steps, eval_every=0)
+        self.trainer = make_trainer(config)
+        self.final = float("nan")
+
+    def advance_to(self, target: int) -> int:
+        start = self.trainer.book.env_steps
+        while self.trainer.book.env_steps < target and not self.trainer.done:
+            self.final = self.trainer.update().metrics["episode_return_mean"]
+        return self.trainer.book.env_steps - start
+
+
+class TheirSpeed:
+    """The SB3 model, advanced by ``learn`` (whole rollouts) without resetting its counters."""
+
+    def __init__(self, algo: str, env_id: str) -> None:
+        self.model = sb3_model(algo, env_id, 0)
+
+    def advance_to(self, target: int) -> int:
+        start = self.model.num_timesteps
+        if target > start:
+            self.model.learn(target - start, reset_num_timesteps=False)
+        return self.model.num_timesteps - start
+
+    @property
+    def final(self) -> float:
+        return _sb3_training_mean(self.model)
+
+
+def interleaved_speed(
+    algo: str, env_id: str, args: argparse.Namespace
+) -> tuple[Run, Run | None, float]:
+    """Ours, SB3 and the raw env, timed in ``args.rounds`` alternating chunks (a shared machine's
+    slow and fast moments fall on all three alike): both learners warm up to ``args.warmup`` env
+    steps untimed, then each round moves each learner ``args.steps / rounds`` env steps further
+    (whole rollouts: a learner can run a little past a chunk's end) and steps the raw env
+    ``args.raw_steps / rounds`` env steps. Returns (ours, SB3, raw env-steps/s)."""
+    n_envs = preset_config(algo, env_id, "zoo").n_envs
+    sides = [OursSpeed(algo, env_id, args.warmup + args.steps)]
+    if not args.no_sb3:
+        sides.append(TheirSpeed(algo, env_id))
+    clocks = [Timed() for _ in sides]
+    raw = Timed()
+    raw_chunk = max(1, args.raw_steps // args.rounds // n_envs)
+    for side in sides:
+        side.advance_to(args.warmup)
+    for k in range(1, args.rounds + 1):
+        target = args.warmup + args.steps * k // args.rounds
+        for side, clock in zip(sides, clocks):
+            clock.chunk(functools.partial(side.advance_to, target))
+        fps = raw_env_fps(n_envs, raw_chunk, env_id, random_actions=True)
+        raw.wall += n_envs * raw_chunk / fps
+        raw.steps += n_envs * raw_chunk
+    runs = [clock.run(side.final) for side, clock in zip(sides, clocks)]
+    return runs[0], (runs[1] if len(runs) > 1 else None), raw.steps / raw.wall
 
 
 @dataclass
@@ -271,23 +327,17 @@ def speed_part(
     args: argparse.Namespace, done: Callable[[SpeedRow], None], have: set[tuple[str, str]]
 ) -> None:
     """Every (env, algorithm) speed row not in ``have``."""
-    raw_cache: dict[tuple[str, int], float] = {}
     for env_id in SPEED_ENVS:
         for algo in ON_POLICY:
             if (env_id, algo) in have:
                 continue
             n_envs = preset_config(algo, env_id, "zoo").n_envs
-            ours = ours_speed(algo, env_id, args.steps, args.warmup)
+            ours, theirs, raw = interleaved_speed(algo, env_id, args)
             print(f"speed {env_id} {algo} ours: {ours.fps:,.0f} env-steps/s", flush=True)
-            theirs = None
-            if not args.no_sb3:
-                theirs = sb3_speed(algo, env_id, args.steps, args.warmup)
+            if theirs is not None:
                 print(f"speed {env_id} {algo} SB3:  {theirs.fps:,.0f} env-steps/s", flush=True)
-            if (env_id, n_envs) not in raw_cache:
-                raw_cache[env_id, n_envs] = raw_env_fps(
-                    n_envs, max(1, args.raw_steps // n_envs), env_id, random_actions=True
-                )
-            done(SpeedRow(env_id, algo, n_envs, ours, theirs, raw_cache[env_id, n_envs]))
+            print(f"speed {env_id} {algo} raw:  {raw:,.0f} env-steps/s", flush=True)
+            done(SpeedRow(env_id, algo, n_envs, ours, theirs, raw))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,7 +439,12 @@ def learning_jobs(args: argparse.Namespace) -> list[Job]:
 
 
 def _speed_settings(args: argparse.Namespace) -> dict[str, Any]:
-    return {"warmup": args.warmup, "steps": args.steps, "raw_steps": args.raw_steps}
+    return {
+        "warmup": args.warmup,
+        "steps": args.steps,
+        "raw_steps": args.raw_steps,
+        "rounds": args.rounds,
+    }
 
 
 def read_log(path: Path, args: argparse.Namespace) -> tuple[list[SpeedRow], dict[Job, EvalRun]]:
@@ -455,8 +510,10 @@ def speed_section(args: argparse.Namespace, rows: list[SpeedRow]) -> list[str]:
         "## Speed: env-steps/s at the zoo settings",
         "",
         f"{args.warmup:,} env steps of warm-up (not timed), then {args.steps:,} timed env steps "
-        "(a run ends at the first full rollout past them), seed 0, one run at a time in one "
-        "process, ours then theirs. SB3 is SB3 PPO / sb3-contrib TRPO. The ceiling is the raw "
+        f"(whole rollouts: a side can run a little past them), seed 0, in one process, timed in "
+        f"{args.rounds} alternating chunks (ours, SB3, raw env, ours, ...) so that a shared "
+        "machine's slow and fast moments fall on all three alike. SB3 is SB3 PPO / sb3-contrib "
+        "TRPO. The ceiling is the raw "
         "Gymnasium env in our vector env (SyncVectorEnv, same-step autoreset) with the preset's "
         "number of sub-envs, stepping with random actions drawn beforehand "
         f"({args.raw_steps:,} env steps). Targets: ours/SB3 ≥ {SPEED_TARGET:.0f}× and ours/raw ≥ "
@@ -580,6 +637,7 @@ def main() -> None:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--warmup", type=int, default=4096, help="untimed env steps (speed)")
     parser.add_argument("--raw-steps", type=int, default=20_000, help="raw env steps (ceiling)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating timed chunks (speed)")
     parser.add_argument("--learn-steps", type=int, default=1_000_000)
     parser.add_argument("--dqn-steps", type=int, default=None, help="default: the zoo budget")
     parser.add_argument("--dqn-seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -238,10 +238,9 @@ def test_fisher_metric_is_the_autograd_hessian_of_the_mean_kl(kind):
     "ours, name, options",
     [
         (lambda t: Adam(t, 0.01, 1e-5), "adam", {}),
-        (lambda t: Adam(t, 0.01, 1e-5, fused=True), "adam", {}),
         (lambda t: RMSprop(t, 0.01, 1e-5, alpha=0.99), "rmsprop", {"alpha": 0.99}),
     ],
-    ids=["adam", "adam-fused", "rmsprop"],
+    ids=["adam", "rmsprop"],
 )
 def test_optimizers_match_torch_optim_and_resume_from_their_state_dict(ours, name, options):
     g = torch.Generator().manual_seed(0)

@@ -5,7 +5,10 @@ builder calls ``check_env_id``): no arbitrary ``module:Class`` entry points. Vec
 Gymnasium's ``SyncVectorEnv`` with ``AutoresetMode.SAME_STEP``: when a sub-env's episode ends,
 ``step`` already returns the reset observation and puts the last real observation in
 ``infos["final_obs"]``. So every transition in a rollout is a real one, and a time-limit
-truncation can bootstrap from V(final observation), never from the reset observation.
+truncation can bootstrap from V(final observation), never from the reset observation. The
+sub-envs' own per-step info dicts (MuJoCo's reward terms and positions, ...) are dropped before the
+vector env sees them (:class:`StepInfoDropped`): nothing reads them, and gathering them into
+arrays key by key (``SyncVectorEnv._add_info``) cost more per step than the rest of the vector env.
 
 An id that Gymnasium spells differently is built by :data:`ALIASES` (the catalogue needs one id
 per entry: Gymnasium 1.4 makes the continuous lunar lander as ``LunarLander-v3`` with
@@ -40,6 +43,14 @@ def _gym_make(env_id: str, render_mode: str | None = None) -> gym.Env:
     return env
 
 
+class StepInfoDropped(gym.Wrapper):
+    """An env whose ``step`` returns an empty info dict (``reset`` keeps its own)."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, _ = self.env.step(action)
+        return obs, reward, terminated, truncated, {}
+
+
 def make_env(env_id: str, render_mode: str | None = None) -> gym.Env:
     """One (non-vector) env, e.g. for evaluation or rendering."""
     return _gym_make(env_id, render_mode)
@@ -49,7 +60,7 @@ def make_vec_env(env_id: str, n_envs: int, seed: int) -> SyncVectorEnv:
     """``n_envs`` copies of ``env_id`` stepping in lock-step, same-step autoreset, seeded."""
     check_env_id(env_id)
     env = SyncVectorEnv(
-        [lambda: _gym_make(env_id) for _ in range(n_envs)],
+        [lambda: StepInfoDropped(_gym_make(env_id)) for _ in range(n_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
     env.reset(seed=seed)

@@ -59,13 +59,17 @@ class RunningMeanStd:
         """Merge a batch of rows ``[B, *shape]`` into the moments."""
         batch = np.asarray(batch, dtype=np.float64)
         n_b = batch.shape[0]
-        m_b = np.add.reduce(batch, axis=0) / n_b
-        dev = batch - m_b
-        v_b = np.add.reduce(dev * dev, axis=0) / n_b
-        delta = m_b - self.mean
         total = self.count + n_b
+        if n_b == 1:  # m_b = the row, v_b = 0: the same numbers in fewer operations
+            delta = batch[0] - self.mean
+            m2 = self.var * self.count
+        else:
+            m_b = np.add.reduce(batch, axis=0) / n_b
+            dev = batch - m_b
+            delta = m_b - self.mean
+            m2 = self.var * self.count + np.add.reduce(dev * dev, axis=0) / n_b * n_b
         self.mean = self.mean + delta * (n_b / total)
-        m2 = self.var * self.count + v_b * n_b + delta * delta * (self.count * n_b / total)
+        m2 += delta * delta * (self.count * n_b / total)
         self.var = m2 / total
         self.count = total
         self.inv_std = 1.0 / np.sqrt(self.var + EPSILON)

@@ -69,7 +69,8 @@ class Batch:
     def __len__(self) -> int:
         return self.obs.shape[0]
 
-    def subset(self, idx: torch.Tensor) -> Batch:
+    def subset(self, idx: torch.Tensor | slice) -> Batch:
+        """The samples at ``idx``: an index tensor (a copy) or a slice (views)."""
         return Batch(*(getattr(self, f)[idx] for f in self.__dataclass_fields__))
 
 
@@ -123,8 +124,8 @@ class RolloutBuffer:
         for t in range(self.n_steps):
             obs_np[t] = obs if normalizer is None else normalizer.obs(obs)
             actions = actions_np[t] = policy.act(obs_np[t], noise[t])
-            if not self.discrete:
-                actions = np.clip(actions, self.act_low, self.act_high)
+            if not self.discrete:  # clipped by two ufuncs: np.clip's wrapper costs more
+                actions = np.minimum(np.maximum(actions, self.act_low), self.act_high)
             obs, rewards, terminated, truncated, infos = env.step(actions)
             dones = terminated | truncated
             book.on_step(rewards, dones)

@@ -48,7 +48,7 @@ class OldPolicy:
     mean: torch.Tensor | None = None
     log_std: torch.Tensor | None = None
 
-    def subset(self, idx: torch.Tensor) -> OldPolicy:
+    def subset(self, idx: torch.Tensor | slice) -> OldPolicy:
         if self.logits is not None:
             return OldPolicy(logits=self.logits[idx])
         return OldPolicy(mean=self.mean[idx], log_std=self.log_std)

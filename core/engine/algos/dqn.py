@@ -137,7 +137,7 @@ class DQN:
         self.q_target.requires_grad_(False)
         self.online = FlatQ(self.q)
         self.target = FlatQ(self.q_target)
-        self.optimizer = Adam(self.online.flat, config.lr, eps=ADAM_EPS, fused=True)
+        self.optimizer = Adam(self.online.flat, config.lr, eps=ADAM_EPS)
         self.rng = np.random.default_rng(config.seed)
         if p.prioritized:
             self.replay: ReplayBuffer = PrioritizedReplayBuffer(

@@ -253,12 +253,18 @@ def adapt_beta(beta: float, d: float, d_targ: float) -> float:
 def minibatches(
     batch: Batch, old: OldPolicy, size: int, generator: torch.Generator
 ) -> list[tuple[Batch, OldPolicy]]:
-    """One epoch's minibatches: shuffled chunks of ``size`` (the batch itself if it fits in one)."""
-    if size >= len(batch):
+    """One epoch's minibatches: shuffled chunks of ``size`` (the batch itself if it fits in one).
+
+    The batch is shuffled once and cut into contiguous views (one gather per field per epoch,
+    not one per minibatch)."""
+    n = len(batch)
+    if size >= n:
         return [(batch, old)]
+    perm = torch.randperm(n, generator=generator)
+    batch, old = batch.subset(perm), old.subset(perm)
     return [
-        (batch.subset(idx), old.subset(idx))
-        for idx in torch.randperm(len(batch), generator=generator).split(size)
+        (batch.subset(chunk), old.subset(chunk))
+        for chunk in (slice(start, start + size) for start in range(0, n, size))
     ]
 
 

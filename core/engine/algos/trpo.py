@@ -385,9 +385,10 @@ class TRPO(OnPolicyTrainer):
         for _ in range(p.critic_iters):
             self.book.poll()  # a pause or a live change lands between two critic epochs
             perm = torch.randperm(n)
+            obs, returns = batch.obs[perm], batch.returns[perm]  # then contiguous minibatches
             for start in range(0, n, p.critic_minibatch):
-                idx = perm[start : start + p.critic_minibatch]
-                total += self.critic_regression.step(batch.obs[idx], batch.returns[idx])
+                chunk = slice(start, start + p.critic_minibatch)
+                total += self.critic_regression.step(obs[chunk], returns[chunk])
                 count += 1
         return {
             "value_loss": float(total) / count,
