@@ -249,16 +249,30 @@ class Timed:
 
 
 class OursSpeed:
-    """Our trainer at the zoo preset, advanced to a given env step a whole update at a time."""
+    """Our trainer at the zoo preset, advanced to a given env step a whole update at a time;
+    ``rollout`` sums the wall seconds of its rollouts (env steps, acting, GAE), the rest of an
+    update being the learning step."""
 
-    def __init__(self, algo: str, env_id: str, total_steps: int) -> None:
-        config = preset_config(algo, env_id, "zoo", seed=0, total_steps=total_steps, eval_every=0)
+    def __init__(self, algo: str, env_id: str) -> None:
+        config = preset_config(algo, env_id, "zoo", seed=0, eval_every=0)
         self.trainer = make_trainer(config)
         self.final = float("nan")
+        self.rollout = 0.0
+        collect = self.trainer.start_update
+
+        def timed_collect() -> Any:
+            start = time.perf_counter()
+            batch = collect()
+            self.rollout += time.perf_counter() - start
+            return batch
+
+        self.trainer.start_update = timed_collect
 
     def advance_to(self, target: int) -> int:
+        """Updates until ``target`` env steps (at least one); returns the env steps taken."""
         start = self.trainer.book.env_steps
-        while self.trainer.book.env_steps < target and not self.trainer.done:
+        target = max(target, start + 1)
+        while self.trainer.book.env_steps < target:
             self.final = self.trainer.update().metrics["episode_return_mean"]
         return self.trainer.book.env_steps - start
 
@@ -270,9 +284,9 @@ class TheirSpeed:
         self.model = sb3_model(algo, env_id, 0)
 
     def advance_to(self, target: int) -> int:
+        """Rollouts until ``target`` env steps (at least one); returns the env steps taken."""
         start = self.model.num_timesteps
-        if target > start:
-            self.model.learn(target - start, reset_num_timesteps=False)
+        self.model.learn(max(target - start, 1), reset_num_timesteps=False)
         return self.model.num_timesteps - start
 
     @property
@@ -282,14 +296,15 @@ class TheirSpeed:
 
 def interleaved_speed(
     algo: str, env_id: str, args: argparse.Namespace
-) -> tuple[Run, Run | None, float]:
+) -> tuple[Run, Run | None, float, float]:
     """Ours, SB3 and the raw env, timed in ``args.rounds`` alternating chunks (a shared machine's
     slow and fast moments fall on all three alike): both learners warm up to ``args.warmup`` env
     steps untimed, then each round moves each learner ``args.steps / rounds`` env steps further
     (whole rollouts: a learner can run a little past a chunk's end) and steps the raw env
-    ``args.raw_steps / rounds`` env steps. Returns (ours, SB3, raw env-steps/s)."""
+    ``args.raw_steps / rounds`` env steps. Returns (ours, SB3, raw env-steps/s, wall seconds of
+    our timed rollouts)."""
     n_envs = preset_config(algo, env_id, "zoo").n_envs
-    sides = [OursSpeed(algo, env_id, args.warmup + args.steps)]
+    sides = [OursSpeed(algo, env_id)]
     if not args.no_sb3:
         sides.append(TheirSpeed(algo, env_id))
     clocks = [Timed() for _ in sides]
@@ -297,6 +312,7 @@ def interleaved_speed(
     raw_chunk = max(1, args.raw_steps // args.rounds // n_envs)
     for side in sides:
         side.advance_to(args.warmup)
+    sides[0].rollout = 0.0
     for k in range(1, args.rounds + 1):
         target = args.warmup + args.steps * k // args.rounds
         for side, clock in zip(sides, clocks):
@@ -305,7 +321,8 @@ def interleaved_speed(
         raw.wall += n_envs * raw_chunk / fps
         raw.steps += n_envs * raw_chunk
     runs = [clock.run(side.final) for side, clock in zip(sides, clocks)]
-    return runs[0], (runs[1] if len(runs) > 1 else None), raw.steps / raw.wall
+    ours, theirs = runs[0], (runs[1] if len(runs) > 1 else None)
+    return ours, theirs, raw.steps / raw.wall, sides[0].rollout
 
 
 @dataclass
@@ -316,11 +333,19 @@ class SpeedRow:
     ours: Run
     theirs: Run | None
     raw: float
+    ours_rollout: float  # wall seconds of ours' rollouts within ``ours.wall``
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SpeedRow:
         theirs = Run(**d["theirs"]) if d["theirs"] else None
-        return cls(d["env_id"], d["algo"], d["n_envs"], Run(**d["ours"]), theirs, d["raw"])
+        ours = Run(**d["ours"])
+        return cls(d["env_id"], d["algo"], d["n_envs"], ours, theirs, d["raw"], d["ours_rollout"])
+
+    def per_step_us(self) -> tuple[float, float, float]:
+        """Ours' rollout and learning step, and the raw env, in µs per env step (wall)."""
+        steps = self.ours.steps
+        rollout = self.ours_rollout / steps * 1e6
+        return rollout, self.ours.wall / steps * 1e6 - rollout, 1e6 / self.raw
 
 
 def speed_part(
@@ -332,12 +357,12 @@ def speed_part(
             if (env_id, algo) in have:
                 continue
             n_envs = preset_config(algo, env_id, "zoo").n_envs
-            ours, theirs, raw = interleaved_speed(algo, env_id, args)
+            ours, theirs, raw, rollout = interleaved_speed(algo, env_id, args)
             print(f"speed {env_id} {algo} ours: {ours.fps:,.0f} env-steps/s", flush=True)
             if theirs is not None:
                 print(f"speed {env_id} {algo} SB3:  {theirs.fps:,.0f} env-steps/s", flush=True)
             print(f"speed {env_id} {algo} raw:  {raw:,.0f} env-steps/s", flush=True)
-            done(SpeedRow(env_id, algo, n_envs, ours, theirs, raw))
+            done(SpeedRow(env_id, algo, n_envs, ours, theirs, raw, rollout))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -518,6 +543,38 @@ def speed_section(args: argparse.Namespace, rows: list[SpeedRow]) -> list[str]:
         "number of sub-envs, stepping with random actions drawn beforehand "
         f"({args.raw_steps:,} env steps). Targets: ours/SB3 ≥ {SPEED_TARGET:.0f}× and ours/raw ≥ "
         f"{CEILING_TARGET:.0%} (✓ met, ✗ not).",
+        "",
+        *md_table(header, body),
+        "",
+        *time_split_section(rows),
+    ]
+
+
+def time_split_section(rows: list[SpeedRow]) -> list[str]:
+    """Where ours' time per env step goes, and what that implies for the ceiling target."""
+    body = []
+    for r in rows:
+        rollout, learn, raw = r.per_step_us()
+        body.append(
+            [
+                r.env_id,
+                r.algo.upper(),
+                f"{rollout + learn:.0f}",
+                f"{rollout:.0f}",
+                f"{learn:.0f}",
+                f"{raw:.0f}",
+                f"{raw / (raw + learn):.0%}",
+            ]
+        )
+    header = ["env", "algo", "ours: total", "rollout", "learning step", "raw env step"]
+    header += ["ours/raw with a free rollout"]
+    return [
+        "Where ours' time goes, µs per env step (wall, the same timed chunks): the rollout (env "
+        "steps, acting, normalization, GAE) and the learning step (minibatch epochs or the "
+        "trust-region step and critic regression). The last column is the share of the raw "
+        "env's speed that ours would reach if the rollout cost no more than the raw env: "
+        "raw / (raw + learning step), an upper bound on ours/raw at these settings while the "
+        "learning step keeps its cost.",
         "",
         *md_table(header, body),
     ]

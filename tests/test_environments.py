@@ -16,7 +16,7 @@ from core.config import ConfigError, RunConfig
 from core.config import environments as catalogue
 from core.config.environments import SUPPORTED_ENVS, check_env_id, unavailable_reason
 from core.engine.algos import make_trainer
-from core.engine.envs import make_vec_env
+from core.engine.envs import make_env, make_vec_env
 from core.runtime import playback
 from ui.state import get_manager
 
@@ -65,6 +65,28 @@ def test_new_env_is_catalogued_and_steps_as_a_vector_env(env_id):
         obs, _, _, _, _ = env.step(env.action_space.sample())
         assert obs.shape == (2, *env.single_observation_space.shape)
         assert np.isfinite(obs).all()
+    finally:
+        env.close()
+
+
+def test_vector_env_keeps_the_final_observation_and_drops_the_sub_envs_step_infos():
+    single = make_env("Hopper-v5")
+    reset_keys = set(single.reset(seed=0)[1])
+    step_keys = set(single.step(single.action_space.sample())[4]) - reset_keys
+    single.close()
+    assert {"x_velocity", "reward_forward", "reward_ctrl"} <= step_keys  # the env's own
+    env = make_vec_env("Hopper-v5", n_envs=2, seed=0)
+    try:
+        assert env.step(env.action_space.sample())[4] == {}
+        for _ in range(1000):  # random actions: the hopper falls within a few dozen steps
+            obs, _, terminated, truncated, infos = env.step(env.action_space.sample())
+            done = terminated | truncated
+            if done.any():
+                break
+        assert done.any() and infos["_final_obs"].tolist() == done.tolist()
+        assert not step_keys & set(infos)  # the reset's info remains, no step's
+        final = np.stack(infos["final_obs"][done])
+        assert final.shape == (int(done.sum()), 11) and not np.allclose(final, obs[done])
     finally:
         env.close()
 

@@ -71,6 +71,20 @@ def test_running_moments_equal_numpy_over_every_row_seen():
     np.testing.assert_allclose(rms.var, rows.var(axis=0), rtol=1e-5)
 
 
+def test_one_row_at_a_time_gives_the_moments_of_every_row_seen():
+    rng = np.random.default_rng(3)
+    rows = rng.normal([2.0, -40.0, 0.0, 1e3], [1.0, 5.0, 1e-3, 10.0], (300, OBS_DIM))
+    rms, scalar = RunningMeanStd((OBS_DIM,)), RunningMeanStd(())
+    for row in rows:  # a one-env vector step: a batch of one row
+        rms.update(row[None])
+        scalar.update(row[:1])
+    for got, data in ((rms, rows), (scalar, rows[:, 0])):
+        mean, var = with_prior(data)
+        np.testing.assert_allclose(got.mean, mean, rtol=1e-12)
+        np.testing.assert_allclose(got.var, var, rtol=1e-10)
+        np.testing.assert_allclose(got.inv_std, 1 / np.sqrt(var + EPSILON), rtol=1e-10)
+
+
 def test_observations_and_rewards_follow_a_direct_computation_step_by_step():
     rng = np.random.default_rng(1)
     obs, rewards, dones = stream(rng, 60)

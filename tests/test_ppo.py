@@ -187,6 +187,11 @@ def test_minibatches_cover_the_batch_once_per_epoch():
     assert sorted(seen.tolist()) == list(range(10)) and seen.tolist() != list(range(10))
     for mb, mb_old in chunks:  # the old policy's rows travel with their samples
         torch.testing.assert_close(mb_old.logits[:, 0], mb.obs[:, 0])
+    # the chunks of one permutation drawn from the trainer's generator, in its order
+    perm = torch.randperm(10, generator=torch.Generator().manual_seed(0))
+    assert [mb.obs[:, 0].tolist() for mb, _ in chunks] == [
+        idx.float().tolist() for idx in perm.split(4)
+    ]
     assert minibatches(batch, old, 10, torch.Generator()) == [(batch, old)]
 
 
