@@ -43,6 +43,7 @@ from torch.nn.utils import vector_to_parameters
 
 from core.engine.algos.trpo import MLPFisher
 from core.engine.fast import heads
+from core.engine.fast.mlp import tanh_
 from core.engine.nets import CategoricalActor, GaussianActor
 from core.engine.snapshot import UpdateSnapshot, gradient, plane_basis
 from core.engine.trust_region import conjugate_gradient
@@ -78,9 +79,8 @@ def batched_forward(
     W_1, b_1, W_2, …) on the same rows x ([N, in]); returns the outputs transposed, [G, out, N]
     (the heads' sums over a handful of outputs then run along contiguous rows).
 
-    Hidden layers h_l = act(h_{l−1} W_lᵀ + b_l) as [G, N, width] batched products; tanh as
-    2σ(2a) − 1 in place (|error| < 2e-7, cheaper than ``torch.tanh`` on CPU, as
-    ``core/engine/fast/mlp.py``'s ``fast_tanh``); the last layer y = W_L hᵀ + b_L.
+    Hidden layers h_l = act(h_{l−1} W_lᵀ + b_l) as [G, N, width] batched products (tanh in place
+    by ``core/engine/fast/mlp.py``'s ``tanh_``); the last layer y = W_L hᵀ + b_L.
     """
     G, h, offset = params.shape[0], x, 0
     layers = list(zip(sizes[:-1], sizes[1:]))
@@ -97,7 +97,7 @@ def batched_forward(
             else b.unsqueeze(1).baddbmm(h, W.mT)
         )
         if activation == "tanh":
-            h.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
+            tanh_(h)
         else:
             h.relu_()
     raise ValueError(f"an MLP needs at least two sizes, not {sizes}")

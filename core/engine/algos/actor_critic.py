@@ -105,8 +105,8 @@ class ActorCritic:
         self.flat = torch.zeros(sum(parts))
         self.grad = torch.zeros_like(self.flat)
         (pa, pc, ps), (ga, gc, gs) = self.flat.split(parts), self.grad.split(parts)
-        self.actor_mlp = FlatMLP(actor.sizes, actor.activation, pa, ga, fast_tanh=True)
-        self.critic_mlp = FlatMLP(critic.sizes, critic.activation, pc, gc, fast_tanh=True)
+        self.actor_mlp = FlatMLP(actor.sizes, actor.activation, pa, ga)
+        self.critic_mlp = FlatMLP(critic.sizes, critic.activation, pc, gc)
         self.actor_mlp.bind(actor.net.parameters())
         self.critic_mlp.bind(critic.net.parameters())
         if not self.discrete:
