@@ -37,7 +37,7 @@ The full run (defaults: 4k warm-up + 20k timed steps per speed run; 3 seeds × 1
 PPO/TRPO × ours/SB3; 3 seeds × 100k LunarLander DQN steps × ours/SB3) takes about 4½ h with
 ``--jobs 2`` on the 2-core development machine (8½ h with ``--jobs 1``), estimated from the
 CPU-time speeds of short runs on a busy machine (less on an idle one); SB3's PPO is half of it.
-``--parts speed`` alone takes about 7 minutes.
+``--parts speed`` alone takes about 4 minutes.
 """
 
 from __future__ import annotations

@@ -9,12 +9,21 @@ scene. Scenes are saved from any page (the sidebar's "Save this view as a scene"
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pandas as pd
 import streamlit as st
 
-from core.runtime.decks import Deck, DeckError, deck_to_json, load_examples, parse_deck, slug
+from core.runtime.decks import (
+    MAX_FILE_BYTES,
+    Deck,
+    DeckError,
+    deck_to_json,
+    load_examples,
+    parse_deck,
+    slug,
+)
 from core.runtime.store_schema import StoreError
 from ui import deck_bar, widgets
 from ui.state import ensure_app_navigation, require_manager
@@ -179,7 +188,12 @@ def _files(deck: Deck | None) -> None:
             st.caption("The deck as one JSON file: its name and every scene's page and URL.")
     with c[1], st.container(border=True):
         st.markdown("**Import**")
-        st.file_uploader("A deck file", type=["json"], key="deck.page.upload")
+        st.file_uploader(
+            "A deck file",
+            type=["json"],
+            key="deck.page.upload",
+            max_upload_size=math.ceil(MAX_FILE_BYTES / 1e6),  # what the uploader's hint says
+        )
         st.checkbox("Replace the deck with the same id", key="deck.page.replace")
         st.button("Import", on_click=_import, key="deck.page.import")
     with c[2], st.container(border=True):

@@ -37,6 +37,9 @@ CSS = (
 .run-panel .rp-bar { height: 0.5rem; border-radius: 0.25rem; background: rgba(128, 128, 128, 0.2);
   overflow: hidden; margin-bottom: 1rem; }
 .run-panel .rp-bar-fill { height: 100%; width: 0; background: #ff4b4b; }
+.run-panel[data-status="finished"] .rp-bar-fill { background: #21c354; }
+.run-panel[data-status="paused"] .rp-bar-fill,
+.run-panel[data-status="stopped"] .rp-bar-fill { background: #808495; }
 .run-panel .rp-hint { margin-top: 0.5rem; font-size: 0.85rem; opacity: 0.65; }
 .run-panel .rp-charts { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr));
   gap: 1rem; }

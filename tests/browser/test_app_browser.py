@@ -110,8 +110,15 @@ def test_train_run_charts_grow_live_and_stop(page, app_url):
     assert_no_exception(page)
 
 
+BAR_COLOR = """() => getComputedStyle(document.querySelector('.run-panel .rp-bar-fill'))
+  .backgroundColor"""
+RED, GREEN, GREY = "rgb(255, 75, 75)", "rgb(33, 195, 84)", "rgb(128, 132, 149)"
+
+
 def test_runs_page_plays_a_trained_agent(page, app_url, demo: Demo):
     wait_for_app(page, app_url + f"/runs?run={demo.run_ids[0]}")
+    page.locator(".run-panel .rp-bar-fill").wait_for()
+    assert page.evaluate(BAR_COLOR) == GREEN  # a finished run's bar is green, not red
     page.get_by_role("tab", name=re.compile("Watch it play")).click()
     page.get_by_role("button", name=re.compile("Play one episode")).click()
     image = page.locator('[data-testid="stImage"] img')
@@ -234,11 +241,14 @@ def test_live_changes_pauses_resumes_and_a_stop_leave_the_page_working(page, app
         kl.scroll_into_view_if_needed()
         page.get_by_role("button", name="⏸ Pause").click()
         page.wait_for_function(STATUS_IS, arg="paused", timeout=30_000)
+        assert page.evaluate(BAR_COLOR) == GREY
         page.get_by_role("button", name="⏯️ Resume").click()
         page.wait_for_function(STATUS_IS, arg="running", timeout=30_000)
+        assert page.evaluate(BAR_COLOR) == RED
         assert kl.evaluate("(el) => el.tagged") is True, f"cycle {cycle}: the chart was replaced"
     page.get_by_role("button", name="⏹ Stop").click()
     page.wait_for_function(STATUS_IS, arg="stopped", timeout=30_000)
+    assert page.evaluate(BAR_COLOR) == GREY
     page.get_by_role("button", name="▶ Start").wait_for()  # the page redrew after the run ended
     assert errors == [], errors
     assert_no_exception(page)
