@@ -32,6 +32,7 @@ from ui.exports import comparison_file_name
 from ui.live_chart import live_chart
 from ui.run_data import ACTIVE, read_run, run_text
 from ui.state import ensure_app_navigation, require_manager
+from ui.tables import data_table
 from ui.text import plain
 
 ensure_app_navigation()
@@ -321,19 +322,13 @@ def comparison() -> None:
             live_chart(json.loads(fig.to_json()), key=f"compare.{x}", name=f"compare-{x}")
     summary = run_summary(metrics, labels, threshold)
     st.subheader("Summary")
-    st.dataframe(
+    data_table(
         readable_summary(group_summary(summary), threshold),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "final return (mean)": st.column_config.NumberColumn(format="%.1f"),
-            "final return (std)": st.column_config.NumberColumn(format="%.1f"),
-            "env steps / s": st.column_config.NumberColumn(format="%.0f"),
-        },
+        {"final return (mean)": "%.1f", "final return (std)": "%.1f", "env steps / s": "%.0f"},
     )
     per_run = summary.merge(rows[["run_id", "status", "total_steps"]], on="run_id")
     with st.expander("Per run"):
-        st.dataframe(readable_summary(per_run, threshold), hide_index=True, width="stretch")
+        data_table(readable_summary(per_run, threshold))
     ids = chosen_sweeps or run_ids
     d = st.columns(2)
     d[0].download_button(

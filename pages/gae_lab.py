@@ -20,6 +20,7 @@ from core.sweep.spec import SweepError
 from ui import deck_url, gae_url, widgets
 from ui import gae_figures as figs
 from ui.state import ensure_app_navigation, require_manager
+from ui.tables import data_table
 from ui.text import plain
 
 LAMS = np.round(np.linspace(0.0, 1.0, 101), 3)
@@ -322,9 +323,7 @@ with right:
             )
     result = st.session_state.get("gae.mc_result")
     if result is not None and result[0] == (scenario, float(lam), n_mc):
-        st.dataframe(
-            result[1].style.format(precision=3), hide_index=True, width="stretch", height=280
-        )
+        data_table(result[1], dict.fromkeys(result[1].select_dtypes("float"), "%.3f"), height=280)
 
 # ---------------------------------------------------------------------------------------------
 # Page: empirical λ sweep on CartPole (runs from the store)

@@ -22,6 +22,7 @@ from ui import deck_url, widgets
 from ui import inspector_data as data
 from ui.inspector_figures import plane_figure, slice_figure
 from ui.state import ensure_app_navigation, require_manager
+from ui.tables import data_table
 
 ensure_app_navigation()
 manager = require_manager()
@@ -135,7 +136,7 @@ def _trials_table(view: InspectorView) -> None:
     if not len(view.trials):
         st.caption("No line search in this update (NPG takes the full step; PPO takes epochs).")
         return
-    st.dataframe(
+    data_table(
         pd.DataFrame(
             {
                 "αʲ": view.trials[:, 2],
@@ -144,8 +145,7 @@ def _trials_table(view: InspectorView) -> None:
                 "verdict": ["accepted" if ok else "rejected" for ok in view.trials[:, 5]],
             }
         ),
-        hide_index=True,
-        width="stretch",
+        {"αʲ": "%.4f", "exact KL": "%.5f", "ΔL": "%.5f"},
     )
 
 

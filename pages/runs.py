@@ -12,6 +12,7 @@ from ui import exports, run_view, widgets
 from ui.run_data import ACTIVE, STATUS_ICONS, current_config, forget_run, read_run
 from ui.run_panel import run_panel
 from ui.state import ensure_app_navigation, require_manager
+from ui.tables import data_table
 from ui.text import plain
 
 ensure_app_navigation()
@@ -168,7 +169,7 @@ with tabs[1]:
                 for k, v in config.flat().items()
             ]
         )
-        st.dataframe(table, hide_index=True, width="stretch")
+        data_table(table)
         st.caption(
             "Values now, with live changes applied (they are vertical markers on the charts)."
         )

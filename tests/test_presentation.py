@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -115,3 +116,27 @@ def test_with_flag_and_page_query_leave_a_pages_own_parameters_alone():
     at.query_params.clear()
     run_ok(at)
     assert at.session_state["flagged"] == {"run": "r1"}
+
+
+def summary_table() -> None:
+    import pandas as pd
+
+    from ui.tables import data_table
+
+    frame = pd.DataFrame({"group": ["trpo", "ppo"], "return": [487.25, 312.5], "kl": [0.01234, None]})
+    data_table(frame, {"return": "%.1f"})
+
+
+@pytest.mark.parametrize("present", [False, True])
+def test_tables_are_html_in_presentation_mode_with_the_same_formats(present):
+    """The dataframe's canvas ignores the larger type; presentation mode shows an HTML table."""
+    at = AppTest.from_function(summary_table)
+    if present:
+        at.query_params["present"] = "1"
+    run_ok(at)
+    assert (len(at.table), len(at.dataframe)) == ((1, 0) if present else (0, 1))
+    if present:  # the cells as the table shows them (the Styler's display values)
+        shown = pa.ipc.open_stream(at.table[0].proto.arrow_data.styler.display_values)
+        cells = shown.read_all().to_pandas()
+        assert cells["return"].tolist() == ["487.2", "312.5"]  # "%.1f"
+        assert cells["kl"].tolist() == ["0.012", "–"]  # 3 decimals, a gap for a missing value
