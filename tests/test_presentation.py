@@ -123,7 +123,9 @@ def summary_table() -> None:
 
     from ui.tables import data_table
 
-    frame = pd.DataFrame({"group": ["trpo", "ppo"], "return": [487.25, 312.5], "kl": [0.01234, None]})
+    frame = pd.DataFrame(
+        {"group": ["trpo", "ppo"], "return": [487.25, 312.5], "kl": [0.01234, None]}
+    )
     data_table(frame, {"return": "%.1f"})
 
 
