@@ -236,6 +236,13 @@ def test_every_page_in_presentation_mode_fits_and_cuts_nothing(projector, app_ur
         assert page.evaluate(PRESENT_JS) == "1", name
         assert page.evaluate(CUT_JS) == [], name
         assert page.evaluate(TALL_CHARTS_JS) == 0, name
+        if path == "compare":  # the summary as an HTML table in the larger type
+            summary = page.locator('[data-testid="stTable"]').first
+            summary.scroll_into_view_if_needed()
+            text = summary.inner_text()
+            assert "trpo" in text and "ppo" in text, text
+            size = summary.locator("td").first.evaluate("e => getComputedStyle(e).fontSize")
+            assert float(size.removesuffix("px")) >= 18, size
         _shot(page, f"present-{name}", screens=3)
     for path in ("trust-region-lab", "compare"):  # and a few in the normal mode
         _open(page, app_url, f"{path}?{queries.get(path, '')}present=0")
