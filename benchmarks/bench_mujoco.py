@@ -33,11 +33,11 @@ runs it holds and reports them with the new ones, so the full benchmark can be r
     .venv/bin/pip install -r requirements-bench.txt
     nice -n 10 .venv/bin/python -m benchmarks.bench_mujoco --jobs 2
 
-The full run (defaults: 4k warm-up + 20k timed steps per speed run; 3 seeds × 1M Hopper steps ×
-PPO/TRPO × ours/SB3; 3 seeds × 100k LunarLander DQN steps × ours/SB3) takes about 4½ h with
-``--jobs 2`` on the 2-core development machine (8½ h with ``--jobs 1``), estimated from the
-CPU-time speeds of short runs on a busy machine (less on an idle one); SB3's PPO is half of it.
-``--parts speed`` alone takes about 4 minutes.
+The full run (defaults: 4k warm-up + 60k timed steps in 12 rounds per speed run; 3 seeds × 1M
+Hopper steps × PPO/TRPO × ours/SB3; 3 seeds × 100k LunarLander DQN steps × ours/SB3) takes about
+4½ h with ``--jobs 2`` on the 2-core development machine (8½ h with ``--jobs 1``), estimated from
+the CPU-time speeds of short runs on a busy machine (less on an idle one); SB3's PPO is half of it.
+``--parts speed`` alone takes about 5 minutes.
 """
 
 from __future__ import annotations
@@ -249,24 +249,31 @@ class Timed:
 
 
 class OursSpeed:
-    """Our trainer at the zoo preset, advanced to a given env step a whole update at a time;
-    ``rollout`` sums the wall seconds of its rollouts (env steps, acting, GAE), the rest of an
-    update being the learning step."""
+    """Our trainer at the zoo preset, advanced to a given env step a whole update at a time.
+
+    ``seconds`` sums wall seconds of two parts of its updates: "rollout" (env steps, acting,
+    normalization, GAE; the rest of an update is the learning step) and, within it, "env" (the
+    vector env's ``step`` calls)."""
 
     def __init__(self, algo: str, env_id: str) -> None:
         config = preset_config(algo, env_id, "zoo", seed=0, eval_every=0)
         self.trainer = make_trainer(config)
         self.final = float("nan")
-        self.rollout = 0.0
-        collect = self.trainer.start_update
+        self.seconds = {"rollout": 0.0, "env": 0.0}
+        self._time(self.trainer, "start_update", "rollout")
+        self._time(self.trainer.env, "step", "env")
 
-        def timed_collect() -> Any:
+    def _time(self, owner: Any, method: str, part: str) -> None:
+        """Make ``owner.method`` add its wall seconds to ``seconds[part]``."""
+        call = getattr(owner, method)
+
+        def timed(*args: Any) -> Any:
             start = time.perf_counter()
-            batch = collect()
-            self.rollout += time.perf_counter() - start
-            return batch
+            out = call(*args)
+            self.seconds[part] += time.perf_counter() - start
+            return out
 
-        self.trainer.start_update = timed_collect
+        setattr(owner, method, timed)
 
     def advance_to(self, target: int) -> int:
         """Updates until ``target`` env steps (at least one); returns the env steps taken."""
@@ -296,13 +303,13 @@ class TheirSpeed:
 
 def interleaved_speed(
     algo: str, env_id: str, args: argparse.Namespace
-) -> tuple[Run, Run | None, float, float]:
+) -> tuple[Run, Run | None, float, dict[str, float]]:
     """Ours, SB3 and the raw env, timed in ``args.rounds`` alternating chunks (a shared machine's
     slow and fast moments fall on all three alike): both learners warm up to ``args.warmup`` env
     steps untimed, then each round moves each learner ``args.steps / rounds`` env steps further
     (whole rollouts: a learner can run a little past a chunk's end) and steps the raw env
-    ``args.raw_steps / rounds`` env steps. Returns (ours, SB3, raw env-steps/s, wall seconds of
-    our timed rollouts)."""
+    ``args.raw_steps / rounds`` env steps. Returns (ours, SB3, raw env-steps/s, ours' timed
+    ``OursSpeed.seconds``)."""
     n_envs = preset_config(algo, env_id, "zoo").n_envs
     sides = [OursSpeed(algo, env_id)]
     if not args.no_sb3:
@@ -312,7 +319,7 @@ def interleaved_speed(
     raw_chunk = max(1, args.raw_steps // args.rounds // n_envs)
     for side in sides:
         side.advance_to(args.warmup)
-    sides[0].rollout = 0.0
+    sides[0].seconds = dict.fromkeys(sides[0].seconds, 0.0)
     for k in range(1, args.rounds + 1):
         target = args.warmup + args.steps * k // args.rounds
         for side, clock in zip(sides, clocks):
@@ -322,7 +329,7 @@ def interleaved_speed(
         raw.steps += n_envs * raw_chunk
     runs = [clock.run(side.final) for side, clock in zip(sides, clocks)]
     ours, theirs = runs[0], (runs[1] if len(runs) > 1 else None)
-    return ours, theirs, raw.steps / raw.wall, sides[0].rollout
+    return ours, theirs, raw.steps / raw.wall, sides[0].seconds
 
 
 @dataclass
@@ -333,19 +340,26 @@ class SpeedRow:
     ours: Run
     theirs: Run | None
     raw: float
-    ours_rollout: float  # wall seconds of ours' rollouts within ``ours.wall``
+    ours_seconds: dict[str, float]  # ``OursSpeed.seconds`` within ``ours.wall``
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> SpeedRow:
         theirs = Run(**d["theirs"]) if d["theirs"] else None
         ours = Run(**d["ours"])
-        return cls(d["env_id"], d["algo"], d["n_envs"], ours, theirs, d["raw"], d["ours_rollout"])
+        return cls(d["env_id"], d["algo"], d["n_envs"], ours, theirs, d["raw"], d["ours_seconds"])
 
-    def per_step_us(self) -> tuple[float, float, float]:
-        """Ours' rollout and learning step, and the raw env, in µs per env step (wall)."""
-        steps = self.ours.steps
-        rollout = self.ours_rollout / steps * 1e6
-        return rollout, self.ours.wall / steps * 1e6 - rollout, 1e6 / self.raw
+    def per_step_us(self) -> dict[str, float]:
+        """µs per env step (wall): ours' "total", its rollout's "env" steps and "rest", its
+        "learning" step, and the "raw" env."""
+        us = {k: v / self.ours.steps * 1e6 for k, v in self.ours_seconds.items()}
+        total = self.ours.wall / self.ours.steps * 1e6
+        return {
+            "total": total,
+            "env": us["env"],
+            "rest": us["rollout"] - us["env"],
+            "learning": total - us["rollout"],
+            "raw": 1e6 / self.raw,
+        }
 
 
 def speed_part(
@@ -357,12 +371,12 @@ def speed_part(
             if (env_id, algo) in have:
                 continue
             n_envs = preset_config(algo, env_id, "zoo").n_envs
-            ours, theirs, raw, rollout = interleaved_speed(algo, env_id, args)
+            ours, theirs, raw, seconds = interleaved_speed(algo, env_id, args)
             print(f"speed {env_id} {algo} ours: {ours.fps:,.0f} env-steps/s", flush=True)
             if theirs is not None:
                 print(f"speed {env_id} {algo} SB3:  {theirs.fps:,.0f} env-steps/s", flush=True)
             print(f"speed {env_id} {algo} raw:  {raw:,.0f} env-steps/s", flush=True)
-            done(SpeedRow(env_id, algo, n_envs, ours, theirs, raw, rollout))
+            done(SpeedRow(env_id, algo, n_envs, ours, theirs, raw, seconds))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -554,27 +568,20 @@ def time_split_section(rows: list[SpeedRow]) -> list[str]:
     """Where ours' time per env step goes, and what that implies for the ceiling target."""
     body = []
     for r in rows:
-        rollout, learn, raw = r.per_step_us()
-        body.append(
-            [
-                r.env_id,
-                r.algo.upper(),
-                f"{rollout + learn:.0f}",
-                f"{rollout:.0f}",
-                f"{learn:.0f}",
-                f"{raw:.0f}",
-                f"{raw / (raw + learn):.0%}",
-            ]
-        )
-    header = ["env", "algo", "ours: total", "rollout", "learning step", "raw env step"]
-    header += ["ours/raw with a free rollout"]
+        us = r.per_step_us()
+        cells = [us[k] for k in ("total", "env", "rest", "learning", "raw")]
+        bound = us["raw"] / (us["raw"] + us["learning"])
+        body.append([r.env_id, r.algo.upper(), *(f"{c:.0f}" for c in cells), f"{bound:.0%}"])
+    header = ["env", "algo", "ours: total", "env steps in our rollout", "rest of the rollout"]
+    header += ["learning step", "raw env step", "ours/raw with a free rollout"]
     return [
-        "Where ours' time goes, µs per env step (wall, the same timed chunks): the rollout (env "
-        "steps, acting, normalization, GAE) and the learning step (minibatch epochs or the "
-        "trust-region step and critic regression). The last column is the share of the raw "
-        "env's speed that ours would reach if the rollout cost no more than the raw env: "
-        "raw / (raw + learning step), an upper bound on ours/raw at these settings while the "
-        "learning step keeps its cost.",
+        "Where ours' time goes, µs per env step (wall, the same timed chunks): the rollout's env "
+        "steps (the vector env's `step`, under the policy being learned), the rest of the rollout "
+        "(acting, normalization, bookkeeping, GAE) and the learning step (minibatch epochs or the "
+        "trust-region step and critic regression); the raw env step for comparison. The last "
+        "column is the share of the raw env's speed that ours would reach if the rollout cost no "
+        "more than the raw env: raw / (raw + learning step), an upper bound on ours/raw at these "
+        "settings while the learning step keeps its cost.",
         "",
         *md_table(header, body),
     ]
@@ -690,11 +697,11 @@ def report(args: argparse.Namespace, speed: list[SpeedRow], results: dict) -> st
 
 
 def main() -> None:
-    parser = argument_parser(__doc__, steps=20_000)
+    parser = argument_parser(__doc__, steps=60_000)
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--warmup", type=int, default=4096, help="untimed env steps (speed)")
     parser.add_argument("--raw-steps", type=int, default=20_000, help="raw env steps (ceiling)")
-    parser.add_argument("--rounds", type=int, default=5, help="alternating timed chunks (speed)")
+    parser.add_argument("--rounds", type=int, default=12, help="alternating timed chunks (speed)")
     parser.add_argument("--learn-steps", type=int, default=1_000_000)
     parser.add_argument("--dqn-steps", type=int, default=None, help="default: the zoo budget")
     parser.add_argument("--dqn-seeds", type=int, nargs="+", default=[0, 1, 2])
