@@ -334,3 +334,20 @@ def test_export_writes_the_statistics_of_the_newest_checkpoint(tmp_path):
         INITIAL_COUNT + 2 + 2 * 32 * 2
     )  # reset + 2 rollouts
     assert (tb_dir / written[-1].name).read_text() == written[-1].read_text()
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_writing_into_a_buffer_row_gives_the_same_numbers(on):
+    rng = np.random.default_rng(4)
+    norm = normalizer(normalize_obs=on, normalize_reward=on, clip_obs=2.0, clip_reward=1.0)
+    obs, rewards, dones = stream(rng, 30)
+    rows_obs, rows_rew = (
+        np.zeros((30, N_ENVS, OBS_DIM), np.float32),
+        np.zeros((30, N_ENVS), np.float32),
+    )
+    for t in range(30):
+        norm.update(obs[t], rewards[t], dones[t])
+        assert np.shares_memory(norm.obs(obs[t], out=rows_obs[t]), rows_obs)
+        norm.reward(rewards[t], out=rows_rew[t])
+        np.testing.assert_array_equal(rows_obs[t], np.asarray(norm.obs(obs[t]), np.float32))
+        np.testing.assert_array_equal(rows_rew[t], np.asarray(norm.reward(rewards[t]), np.float32))

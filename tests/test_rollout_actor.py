@@ -35,6 +35,10 @@ def test_categorical_draws_follow_softmax_of_the_logits():
     obs = np.repeat(torch.randn(2, 4).numpy(), 40_000, axis=0)  # two states, 40k draws each
     noise = policy.draw_noise((len(obs),), np.random.default_rng(1))
     actions = policy.act(obs, noise)
+    row = np.empty(len(obs), np.float32)  # a float buffer row; the returned actions stay integers
+    again = policy.act(obs, noise, out=row)
+    assert again.dtype.kind == "i" and np.array_equal(again, actions)
+    np.testing.assert_array_equal(row, actions.astype(np.float32))
     with torch.no_grad():
         probs = torch.softmax(actor.net(torch.as_tensor(obs[[0, -1]])), -1).numpy()
     for state, rows in enumerate((slice(0, 40_000), slice(40_000, None))):
@@ -56,6 +60,9 @@ def test_gaussian_draws_are_mean_plus_sigma_times_the_noise():
     z = (actions - mean) / np.exp(-0.5)
     np.testing.assert_allclose(z, noise, atol=1e-4)
     assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03
+    row = np.empty_like(actions)  # written into a buffer row: the same numbers
+    assert policy.act(obs, noise, out=row) is row
+    np.testing.assert_array_equal(row, actions)
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])

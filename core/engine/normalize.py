@@ -91,10 +91,18 @@ class RunningMeanStd:
         self.inv_std = 1.0 / np.sqrt(self.var + EPSILON)
 
 
-def _clipped(x: np.ndarray, bound: float) -> np.ndarray:
-    """x clipped to [−bound, bound] in place (two ufuncs: ``np.clip``'s wrapper costs more)."""
+def _clipped32(x: np.ndarray, bound: float, out: np.ndarray | None) -> np.ndarray:
+    """x clipped to [−bound, bound] as float32: written into ``out`` when given (no new array),
+    else a new array; ``x`` is overwritten. Two ufuncs: ``np.clip``'s wrapper costs more."""
     np.maximum(x, -bound, out=x)
-    return np.minimum(x, bound, out=x)
+    if out is None:
+        return np.minimum(x, bound, out=x).astype(np.float32)
+    return np.minimum(x, bound, out=out, casting="same_kind")
+
+
+def _copied(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    out[...] = x
+    return out
 
 
 class Normalizer:
@@ -152,7 +160,8 @@ class Normalizer:
         if self.normalize_obs:
             self.obs_rms.update(obs)
         if self.normalize_reward:
-            self.returns = self.returns * self.gamma + rewards
+            self.returns *= self.gamma
+            self.returns += rewards
             self.ret_rms.update(self.returns)
             self.returns[dones] = 0.0
 
@@ -162,20 +171,21 @@ class Normalizer:
         if self.normalize_obs and not self.frozen:
             self.obs_rms.update(obs)
 
-    def obs(self, obs: np.ndarray) -> np.ndarray:
-        """ŝ = clip((s − μ) / √(σ² + ε), ±clip_obs) as float32; ``obs`` itself when off."""
+    def obs(self, obs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """ŝ = clip((s − μ) / √(σ² + ε), ±clip_obs) as float32, written into ``out`` when
+        given (a rollout buffer's row); when off, ``obs`` itself (copied into ``out``)."""
         if not self.normalize_obs:
-            return obs
+            return obs if out is None else _copied(obs, out)
         scaled = obs - self.obs_rms.mean
         scaled *= self.obs_rms.inv_std
-        return _clipped(scaled, self.clip_obs).astype(np.float32)
+        return _clipped32(scaled, self.clip_obs, out)
 
-    def reward(self, rewards: np.ndarray) -> np.ndarray:
-        """r̂ = clip(r / √(σ_R² + ε), ±clip_reward) as float32; ``rewards`` itself when off."""
+    def reward(self, rewards: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """r̂ = clip(r / √(σ_R² + ε), ±clip_reward) as float32, written into ``out`` when
+        given; when off, ``rewards`` itself (copied into ``out``)."""
         if not self.normalize_reward:
-            return rewards
-        scaled = rewards * self.ret_rms.inv_std
-        return _clipped(scaled, self.clip_reward).astype(np.float32)
+            return rewards if out is None else _copied(rewards, out)
+        return _clipped32(rewards * self.ret_rms.inv_std, self.clip_reward, out)
 
     def obs_tensor(self, obs: torch.Tensor) -> torch.Tensor:
         """:meth:`obs` for a float32 tensor (``obs`` itself when off)."""

@@ -121,18 +121,22 @@ class RolloutBuffer:
         obs_np, actions_np = self.obs.numpy(), self.actions.numpy()
         final_obs: list[np.ndarray] = []
         final_at: list[tuple[int, np.ndarray]] = []
-        for t in range(self.n_steps):
-            obs_np[t] = obs if normalizer is None else normalizer.obs(obs)
-            actions = actions_np[t] = policy.act(obs_np[t], noise[t])
+        for t in range(self.n_steps):  # rows of the buffers are written in place
+            if normalizer is None:
+                obs_np[t] = obs
+            else:
+                normalizer.obs(obs, out=obs_np[t])
+            actions = policy.act(obs_np[t], noise[t], out=actions_np[t])
             if not self.discrete:  # clipped by two ufuncs: np.clip's wrapper costs more
                 actions = np.minimum(np.maximum(actions, self.act_low), self.act_high)
             obs, rewards, terminated, truncated, infos = env.step(actions)
             dones = terminated | truncated
             book.on_step(rewards, dones)
-            if normalizer is not None:
+            if normalizer is None:
+                self.rewards[t] = rewards
+            else:
                 normalizer.update(obs, rewards, dones)
-                rewards = normalizer.reward(rewards)
-            self.rewards[t] = rewards
+                normalizer.reward(rewards, out=self.rewards[t])
             self.terminated[t] = terminated
             self.truncated[t] = truncated
             if truncated.any():

@@ -46,9 +46,14 @@ class RolloutActor:
             return (-np.log(-np.log(rng.random(full)))).astype(np.float32)  # u = 0: p = 2⁻⁵³
         return rng.standard_normal(full, dtype=np.float32)
 
-    def act(self, obs: np.ndarray, noise: np.ndarray) -> np.ndarray:
-        """Sampled actions for ``obs`` given one step's ``noise`` (module docstring)."""
-        out = self.forward(obs)
-        if self.discrete:
-            return (out + noise).argmax(-1)
-        return out + self.std * noise
+    def act(self, obs: np.ndarray, noise: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Sampled actions for ``obs`` given one step's ``noise`` (module docstring), also
+        written into ``out`` when given (a rollout buffer's row; a float row keeps discrete
+        actions as floats, the returned array keeps them as integers)."""
+        z = self.forward(obs)
+        if not self.discrete:
+            return np.add(z, self.std * noise, out=out)
+        actions = (z + noise).argmax(-1)
+        if out is not None:
+            out[...] = actions
+        return actions
