@@ -238,11 +238,11 @@ class Timed:
 
     def chunk(self, advance: Callable[[], int]) -> None:
         """Time ``advance()``, which returns the env steps it took."""
-        wall, cpu = time.perf_counter(), time.process_time()
-        steps = advance()
-        self.wall += time.perf_counter() - wall
-        self.cpu += time.process_time() - cpu
-        self.steps += steps
+        clock = Clock()
+        self.steps += advance()
+        wall, cpu = clock.totals()
+        self.wall += wall
+        self.cpu += cpu
 
     def run(self, final_mean: float) -> Run:
         return Run(self.wall, self.cpu, self.steps, None, final_mean)
@@ -302,7 +302,7 @@ class TheirSpeed:
 
 
 def interleaved_speed(
-    algo: str, env_id: str, args: argparse.Namespace
+    algo: str, env_id: str, n_envs: int, args: argparse.Namespace
 ) -> tuple[Run, Run | None, float, dict[str, float]]:
     """Ours, SB3 and the raw env, timed in ``args.rounds`` alternating chunks (a shared machine's
     slow and fast moments fall on all three alike): both learners warm up to ``args.warmup`` env
@@ -310,13 +310,12 @@ def interleaved_speed(
     (whole rollouts: a learner can run a little past a chunk's end) and steps the raw env
     ``args.raw_steps / rounds`` env steps. Returns (ours, SB3, raw env-steps/s, ours' timed
     ``OursSpeed.seconds``)."""
-    n_envs = preset_config(algo, env_id, "zoo").n_envs
     sides = [OursSpeed(algo, env_id)]
     if not args.no_sb3:
         sides.append(TheirSpeed(algo, env_id))
     clocks = [Timed() for _ in sides]
-    raw = Timed()
     raw_chunk = max(1, args.raw_steps // args.rounds // n_envs)
+    raw_seconds = 0.0
     for side in sides:
         side.advance_to(args.warmup)
     sides[0].seconds = dict.fromkeys(sides[0].seconds, 0.0)
@@ -325,11 +324,10 @@ def interleaved_speed(
         for side, clock in zip(sides, clocks):
             clock.chunk(functools.partial(side.advance_to, target))
         fps = raw_env_fps(n_envs, raw_chunk, env_id, random_actions=True)
-        raw.wall += n_envs * raw_chunk / fps
-        raw.steps += n_envs * raw_chunk
+        raw_seconds += n_envs * raw_chunk / fps
     runs = [clock.run(side.final) for side, clock in zip(sides, clocks)]
     ours, theirs = runs[0], (runs[1] if len(runs) > 1 else None)
-    return ours, theirs, raw.steps / raw.wall, sides[0].seconds
+    return ours, theirs, args.rounds * n_envs * raw_chunk / raw_seconds, sides[0].seconds
 
 
 @dataclass
@@ -371,7 +369,7 @@ def speed_part(
             if (env_id, algo) in have:
                 continue
             n_envs = preset_config(algo, env_id, "zoo").n_envs
-            ours, theirs, raw, seconds = interleaved_speed(algo, env_id, args)
+            ours, theirs, raw, seconds = interleaved_speed(algo, env_id, n_envs, args)
             print(f"speed {env_id} {algo} ours: {ours.fps:,.0f} env-steps/s", flush=True)
             if theirs is not None:
                 print(f"speed {env_id} {algo} SB3:  {theirs.fps:,.0f} env-steps/s", flush=True)

@@ -61,9 +61,7 @@ export default function (component) {
       document.documentElement.requestFullscreen().catch(() => {});
   };
   const handler = (event) => {
-    if (!parentElement.isConnected || event.defaultPrevented) return;
-    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
-    if (widgetKey(event)) return;
+    if (!freeKey(event, parentElement)) return;
     if (event.key === "f" || event.key === "F") {
       event.preventDefault();
       fullscreen();

@@ -21,8 +21,9 @@ from ui.toy_stages import Stage
 KEYS = {"ArrowRight": "next", " ": "next", "ArrowLeft": "back", "Home": "first", "End": "last"}
 ACTIONS = ("first", "back", "next", "last")
 
-# A key pressed in a widget (a text field, a slider, a radio, space on a button) is the widget's;
-# shared with the lecture deck's keys (ui/deck_bar.py).
+# A key pressed in a widget (a text field, a slider, a radio, space on a button) is the widget's,
+# and a key with a modifier, already handled, or reaching a component no longer in the page is
+# nobody's: ``freeKey``. Shared with the lecture deck's keys (ui/deck_bar.py).
 WIDGET_KEY_JS = """
 const ignoredRoles = ["slider", "radio", "tab", "listbox", "option", "combobox", "spinbutton",
                       "menuitem", "textbox", "switch", "checkbox"];
@@ -34,6 +35,11 @@ function widgetKey(event) {
   if (ignoredRoles.includes(role)) return true;
   return (tag === "button" || role === "button") && event.key === " ";
 }
+function freeKey(event, parentElement) {
+  if (!parentElement.isConnected || event.defaultPrevented) return false;
+  if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return false;
+  return !widgetKey(event);
+}
 """
 
 JS = (
@@ -43,10 +49,8 @@ export default function (component) {
   const { data, setTriggerValue, parentElement } = component;
   const keys = data.keys;
   const handler = (event) => {
-    if (!parentElement.isConnected || event.defaultPrevented) return;
-    if (event.altKey || event.ctrlKey || event.metaKey || event.shiftKey) return;
     const action = keys[event.key];
-    if (!action || widgetKey(event)) return;
+    if (!action || !freeKey(event, parentElement)) return;
     event.preventDefault();
     setTriggerValue("press", action);
   };

@@ -66,8 +66,9 @@ class RunningMeanStd:
         else:
             m_b = np.add.reduce(batch, axis=0) / n_b
             dev = batch - m_b
+            v_b = np.add.reduce(dev * dev, axis=0) / n_b
             delta = m_b - self.mean
-            m2 = self.var * self.count + np.add.reduce(dev * dev, axis=0) / n_b * n_b
+            m2 = self.var * self.count + v_b * n_b
         self.mean = self.mean + delta * (n_b / total)
         m2 += delta * delta * (self.count * n_b / total)
         self.var = m2 / total
