@@ -21,15 +21,19 @@ PAGES = {
     "deck": "/deck",
 }
 
-# Number of points of the trace called `name` in the Plotly chart titled `title`.
-POINTS_JS = """([title, prefix]) => {
+# Number of points of the trace called `name` in the Plotly chart titled `title`, or (`last`) the
+# trace's last x, which grows with every update even where the trace is downsampled to a fixed
+# number of points (the return chart's episode dots, ui/charts/run.py MAX_DOTS).
+TRACE_JS = """([title, prefix, last]) => {
   for (const gd of document.querySelectorAll('.js-plotly-plot')) {
     const t = (gd.layout && gd.layout.title && gd.layout.title.text) || '';
     if (!t.includes(title)) continue;
     for (const tr of gd.data || []) {
       // numpy data arrives base64-encoded; Plotly keeps the decoded array in _inputArray
       const x = tr.x && (tr.x._inputArray || tr.x);
-      if ((tr.name || '').startsWith(prefix)) return x ? x.length : 0;
+      if (!(tr.name || '').startsWith(prefix)) continue;
+      if (!x || !x.length) return 0;
+      return last ? Number(x[x.length - 1]) : x.length;
     }
   }
   return 0;
@@ -42,14 +46,22 @@ def assert_no_exception(page) -> None:
 
 
 def points(page, title: str, prefix: str) -> int:
-    return page.evaluate(POINTS_JS, [title, prefix])
+    return page.evaluate(TRACE_JS, [title, prefix, False])
 
 
 def wait_points_above(page, title: str, prefix: str, n: int, timeout: float = 60_000) -> int:
     page.wait_for_function(
-        f"(args) => ({POINTS_JS})(args) > {n}", arg=[title, prefix], timeout=timeout
+        f"(args) => ({TRACE_JS})(args) > {n}", arg=[title, prefix, False], timeout=timeout
     )
     return points(page, title, prefix)
+
+
+def wait_last_x_above(page, title: str, prefix: str, x: float, timeout: float = 60_000) -> float:
+    """Wait until the trace's last x (env steps) passes ``x``; return it."""
+    page.wait_for_function(
+        f"(args) => ({TRACE_JS})(args) > {x}", arg=[title, prefix, True], timeout=timeout
+    )
+    return page.evaluate(TRACE_JS, [title, prefix, True])
 
 
 def nav_links(page) -> set[str]:
@@ -98,8 +110,8 @@ def test_train_run_charts_grow_live_and_stop(page, app_url):
     page.wait_for_url(re.compile(r"run=[0-9a-f]+"))
     kl = wait_points_above(page, "KL per update", "exact mean KL", 0)
     wait_points_above(page, "KL per update", "exact mean KL", kl)  # the chart grows by itself
-    ret = wait_points_above(page, "Episode return", "episode return", 0)
-    wait_points_above(page, "Episode return", "episode return", ret)
+    last = wait_last_x_above(page, "Episode return", "episode return", 0)
+    wait_last_x_above(page, "Episode return", "episode return", last)  # so does the return chart
     assert points(page, "Line search", "accepted") + points(page, "Line search", "rejected") > 0
     assert_no_exception(page)
     if os.environ.get("PLAYGROUND_DOCS_SCREENSHOTS") == "1":  # a fuller picture for the README
