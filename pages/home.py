@@ -18,7 +18,8 @@ ALGO_BLURBS = {
     "a2c": "Advantage actor-critic with GAE: one plain gradient step per rollout.",
     "dqn": "Deep Q-Network with Double, Dueling and prioritized-replay options.",
 }
-TOUR = [
+# One card per page, in the sidebar's order and sections (app.py).
+PLAYGROUND_TOUR = [
     (
         "pages/train.py",
         "Train",
@@ -40,6 +41,8 @@ TOUR = [
         "Every run ever made, from the app or the CLI: open, rename, export CSV / TensorBoard, "
         "continue, and watch the trained agent play.",
     ),
+]
+LABS_TOUR = [
     (
         "pages/trust_region_lab.py",
         "Trust Region Lab",
@@ -54,12 +57,36 @@ TOUR = [
         "Exact bias and variance of GAE against λ and γ on a solvable MDP, and the same sweep on "
         "real training runs.",
     ),
+    (
+        "pages/inspector.py",
+        "Update Inspector",
+        "🔬",
+        "One real update of a TRPO, NPG or PPO network: its exact KL ball, the Fisher ellipse "
+        "and the step it took, in the plane of g and the step.",
+    ),
+    (
+        "pages/deck.py",
+        "Lecture deck",
+        "🎞️",
+        "Saved views as scenes, stepped through with the arrow keys on a projector; one "
+        "example deck walks through TRPO in ten scenes.",
+    ),
 ]
+
+
+def tour_row(cards: list[tuple[str, str, str, str]]) -> None:
+    """One row of cards, each a link to its page and a line on what it shows."""
+    for col, (path, title, icon, text) in zip(st.columns(len(cards)), cards):
+        with col.container(border=True, height="stretch"):
+            st.page_link(path, label=f"**{title}**", icon=icon)
+            st.caption(text)
+
 
 st.title("Trust Region Playground")
 st.markdown(
     "Watch policy optimization happen. Tune δ (the KL bound), λ (GAE), γ and the other knobs, "
-    "train **TRPO, NPG, PPO, A2C and DQN** on classic-control tasks, and see each update: the "
+    "train **TRPO, NPG, PPO, A2C and DQN** on classic-control, MuJoCo and Box2D tasks, and see "
+    "each update: the "
     "exact KL against δ, whether the line search accepted the step, how far it backtracked."
 )
 
@@ -82,11 +109,8 @@ with c[3]:
     )
 
 st.subheader("A two-minute tour")
-for start in range(0, len(TOUR), 3):
-    for col, (path, title, icon, text) in zip(st.columns(3), TOUR[start : start + 3]):
-        with col.container(border=True, height="stretch"):
-            st.page_link(path, label=f"**{title}**", icon=icon)
-            st.caption(text)
+tour_row(PLAYGROUND_TOUR)
+tour_row(LABS_TOUR)
 
 st.subheader("Algorithms")
 st.markdown(

@@ -172,6 +172,10 @@ def wait_idle(page) -> None:
     )
 
 
+LIVE_CHARTS_DRAWN = """() => !window.__liveChartDrawing?.busy
+  && [...document.querySelectorAll('div.live-chart')].every((el) => !el.next)"""
+
+
 def screenshot(page, name: str) -> Path:
     """Save the page (the whole scrollable main area) as ``<name>.png`` in the artifacts."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -181,6 +185,9 @@ def screenshot(page, name: str) -> Path:
         " document.body.scrollHeight)"
     )
     page.set_viewport_size({"width": 1440, "height": min(max(int(height) + 40, 900), 4000)})
+    # live charts that were below the fold draw their latest figure once they come into view
+    # (ui/js/plotly_queue.js): wait for that, so the picture does not show a stale one
+    page.wait_for_function(LIVE_CHARTS_DRAWN, timeout=30_000)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size({"width": 1440, "height": 1000})
     if os.environ.get("PLAYGROUND_DOCS_SCREENSHOTS") == "1":

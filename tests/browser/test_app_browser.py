@@ -71,6 +71,15 @@ def nav_links(page) -> set[str]:
     return {re.sub(r"^https?://[^/]+", "", h).rstrip("/") or "/" for h in hrefs}
 
 
+def tour_links(page) -> set[str]:
+    """The pages the main area's cards link to (the home page's tour)."""
+    hrefs = page.eval_on_selector_all(
+        '[data-testid="stMain"] [data-testid="stPageLink"] a',
+        "els => els.map(e => e.getAttribute('href'))",
+    )
+    return {"/" + urlsplit(h).path.strip("/") for h in hrefs}
+
+
 def test_a_deep_link_as_first_request_still_gets_the_app_navigation(page, app_url, demo: Demo):
     """Runs first in this module, so it is the server's first page request: a shared link."""
     wait_for_app(page, app_url + f"/runs?run={demo.run_ids[0]}")
@@ -97,6 +106,7 @@ def test_every_page_renders_in_the_browser(page, app_url, demo: Demo, name):
     assert_no_exception(page)
     if name == "home":
         assert nav_links(page) == set(PAGES.values()), "the sidebar lists every page"
+        assert tour_links(page) == set(PAGES.values()) - {"/"}, "the tour has a card per page"
     # Train shows charts once a run is started (test below); the deck page lists scenes
     if name not in ("home", "train", "deck"):
         page.wait_for_function(CHARTS_DRAWN, timeout=60_000)
