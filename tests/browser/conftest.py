@@ -165,9 +165,13 @@ def wait_for_app(page, url: str) -> None:
 
 
 def wait_idle(page) -> None:
-    """Wait until the script is not running (Streamlit's status widget shows no running state)."""
+    """Wait until the script is not running: the app says so on its root element (the status
+    widget's running icon shows only after a delay, so a page whose first run is still drawing
+    its widgets looks idle by that alone), and no skeleton waits for content."""
     page.wait_for_function(
-        """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
+        """() => document.querySelector('[data-testid="stApp"]')
+                   ?.getAttribute('data-test-script-state') === 'notRunning'
+                && !document.querySelector('[data-testid="stStatusWidgetRunningIcon"]')
                 && !document.querySelector('[data-testid="stSkeleton"]')"""
     )
 
