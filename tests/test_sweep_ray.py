@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import math
 import os
 import queue
 import subprocess
@@ -15,15 +16,19 @@ from pathlib import Path
 
 import pytest
 import ray
+import torch
 
 from core.cli import main as cli_main
 from core.config import RunConfig
+from core.engine.algos import make_trainer
 from core.runtime.runner import RunManager
+from core.runtime.snapshots import list_snapshots, load_snapshot, snapshot_dir
 from core.runtime.store import RunStore
 from core.sweep.control import resume_sweep, stop_sweep
 from core.sweep.progress import sweep_progress
 from core.sweep.ray_backend import launch_ray
 from core.sweep.ray_runtime import DASHBOARD_ENV, connect
+from core.sweep.spec import SweepSpec
 from tests.fake_trainer import ProcessGate
 from tests.sweep_helpers import UPDATES, held_one_trial_fails, is_failing_trial, short_sweep
 
@@ -107,6 +112,32 @@ def test_stopped_ray_sweep_stops_every_trial_and_resumes_from_checkpoints(manage
     stop_sweep(manager, sweep.sweep_id)
     assert wait_until(lambda: sweep_progress(store, sweep.sweep_id).is_done, 120)
     assert sweep_progress(store, sweep.sweep_id).total == 8
+
+
+def test_ray_trials_keep_the_same_update_snapshots_a_local_run_takes(manager):
+    """The Update Inspector works on Ray sweep runs: every update's snapshot is on disk beside the
+    run's checkpoints, equal to what the same trainer captures in this process."""
+    base = RunConfig(algo="trpo", n_envs=2, n_steps=64, total_steps=3 * 128, eval_every=0)
+    sweep = launch_ray(manager, SweepSpec(base, {"gamma": [0.99]}, 1, name="snapshots"))
+    assert sweep.wait(timeout=300), "the Ray sweep did not finish in time"
+    (run_id,) = sweep.run_ids
+    files = list_snapshots(snapshot_dir(manager.store.checkpoint_dir(run_id)))
+    assert list(files) == [1, 2, 3]
+
+    config = RunConfig.from_json(sweep_progress(manager.store, sweep.sweep_id).runs["config"][0])
+    local = make_trainer(config)
+    local.capture_snapshots = True
+    for update in (1, 2, 3):
+        local.update()
+        expected = local.last_snapshot.arrays()
+        got = load_snapshot(files[update])[1]
+        for name, value in expected.items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(getattr(got, name).to(value.dtype), value), (update, name)
+            elif isinstance(value, float) and math.isnan(value):
+                assert math.isnan(getattr(got, name)), (update, name)
+            else:
+                assert getattr(got, name) == value, (update, name)
 
 
 def wait_until(condition, timeout: float) -> bool:

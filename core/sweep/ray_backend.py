@@ -7,19 +7,21 @@ It joins ``RAY_ADDRESS`` or starts a local Ray runtime that ends with this proce
 Data flow: the driver creates every trial's run in the store of its
 :class:`~core.runtime.runner.RunManager` (status ``queued``, owned by that manager, so another
 process never mistakes the rows for orphans) and submits one task per trial with
-``num_cpus=cpus_per_trial``, as many at a time as the cluster has CPUs for (so Ray reuses its
-worker processes instead of starting and killing extra ones for a backlog). A task builds the
-trainer (``core.engine.algos.make_trainer``, one torch thread) and after every ``update()`` pushes
-the report to the sweep's :class:`Hub` actor; the push answers whether the sweep was stopped. At
-each checkpoint (after the first update, every ``checkpoint_every`` updates, every
-``checkpoint_seconds`` of training, and at the end) it also pushes the trainer's state. A driver
-thread drains the hub a few times a second and writes each report to the store as it arrives (and
-each state as a checkpoint file), so the pages see sweep runs train live and can replay or
-continue them like local runs. When a task returns, its status (``finished`` or ``stopped``) is
-stored; when it raises, the run is marked ``failed`` with the remote traceback and the other
-trials go on. The tasks belong to the driver's Ray job, so a dead driver leaves ``running`` rows
-that any process reading the store then marks ``interrupted``
-(``python -m core sweep --resume SWEEP_ID`` continues them from their last checkpoints)."""
+``num_cpus=cpus_per_trial``, as many at a time as the cluster has CPUs for (so Ray reuses its worker
+processes instead of starting and killing extra ones for a backlog). A task builds the trainer
+(``core.engine.algos.make_trainer``, one torch thread) and after every ``update()`` pushes the
+report to the sweep's :class:`Hub` actor, with the update's snapshot for the Update Inspector where
+the trainer takes one (TRPO, NPG, PPO; ``core/engine/snapshot.py``); the push answers whether the
+sweep was stopped. At each checkpoint (after the first update, every ``checkpoint_every`` updates,
+every ``checkpoint_seconds`` of training, and at the end) it also pushes the trainer's state. A
+driver thread drains the hub a few times a second and writes each report to the store as it arrives
+(each state as a checkpoint file, each snapshot beside them under the manager's retention rule, as a
+local run's worker does: ``core/runtime/snapshots.py``), so the pages see sweep runs train live and
+can replay, inspect or continue them like local runs. When a task returns, its status (``finished``
+or ``stopped``) is stored; when it raises, the run is marked ``failed`` with the remote traceback
+and the other trials go on. The tasks belong to the driver's Ray job, so a dead driver leaves
+``running`` rows that any process reading the store then marks ``interrupted`` (``python -m core
+sweep --resume SWEEP_ID`` continues them from their last checkpoints)."""
 
 from __future__ import annotations
 
@@ -33,11 +35,13 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from core.config import ConfigError, RunConfig
+from core.runtime.snapshots import SnapshotWriter, snapshot_dir
 from core.sweep.ray_runtime import LOCAL_CPUS, connect
 from core.sweep.registry import register_remote, unregister_remote
 from core.sweep.spec import Job, SweepSpec, jobs_of, new_sweep_id
 
 if TYPE_CHECKING:
+    from core.engine.snapshot import UpdateSnapshot
     from core.runtime.run_loop import TrainerFactory
     from core.runtime.runner import RunManager
 
@@ -78,8 +82,12 @@ def run_trial(
     state: dict | None,
     checkpoint_every: int,
     checkpoint_seconds: float = 30.0,
+    snapshots: bool = True,
 ) -> str:
     """Train one trial inside a Ray worker; returns ``finished`` or ``stopped``, or raises.
+
+    With ``snapshots`` a trainer that takes update snapshots (TRPO, NPG, PPO) captures one per
+    update and it travels with that update's report.
 
     Checkpoints as the run loop does (``core/runtime/run_loop.py``): after the first update, every
     ``checkpoint_every`` updates, whenever ``checkpoint_seconds`` have passed, and at the end.
@@ -96,13 +104,17 @@ def run_trial(
     trainer = (factory or make_trainer)(config)
     if state is not None:
         trainer.load_state_dict(state)
+    if snapshots and hasattr(trainer, "capture_snapshots"):
+        trainer.capture_snapshots = True
     saved, saved_at = trainer.book.update, time.monotonic()
     outcome = "stopped" if ray.get(hub.push.remote(run_id, "started", os.getpid())) else None
     while outcome is None and not trainer.done:
         report = trainer.update()
         episodes = [(e.env_step, e.ret, e.length) for e in report.episodes]
         update = trainer.book.update
-        if ray.get(hub.push.remote(run_id, "update", (report.metrics, episodes))):
+        taken = getattr(trainer, "last_snapshot", None) if snapshots else None
+        snap = None if taken is None else (update, taken)
+        if ray.get(hub.push.remote(run_id, "update", (report.metrics, episodes, snap))):
             outcome = "stopped"
         elif (
             update == 1
@@ -148,6 +160,8 @@ class RaySweep:
         ]
         self._env_steps = dict.fromkeys(self.run_ids, 0)
         self._checkpoints: dict[str, list[Path]] = {r: [] for r in self.run_ids}
+        self._snapshot_policy = manager.snapshots
+        self._snapshot_writers: dict[str, SnapshotWriter] = {}
         self._hub = Hub.remote()
         self._task = run_trial.options(num_cpus=cpus_per_trial)
         self._factory = trainer_factory
@@ -193,6 +207,8 @@ class RaySweep:
                 )
                 self.store.set_status(run_id, "interrupted", error=reason)
         finally:
+            for writer in self._snapshot_writers.values():
+                writer.close()  # what arrived is on disk
             self.store.flush()
             unregister_remote(self.sweep_id)
             self._done.set()
@@ -216,6 +232,7 @@ class RaySweep:
                 _state(job),
                 self._checkpoint_every,
                 self._checkpoint_seconds,
+                self._snapshot_policy.enabled,
             )
             self._pending[ref] = run_id
         return bool(self._pending)
@@ -237,9 +254,11 @@ class RaySweep:
                 event = {"backend": "ray", "pid": payload}
                 self.store.add_event(run_id, "started", self._env_steps[run_id], event)
             elif kind == "update":
-                metrics, episodes = payload
+                metrics, episodes, snap = payload
                 self._env_steps[run_id] = int(metrics.get("env_steps", 0))
                 self.store.append_update(run_id, metrics, [Episode(*e) for e in episodes])
+                if snap is not None:
+                    self._write_snapshot(run_id, *snap)
             else:
                 self._checkpoint(run_id, *payload)
 
@@ -263,8 +282,22 @@ class RaySweep:
                 p.unlink(missing_ok=True)
             self.store.remove_checkpoints(run_id, [str(p) for p in old])
 
+    def _write_snapshot(self, run_id: str, update: int, snap: UpdateSnapshot) -> None:
+        """Hand a trial's update snapshot to its run's writer thread (started at the first)."""
+        writer = self._snapshot_writers.get(run_id)
+        if writer is None:
+            directory = snapshot_dir(self.store.checkpoint_dir(run_id))
+            writer = self._snapshot_writers[run_id] = SnapshotWriter(
+                directory, self._snapshot_policy
+            )
+        writer.put(update, snap)
+
     def _settle(self, run_id: str, ref: Any) -> None:
-        """Store how a task ended (its pushes were all drained before it returned)."""
+        """Store how a task ended (its pushes were all drained before it returned), once its
+        snapshots are on disk."""
+        writer = self._snapshot_writers.pop(run_id, None)
+        if writer is not None:
+            writer.close()
         env_step = self._env_steps[run_id]
         try:
             status = ray.get(ref)
