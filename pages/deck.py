@@ -236,6 +236,11 @@ def main() -> None:
             format_func=lambda i: f"{decks[i].name} · {len(decks[i].scenes)} scenes",
         )
         deck = decks[deck_id]
+        if wanted and wanted not in decks:
+            st.warning(
+                f"There is no deck {wanted!r} in this store (deleted, or from another store: "
+                f"import its file below); showing “{deck.name}”."
+            )
         st.session_state[URL_ID] = deck_id
         if st.query_params.get("id") != deck_id:
             st.query_params["id"] = deck_id

@@ -98,6 +98,12 @@ def _pick_update(updates: list[int]) -> int:
     pending = st.session_state.pop(NEXT, None)
     if pending is not None:
         st.session_state[UPDATE] = data.nearest(updates, pending)
+        if pending not in updates:  # a link to an update this run does not keep (play's are)
+            st.warning(
+                f"The link's update (`update`) = {pending} is not kept for this run (kept: "
+                f"{len(updates)} updates from {updates[0]} to {updates[-1]}); showing the "
+                f"nearest, update {st.session_state[UPDATE]}."
+            )
     elif st.session_state.get(UPDATE) not in updates:
         st.session_state[UPDATE] = updates[-1]
     if len(updates) == 1:

@@ -25,12 +25,21 @@ store = manager.store
 params = st.query_params
 
 
+link_notes: list[str] = []  # what this run's link asked for and did not get (shown once)
+
+
 def _pick(name: str, label: str, options: list[str], default: str, **kwargs: Any) -> str:
-    """A selectbox whose value is also in the URL (``?name=value``) so a link reproduces it."""
+    """A selectbox whose value is also in the URL (``?name=value``) so a link reproduces it; a
+    value the choices lack gets a note in ``link_notes``."""
     key = f"train.{name}"
     if name in params and params[name] in options and not widgets.is_kept(key):
         widgets.set_kept(key, params[name])
     value = widgets.kept_widget(st.selectbox, label, key, default, options, **kwargs)
+    if name in params and params[name] not in options:  # said once: the URL gets `value` below
+        link_notes.append(
+            f"The link's {label.lower()} (`{name}`) = `{params[name]}` is not one of the "
+            f"choices (allowed: {', '.join(options)}); the page uses {value}."
+        )
     params[name] = value
     return value
 
@@ -164,6 +173,8 @@ with setup:
         )
     with top[1]:
         algo = _pick("algo", "Algorithm", list(ALGORITHMS), "trpo")
+    for note in link_notes:
+        st.warning(note, icon="⚠️")
     available = presets(algo, env_id)
     with top[2]:
         choices = ["defaults", *available]

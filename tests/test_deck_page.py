@@ -37,6 +37,18 @@ def test_the_deck_page_lists_the_example_deck_and_reorders_its_scenes(app):
     assert at.query_params["id"] == EXAMPLE  # the deck's URL
 
 
+def test_a_link_to_a_deck_the_store_lacks_says_so_and_shows_another(app):
+    at, _ = app
+    at.query_params["id"] = "no-such-deck"
+    open_page(at, "pages/deck.py")
+    (warning,) = [w.value for w in at.warning if "no-such-deck" in w.value]
+    assert "There is no deck" in warning and "import its file" in warning
+    assert at.selectbox(key="deck.page.id").value == EXAMPLE
+    assert at.query_params["id"] == EXAMPLE
+    at.run()
+    assert not [w for w in at.warning if "no-such-deck" in w.value]  # said once
+
+
 def test_the_sidebar_saves_the_current_view_as_a_scene_of_a_new_deck(app):
     at, store = app
     open_page(at, "pages/trust_region_lab.py")

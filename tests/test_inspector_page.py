@@ -102,6 +102,16 @@ def test_the_slider_changes_the_update_and_the_url(store):
     assert at.query_params["update"] == ["3"] or at.query_params["update"] == "3"
 
 
+def test_a_link_to_an_update_the_run_does_not_keep_shows_the_nearest_and_says_so(store):
+    run_id = _trained_run(store)
+    at = _open({"run": run_id, "update": "999"})
+    (warning,) = [w.value for w in at.warning if "999" in w.value]
+    assert "not kept" in warning and "from 1 to 3" in warning and "update 3" in warning
+    assert at.select_slider(key="insp_update").value == 3
+    at.select_slider(key="insp_update").set_value(2).run()
+    assert not [w for w in at.warning if "999" in w.value]  # said once, for the link
+
+
 def test_a_ppo_run_shows_the_clipped_objective(store):
     run_id = _trained_run(store, "ppo", updates=2)
     at = _open({"run": run_id, "update": "2"})

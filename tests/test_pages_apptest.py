@@ -276,6 +276,18 @@ def test_train_widgets_survive_a_page_change_and_the_choice_is_in_the_url(app):
     assert at.query_params["algo"] == "ppo" and at.query_params["env"] == "CartPole-v1"
 
 
+def test_a_link_with_an_unknown_algorithm_names_the_field_and_the_choices(app):
+    at, _ = app
+    at.query_params["algo"] = "sac"
+    open_page(at, "pages/train.py")
+    (warning,) = [w.value for w in at.warning if "sac" in w.value]
+    assert "algorithm (`algo`)" in warning and "trpo, npg, ppo, ppo-kl, a2c, dqn" in warning
+    assert at.selectbox(key="train.algo").value == "trpo"
+    assert at.query_params["algo"] == "trpo"
+    at.run()
+    assert not [w for w in at.warning if "sac" in w.value]  # said once, for the link
+
+
 def test_an_unusable_run_store_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     not_a_folder = tmp_path / "data"
     not_a_folder.write_text("a file where the data folder should be")
