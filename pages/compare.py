@@ -95,6 +95,17 @@ def choice_label(table: pd.DataFrame, names: dict[str, str], chosen: list[str], 
     return f"📊 {'; '.join(what)} · sweeps, runs, threshold" if what else "📊 Sweeps and runs"
 
 
+def missing_link_notice(what: str, field: str, missing: list[str]) -> None:
+    """Say which of the link's sweeps or runs (``field`` in the URL) this store lacks."""
+    if missing:
+        listed = ", ".join(f"`{m}`" for m in missing)
+        st.warning(
+            f"The link's {what}{'s' if len(missing) > 1 else ''} (`{field}`) {listed} "
+            f"{'are' if len(missing) > 1 else 'is'} not in this store (deleted, or from another "
+            "store); the comparison shows what it finds."
+        )
+
+
 def show_progress(progress: SweepProgress, name: str) -> None:
     """One sweep's progress bar and its trial counts by status."""
     counts = " · ".join(
@@ -139,9 +150,14 @@ for sid, g in all_runs[all_runs["sweep_id"].notna()].groupby("sweep_id"):
 widgets.kept(SWEEPS_KEY, [])
 if params.get("group", "") != st.session_state.get("compare.group_in_url"):
     # the URL came from outside (a shared link): it wins over the remembered choice
-    url_sweeps = [s for s in params.get("group", "").split(",") if s in set(table["sweep_id"])]
+    linked = [s for s in params.get("group", "").split(",") if s]
+    url_sweeps = [s for s in linked if s in set(table["sweep_id"])]
     if url_sweeps:
         widgets.set_kept(SWEEPS_KEY, url_sweeps)
+    missing_link_notice("sweep", "group", [s for s in linked if s not in url_sweeps])
+linked_runs = [r for r in params.get("runs", "").split(",") if r]
+stored_runs = set(all_runs["run_id"])  # said once: the URL keeps only the runs it finds (below)
+missing_link_notice("run", "runs", [r for r in linked_runs if r not in stored_runs])
 widgets.set_kept(
     SWEEPS_KEY, [s for s in st.session_state[SWEEPS_KEY] if s in set(table["sweep_id"])]
 )

@@ -288,6 +288,19 @@ def test_a_link_with_an_unknown_algorithm_names_the_field_and_the_choices(app):
     assert not [w for w in at.warning if "sac" in w.value]  # said once, for the link
 
 
+def test_a_compare_link_to_sweeps_and_runs_the_store_lacks_says_so_once(app):
+    at, _ = app
+    at.query_params["group"] = "gone-sweep"
+    at.query_params["runs"] = "gone-run-1,gone-run-2"
+    open_page(at, "pages/compare.py")
+    notes = [w.value for w in at.warning if "not in this store" in w.value]
+    assert any("sweep (`group`) `gone-sweep` is" in n for n in notes), notes
+    assert any("runs (`runs`) `gone-run-1`, `gone-run-2` are" in n for n in notes), notes
+    assert "group" not in at.query_params and "runs" not in at.query_params
+    at.run()
+    assert not [w for w in at.warning if "not in this store" in w.value]
+
+
 def test_an_unusable_run_store_is_a_message_not_a_traceback(tmp_path, monkeypatch):
     not_a_folder = tmp_path / "data"
     not_a_folder.write_text("a file where the data folder should be")
