@@ -352,7 +352,7 @@ def test_compare_figure_has_a_band_and_a_mean_line_per_group():
     lines = [t for t in fig.data if t.fill != "toself" and t.showlegend is not False]
     fills = [t for t in fig.data if t.fill == "toself"]
     counts = [t for t in fig.data if t.meta == "seeds"]
-    assert [t.name for t in lines] == ["trpo", "ppo"]
+    assert [t.name for t in lines] == ["ppo", "trpo"]  # groups by label, not by run id
     assert len(fills) == 2  # one seed each: every point has all its seeds, no faint part
     assert [t.yaxis for t in counts] == ["y2", "y2"]
     assert all(set(t.customdata) == {1} for t in counts)

@@ -18,6 +18,7 @@ from core.sweep.progress import wait_sweep
 from core.sweep.spec import SweepSpec, jobs_of, sweep_name
 from tests.fake_trainer import FakeTrainer
 from ui.charts import comparison
+from ui.charts.style import COLORS
 from ui.exports import comparison_file_name, run_file_stem
 
 
@@ -203,6 +204,26 @@ def test_group_median_is_not_reached_when_only_a_minority_reached():
     groups = comparison.group_summary(summary)
     assert np.isnan(groups.iloc[0]["steps to threshold (median)"])
     assert groups.iloc[0]["reached threshold"] == 1
+
+
+def test_groups_keep_their_order_and_colour_whatever_their_runs_ids():
+    """The legend, the colours and the summary list groups by their labels, numbers read as
+    numbers, not by the random ids of the runs behind them."""
+    wanted = ["delta=0.001", "delta=0.01", "delta=0.1"]
+    frames, labels = [], {}
+    for run_id, label in zip(("z9", "a1", "m5"), wanted):  # ids in another order than labels
+        frames.append(run_frame(run_id, np.arange(1, 6) * 1000.0, np.linspace(0, 50, 5)))
+        labels[run_id] = label
+    metrics = pd.concat(frames, ignore_index=True)
+    band = comparison.seed_band(metrics, labels)
+    assert list(dict.fromkeys(band["label"])) == wanted
+    fig = comparison.compare_figure(band)
+    legend = [t.name for t in fig.data if t.showlegend is not False and t.name in wanted]
+    assert legend == wanted
+    colours = {t.name: t.line.color for t in fig.data if t.name in wanted}
+    assert [colours[w] for w in wanted] == list(COLORS[:3])
+    summary = comparison.run_summary(metrics, dict(reversed(labels.items())), threshold=40)
+    assert comparison.group_summary(summary)["group"].tolist() == wanted
 
 
 # --- sweep names ---------------------------------------------------------------------------------

@@ -50,6 +50,18 @@ def point_labels(points: pd.DataFrame, fallback: Mapping[str, str]) -> dict[str,
     return labels
 
 
+_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)")
+
+
+def group_order_key(label: str) -> list[tuple[int, float | str]]:
+    """Sort key of a group label that reads its numbers as numbers (``delta=0.001`` before
+    ``delta=0.01``, ``n_steps=64`` before ``n_steps=128``): every comparison lists, colours and
+    tabulates its groups in this order, so the same groups keep the same colours whichever runs
+    (random ids, created when) make them up."""
+    parts = _NUMBER.split(label)
+    return [(0, float(p)) if i % 2 else (1, p) for i, p in enumerate(parts) if p]
+
+
 def _given(value: object) -> bool:
     return not (isinstance(value, float) and math.isnan(value)) and value is not None
 
@@ -79,7 +91,7 @@ def seed_band(
     mean = (1/n) Σ y_r(x_k), std = √((1/n) Σ (y_r − mean)²). ``runs`` is the number of runs the
     group has in ``labels`` (a run without a point yet counts too), so ``n < runs`` marks the
     points where fewer than all of its seeds remain; points with n = 0 are left out.
-    Returns columns: label, x, mean, std, n, runs.
+    Groups come in :func:`group_order_key` order. Returns columns: label, x, mean, std, n, runs.
     """
     cols = ["label", "x", "mean", "std", "n", "runs"]
     data = metrics[metrics["run_id"].isin(labels)].dropna(subset=[x, y])
@@ -94,7 +106,8 @@ def seed_band(
             (run[x].to_numpy(float), run[y].to_numpy(float))
         )
     frames = []
-    for label, runs in curves.items():
+    for label in sorted(curves, key=group_order_key):
+        runs = curves[label]
         xs_g = np.unique(np.concatenate([grid, *([r[0][0], r[0][-1]] for r in runs)]))
         stack = np.vstack(
             [
@@ -322,7 +335,8 @@ def run_summary(metrics: pd.DataFrame, labels: Mapping[str, str], threshold: flo
 
 
 def group_summary(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per group: runs, final return mean/std, median steps to threshold, runs that reached it.
+    """Per group (in :func:`group_order_key` order): runs, final return mean/std, median steps to
+    threshold, runs that reached it.
 
     The median counts a run that never reached the threshold as later than any that did, so it
     is NaN (not reached) unless more than half of the group's runs reached it.
@@ -332,7 +346,7 @@ def group_summary(summary: pd.DataFrame) -> pd.DataFrame:
     grouped = summary.groupby("label", sort=False)
     steps = summary["steps_to_threshold"].astype(float).fillna(np.inf)
     late = steps.groupby(summary["label"], sort=False)
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "runs": grouped.size(),
             "final return (mean)": grouped["final_return"].mean(),
@@ -341,7 +355,9 @@ def group_summary(summary: pd.DataFrame) -> pd.DataFrame:
             "reached threshold": grouped["steps_to_threshold"].count(),
             "env steps / s": grouped["env_steps_per_s"].mean(),
         }
-    ).reset_index(names="group")
+    )
+    order = sorted(table.index, key=group_order_key)
+    return table.loc[order].reset_index(names="group")
 
 
 STEPS_COLUMNS = ("steps_to_threshold", "steps to threshold (median)")
