@@ -98,7 +98,7 @@ def choice_label(table: pd.DataFrame, names: dict[str, str], chosen: list[str], 
 def missing_link_notice(what: str, field: str, missing: list[str]) -> None:
     """Say which of the link's sweeps or runs (``field`` in the URL) this store lacks."""
     if missing:
-        listed = ", ".join(f"`{m}`" for m in missing)
+        listed = ", ".join(plain(m) for m in missing)
         st.warning(
             f"The link's {what}{'s' if len(missing) > 1 else ''} (`{field}`) {listed} "
             f"{'are' if len(missing) > 1 else 'is'} not in this store (deleted, or from another "

@@ -238,14 +238,14 @@ def main() -> None:
         deck = decks[deck_id]
         if wanted and wanted not in decks:
             st.warning(
-                f"There is no deck {wanted!r} in this store (deleted, or from another store: "
-                f"import its file below); showing “{deck.name}”."
+                f"There is no deck {plain(wanted)} in this store (deleted, or from another "
+                f"store: import its file below); showing “{plain(deck.name)}”."
             )
         st.session_state[URL_ID] = deck_id
         if st.query_params.get("id") != deck_id:
             st.query_params["id"] = deck_id
     elif wanted:
-        st.warning(f"There is no deck {wanted!r} in this store: import its file below.")
+        st.warning(f"There is no deck {plain(wanted)} in this store: import its file below.")
     else:
         st.info("No deck yet: create one below, or import a deck file.")
     if deck is not None:

@@ -16,7 +16,7 @@ from ui.charts.events import change_text
 from ui.run_data import ACTIVE, current_config, read_run, run_text
 from ui.run_panel import run_panel
 from ui.state import ensure_app_navigation, require_manager
-from ui.text import plain
+from ui.text import link_note, plain
 
 ensure_app_navigation()
 
@@ -36,10 +36,7 @@ def _pick(name: str, label: str, options: list[str], default: str, **kwargs: Any
         widgets.set_kept(key, params[name])
     value = widgets.kept_widget(st.selectbox, label, key, default, options, **kwargs)
     if name in params and params[name] not in options:  # said once: the URL gets `value` below
-        link_notes.append(
-            f"The link's {label.lower()} (`{name}`) = `{params[name]}` is not one of the "
-            f"choices (allowed: {', '.join(options)}); the page uses {value}."
-        )
+        link_notes.append(link_note(name, params[name], ", ".join(options), value, label.lower()))
     params[name] = value
     return value
 

@@ -69,9 +69,11 @@ def test_bad_url_values_fall_back_to_defaults(page):
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 3
     (lam,) = [w for w in warnings if "`lam`" in w]
-    assert "`7`" in lam and "[0, 1]" in lam and "`0.95`" in lam  # given, allowed, used
-    assert any("`mdp`" in w and "`maze`" in w and "chain, grid" in w for w in warnings)
-    assert any("`n`" in w and "`abc`" in w and "`16`" in w for w in warnings)
+    assert (
+        "= 7 is not allowed" in lam and "[0, 1]" in lam and "`0.95`" in lam
+    )  # given, allowed, used
+    assert any("`mdp`" in w and "= maze is" in w and "chain, grid" in w for w in warnings)
+    assert any("`n`" in w and "= abc is" in w and "`16`" in w for w in warnings)
     at.slider(key="gae.lam").set_value(0.5)
     run_ok(at)
     assert not at.warning  # shown until the lab's state changes

@@ -294,8 +294,9 @@ def test_a_compare_link_to_sweeps_and_runs_the_store_lacks_says_so_once(app):
     at.query_params["runs"] = "gone-run-1,gone-run-2"
     open_page(at, "pages/compare.py")
     notes = [w.value for w in at.warning if "not in this store" in w.value]
-    assert any("sweep (`group`) `gone-sweep` is" in n for n in notes), notes
-    assert any("runs (`runs`) `gone-run-1`, `gone-run-2` are" in n for n in notes), notes
+    gone = [plain(r) for r in ("gone-sweep", "gone-run-1", "gone-run-2")]
+    assert any(f"sweep (`group`) {gone[0]} is" in n for n in notes), notes
+    assert any(f"runs (`runs`) {gone[1]}, {gone[2]} are" in n for n in notes), notes
     assert "group" not in at.query_params and "runs" not in at.query_params
     at.run()
     assert not [w for w in at.warning if "not in this store" in w.value]

@@ -258,10 +258,13 @@ def test_url_corrections_name_the_field_the_value_the_range_and_the_value_used()
     messages = {n.field: n.message() for n in notes}
     assert set(messages) == {"delta", "n_updates", "problem", "stage", "start"}
     assert messages["delta"] == (
-        "The link's KL bound δ (`delta`) = `-1` is not allowed (allowed: [0.0001, 1]); "
+        "The link's KL bound δ (`delta`) = \\-1 is not allowed (allowed: [0.0001, 1]); "
         "the lab uses `0.0001`."
     )
-    assert "`500`" in messages["n_updates"] and "an integer in [1, 100]" in messages["n_updates"]
+    assert (
+        "= 500 is not allowed" in messages["n_updates"]
+        and "an integer in [1, 100]" in messages["n_updates"]
+    )
     assert "one of softmax, gaussian, kakade" in messages["problem"]
     assert "`1,-50`" in messages["start"]
 

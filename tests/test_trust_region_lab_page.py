@@ -238,7 +238,11 @@ def test_a_url_stage_beyond_the_last_shows_the_whole_picture_and_says_so():
     at = _run({"stage": "40"})
     assert not at.exception
     (warning,) = at.warning
-    assert "`stage`" in warning.value and "`40`" in warning.value and "[0, 9]" in warning.value
+    assert (
+        "`stage`" in warning.value
+        and "= 40 is not allowed" in warning.value
+        and "[0, 9]" in warning.value
+    )
     assert "stage" not in at.query_params
 
 
@@ -247,9 +251,9 @@ def test_out_of_range_url_values_are_named_in_a_warning_until_the_scenario_chang
     assert not at.exception
     warnings = [w.value for w in at.warning]
     (delta,) = [w for w in warnings if "`delta`" in w]
-    assert "`-1`" in delta and "[0.0001, 1]" in delta and "`0.0001`" in delta
-    assert any("`n_updates`" in w and "`500`" in w and "`100`" in w for w in warnings)
-    assert any("`backtrack_coef`" in w and "`x`" in w and "`0.5`" in w for w in warnings)
+    assert "= \\-1 is not allowed" in delta and "[0.0001, 1]" in delta and "`0.0001`" in delta
+    assert any("`n_updates`" in w and "= 500 is" in w and "`100`" in w for w in warnings)
+    assert any("`backtrack_coef`" in w and "= x is" in w and "`0.5`" in w for w in warnings)
     assert at.query_params["delta"] == "0.0001"
     at = at.sidebar.number_input(key="trl_delta").set_value(0.02).run()
     assert not at.warning

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.labs.gae_lab import ERROR_KINDS, MDPS, Scenario
+from ui.text import link_note
 
 BATCHES = [1, 2, 4, 8, 16, 32, 64, 128, 256]
 MSE_CHOICES = {"mse_centred": "centred bias² (policy gradient)", "mse": "raw bias² (advantage)"}
@@ -107,11 +108,8 @@ def url_notes(query: Mapping[str, str], names: list[str] | None = None) -> list[
         except ValueError:
             ok = False
         if not ok:
-            label = f"{spec.label} (`{name}`)" if spec.label else f"`{name}`"
-            notes.append(
-                f"The link's {label} = `{raw}` is not allowed (allowed: {spec.allowed_text}); "
-                f"the lab uses the default `{spec.default}`."
-            )
+            used = f"the default `{spec.default}`"
+            notes.append(link_note(name, raw, spec.allowed_text, used, spec.label, "the lab"))
     return notes
 
 

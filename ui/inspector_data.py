@@ -14,6 +14,7 @@ import pandas as pd
 from core.labs.inspector import SUPPORTED, InspectorView, inspect, unavailable_reason
 from core.runtime.snapshots import SnapshotRef, list_snapshots, load_snapshot, snapshot_dir
 from core.runtime.store import RunStore
+from ui.text import plain
 
 
 def snapshot_files(store: RunStore, run_id: str) -> dict[int, SnapshotRef]:
@@ -38,7 +39,7 @@ def run_message(store: RunStore, run_id: str) -> str | None:
     """Why ``run_id`` cannot be inspected (unknown run, DQN/A2C, no snapshots), or None."""
     run = store.run(run_id)
     if run is None:
-        return f"There is no run {run_id!r} in this playground's store."
+        return f"There is no run {plain(run_id)} in this playground's store."
     return unavailable_reason(run["algo"], len(snapshot_files(store, run_id)))
 
 

@@ -8,6 +8,19 @@ import string
 _PUNCTUATION = re.compile(f"([{re.escape(string.punctuation)}])")
 
 
+def link_note(
+    field: str, given: object, allowed: str, used: str, label: str = "", where: str = "the page"
+) -> str:
+    """The one line a page shows for a URL value it could not use as given: the parameter (its
+    ``label`` and ``field``), the value as typed (:func:`plain`: Markdown in a link shows as
+    typed), what is ``allowed``, and what ``where`` uses instead (``used``, written by the app)."""
+    name = f"{label} (`{field}`)" if label else f"`{field}`"
+    return (
+        f"The link's {name} = {plain(given)} is not allowed (allowed: {allowed}); "
+        f"{where} uses {used}."
+    )
+
+
 def plain(text: object) -> str:
     """``str(text)`` as Markdown that renders as the same characters, on one line.
 

@@ -23,6 +23,7 @@ from core.labs.toy_problems import (
     as_theta,
 )
 from core.labs.toy_step import StepSettings
+from ui.text import link_note
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,8 @@ class UrlNote:
     label: str = ""
 
     def message(self) -> str:
-        name = f"{self.label} (`{self.field}`)" if self.label else f"`{self.field}`"
-        return (
-            f"The link's {name} = `{self.given}` is not allowed (allowed: {self.allowed}); "
-            f"the lab uses `{self.used}`."
+        return link_note(
+            self.field, self.given, self.allowed, f"`{self.used}`", self.label, where="the lab"
         )
 
 

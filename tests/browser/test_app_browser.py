@@ -282,8 +282,8 @@ OUTSIDE_IMAGE = "![x](http://127.0.0.1:9/x.png)"  # another port: another origin
 
 
 def test_markdown_in_a_run_name_or_link_loads_nothing_from_outside(page, app_url, demo: Demo):
-    """A run name, its error and a ``?run=`` value holding a Markdown image show as typed on
-    Runs and Train; the browser asks no other origin for anything."""
+    """A run name, its error and a link's value holding a Markdown image show as typed on every
+    page that quotes them; the browser asks no other origin for anything."""
     from core.config import RunConfig
     from core.runtime.store import RunStore
 
@@ -304,6 +304,13 @@ def test_markdown_in_a_run_name_or_link_loads_nothing_from_outside(page, app_url
         f"/train?run={run_id}": [(title, name), failed],
         f"/runs?run={link}": [missing],
         f"/train?run={link}": [missing],
+        # every page's note on a link value it cannot use quotes the value as typed
+        f"/train?algo={link}": [(alert, f"algorithm (algo) = {OUTSIDE_IMAGE} is not allowed")],
+        f"/compare?group={link}": [(alert, f"sweep (group) {OUTSIDE_IMAGE} is not in")],
+        f"/inspector?run={link}": [(alert, f"There is no run {OUTSIDE_IMAGE} in")],
+        f"/deck?id={link}": [(alert, f"There is no deck {OUTSIDE_IMAGE} in this store")],
+        f"/trust-region-lab?delta={link}": [(alert, f"(delta) = {OUTSIDE_IMAGE} is not")],
+        f"/gae-lab?lam={link}": [(alert, f"(lam) = {OUTSIDE_IMAGE} is not allowed")],
     }
     try:
         for path, texts in shown.items():
